@@ -1,0 +1,90 @@
+// Package kernels holds the compute kernels the engine's convolutions and
+// dense layers run on: single-precision GEMM (and later convolution-specific
+// micro-kernels), with Go-assembly implementations selected at start-up by CPU
+// feature detection and a pure-Go fallback.
+//
+// All kernels are deterministic: for a given thread count the order of every
+// floating-point reduction is fixed, so results are bit-identical run to run.
+package kernels
+
+// Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where
+// op(A) is m×k (A is m×k with leading dimension lda, or k×m if transA), op(B)
+// is k×n (B is k×n with leading dimension ldb, or n×k if transB) and C is m×n
+// with leading dimension ldc. When beta == 0, C is not read (NaNs in C do not
+// propagate), as in BLAS.
+//
+// It panics if a dimension or leading dimension is inconsistent with the
+// slice lengths: that is a programmer error.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmImpl(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmImpl is replaced by the tuned implementation; sgemmRef is the simple
+// reference every faster path is tested against.
+var sgemmImpl = sgemmRef
+
+func sgemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	for i := 0; i < m; i++ {
+		ci := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			for j := range ci {
+				ci[j] = 0
+			}
+		} else if beta != 1 {
+			for j := range ci {
+				ci[j] *= beta
+			}
+		}
+		for p := 0; p < k; p++ {
+			var aip float32
+			if transA {
+				aip = a[p*lda+i]
+			} else {
+				aip = a[i*lda+p]
+			}
+			aip *= alpha
+			if aip == 0 {
+				continue
+			}
+			if transB {
+				for j := 0; j < n; j++ {
+					ci[j] += aip * b[j*ldb+p]
+				}
+			} else {
+				bp := b[p*ldb : p*ldb+n]
+				for j := range ci {
+					ci[j] += aip * bp[j]
+				}
+			}
+		}
+	}
+}
+
+func checkGemm(transA, transB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic("kernels: negative gemm dimension")
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	if k > 0 && (lda < ac || la < (ar-1)*lda+ac) {
+		panic("kernels: gemm A too short for its dimensions")
+	}
+	if k > 0 && (ldb < bc || lb < (br-1)*ldb+bc) {
+		panic("kernels: gemm B too short for its dimensions")
+	}
+	if ldc < n || lc < (m-1)*ldc+n {
+		panic("kernels: gemm C too short for its dimensions")
+	}
+}

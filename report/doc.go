@@ -1,0 +1,17 @@
+// Package report turns evaluation results into the artefacts of the FESS
+// paper (SPEC §2, §4; the paper's results table and its SEM plot): summary
+// statistics and paired tests, the results table in Markdown and CSV, the
+// Dice-versus-training-size plot with SEM bands, training curves read from a
+// run's log, per-case slice figures with TP/FP/FN overlays, and a
+// self-contained HTML report that opens from disk with no network.
+//
+// Conventions used throughout:
+//   - std is the sample standard deviation (n−1 denominator) and
+//     SEM = std/√n; NaN values (0/0 metrics, SPEC §2) are excluded and counted.
+//   - Paired comparisons take differences d = a − b case by case.
+//   - Every file is written atomically: a temporary file in the target
+//     directory is renamed over the destination.
+//   - Colours are the Okabe–Ito palette (Okabe & Ito 2008, "Color Universal
+//     Design"), chosen to stay distinguishable under the common forms of
+//     colour-vision deficiency.
+package report

@@ -6,8 +6,8 @@
 // self-contained HTML report that opens from disk with no network.
 //
 // Conventions used throughout:
-//   - std is the sample standard deviation (n−1 denominator) and
-//     SEM = std/√n; NaN values (0/0 metrics, SPEC §2) are excluded and counted.
+//   - Summaries are metric.Summary (std with n−1, SEM = std/√n, NaNs
+//     excluded and counted, SPEC §2).
 //   - Paired comparisons take differences d = a − b case by case.
 //   - Every file is written atomically: a temporary file in the target
 //     directory is renamed over the destination.

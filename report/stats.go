@@ -6,60 +6,9 @@ import (
 	"sort"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/fess-seg/fess/metric"
 )
-
-// Summary aggregates one metric over cases (or runs). Its JSON form is the
-// per-metric object of `fess test`'s summary.json (SPEC §4):
-// {"mean","std","sem","median","n"}; NaNs counts values left out.
-type Summary struct {
-	Mean   float64 `json:"mean"`
-	Std    float64 `json:"std"`    // sample standard deviation, n−1 denominator
-	SEM    float64 `json:"sem"`    // Std/√N
-	Median float64 `json:"median"` // middle value, mean of the two middle ones for even N
-	N      int     `json:"n"`      // number of finite values used
-	NaNs   int     `json:"nans,omitempty"`
-}
-
-// Summarize computes the Summary of xs, ignoring NaN and ±Inf (counted in
-// NaNs). With N = 0 every statistic is NaN; with N = 1 Std and SEM are NaN.
-func Summarize(xs []float64) Summary {
-	var v []float64
-	s := Summary{}
-	for _, x := range xs {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			s.NaNs++
-			continue
-		}
-		v = append(v, x)
-	}
-	s.N = len(v)
-	if s.N == 0 {
-		s.Mean, s.Std, s.SEM, s.Median = math.NaN(), math.NaN(), math.NaN(), math.NaN()
-		return s
-	}
-	sum := 0.0
-	for _, x := range v {
-		sum += x
-	}
-	s.Mean = sum / float64(s.N)
-	if s.N > 1 {
-		ss := 0.0
-		for _, x := range v {
-			ss += (x - s.Mean) * (x - s.Mean)
-		}
-		s.Std = math.Sqrt(ss / float64(s.N-1))
-		s.SEM = s.Std / math.Sqrt(float64(s.N))
-	} else {
-		s.Std, s.SEM = math.NaN(), math.NaN()
-	}
-	sort.Float64s(v)
-	if s.N%2 == 1 {
-		s.Median = v[s.N/2]
-	} else {
-		s.Median = (v[s.N/2-1] + v[s.N/2]) / 2
-	}
-	return s
-}
 
 // Paired is the result of PairedComparison of two per-case samples a and b.
 type Paired struct {
@@ -119,7 +68,7 @@ func PairedComparison(a, b []float64) (Paired, error) {
 		d = append(d, a[i]-b[i])
 	}
 	r.N = len(d)
-	s := Summarize(d)
+	s := metric.Aggregate(d)
 	r.MeanDiff = s.Mean
 	r.CILow, r.CIHigh = math.NaN(), math.NaN()
 	if r.N >= 2 {

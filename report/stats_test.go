@@ -14,25 +14,6 @@ func near(a, b, tol float64) bool {
 	return math.Abs(a-b) <= tol*math.Max(1, math.Abs(b))
 }
 
-func TestSummarize(t *testing.T) {
-	s := Summarize([]float64{0.8, math.NaN(), 0.6, 0.7, 0.9})
-	// mean 0.75, var = (0.0025+0.0225+0.0025+0.0225)/3 = 0.05/3
-	if s.N != 4 || s.NaNs != 1 || !near(s.Mean, 0.75, 1e-12) ||
-		!near(s.Std, math.Sqrt(0.05/3), 1e-12) || !near(s.SEM, math.Sqrt(0.05/3)/2, 1e-12) ||
-		!near(s.Median, 0.75, 1e-12) {
-		t.Fatalf("Summarize = %+v", s)
-	}
-	if s := Summarize([]float64{3, 1, 2}); s.Median != 2 {
-		t.Errorf("odd median = %v, want 2", s.Median)
-	}
-	if s := Summarize([]float64{0.5}); s.N != 1 || s.Mean != 0.5 || !math.IsNaN(s.Std) || !math.IsNaN(s.SEM) {
-		t.Errorf("single value: %+v", s)
-	}
-	if s := Summarize(nil); s.N != 0 || !math.IsNaN(s.Mean) {
-		t.Errorf("empty: %+v", s)
-	}
-}
-
 // TestPairedComparisonGolden checks against scipy.stats.wilcoxon and
 // scipy.stats.t.interval values written by testdata/paired_golden.py.
 func TestPairedComparisonGolden(t *testing.T) {

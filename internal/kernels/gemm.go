@@ -20,9 +20,10 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	sgemmImpl(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// sgemmImpl is replaced by the tuned implementation; sgemmRef is the simple
-// reference every faster path is tested against.
-var sgemmImpl = sgemmRef
+// sgemmImpl is the blocked implementation (blocked.go) running on the
+// micro-kernels chosen at start-up; sgemmRef is the simple reference every
+// faster path is tested against.
+var sgemmImpl = sgemmTuned
 
 func sgemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {

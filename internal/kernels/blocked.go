@@ -1,0 +1,353 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The tuned SGEMM is a Goto/BLIS-style blocked algorithm:
+//
+//	for jc over n in steps of nc                    (packed B block fits L3)
+//	  for pc over k in steps of kc                  (C += A[:,pc:]·B[pc:,:])
+//	    pack B[pc:pc+kc, jc:jc+nc] into nr-wide panels, zero-padded
+//	    in parallel, for each item (an mc-row block × a group of B panels):
+//	      pack A[ic:ic+mc, pc:pc+kc] into mr-tall panels (or read A in place)
+//	      for each B panel, for each A panel: micro-kernel on an mr×nr tile
+//
+// Transposed operands are handled by the packing (and by the strides the
+// micro-kernel reads A with), never by transposed copies. alpha and beta are
+// applied at the write-back of the first k block; later k blocks accumulate
+// with beta = 1. Each element of C is computed by exactly one item and its
+// k-sum is split at the same kc boundaries whatever the thread count, so the
+// result is bit-identical for any number of threads.
+
+// kernelPair is the micro-kernel set in use: wide for n > 8, narrow for n <= 8.
+type kernelPair struct {
+	wide, narrow *microKernel
+	name         string
+}
+
+// kernelSet is chosen at start-up (kernel_amd64.go replaces it when the CPU
+// has AVX2 and FMA).
+var kernelSet = kernelPair{wide: goWide, narrow: goNarrow, name: "go"}
+
+// KernelName names the micro-kernel set Sgemm runs on this CPU ("avx2+fma"
+// or "go").
+func KernelName() string { return kernelSet.name }
+
+var threadSetting atomic.Int32
+
+// SetThreads sets the number of goroutines Sgemm spreads one call over; n <= 0
+// means runtime.GOMAXPROCS(0). Results do not depend on it.
+func SetThreads(n int) {
+	if n < 0 {
+		n = 0
+	}
+	threadSetting.Store(int32(n))
+}
+
+// Threads reports the number of goroutines Sgemm uses per call.
+func Threads() int {
+	if n := int(threadSetting.Load()); n > 0 {
+		return n
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// Blocking parameters. kc keeps one packed B panel (kc×nr floats, 16 KiB) in
+// L1; mc keeps a packed A block (mc×kc) in half of a 512 KiB L2; nc keeps the
+// packed B block in L3.
+var ncMax = 4096 // a variable so tests can force several jc blocks
+
+const (
+	// parallelFlops is the work (2·m·n·k) below which one goroutine is used.
+	parallelFlops = 1 << 21
+)
+
+func blockSizes(kern *microKernel) (kcMax, mcMax int) {
+	kcMax = 16 << 10 / (4 * kern.nr)  // 256 for nr=16, 512 for nr=8
+	mcMax = (256 << 10) / (4 * kcMax) // A block ≈ 256 KiB
+	mcMax -= mcMax % kern.mr
+	return kcMax, mcMax
+}
+
+// directAPanels: when an item covers at most this many B panels, A is read
+// in place by the micro-kernel instead of being packed (packing would cost
+// more than it saves when each A panel is used this few times).
+var directAPanels = 2
+
+type gemmScratch struct {
+	ap   []float32
+	tile [maxMR * maxNR]float32
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(gemmScratch) }}
+
+func sgemmTuned(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmBlocked(kernelSet, Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmArgs carries one call's operands through the workers.
+type gemmArgs struct {
+	kern           *microKernel
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a              []float32
+	lda            int
+	c              []float32
+	ldc            int
+}
+
+// gemmJob is one call's state, shared by its workers; pooled so that a call
+// allocates nothing once warm.
+type gemmJob struct {
+	gemmArgs
+	bp                   []float32 // packed B block
+	pc, kb, jc, nb, npan int
+	mc, ngroups, items   int
+	beta                 float32 // beta for the current k block
+	next                 atomic.Int64
+	wg                   sync.WaitGroup
+}
+
+var jobPool = sync.Pool{New: func() any { return new(gemmJob) }}
+
+func sgemmBlocked(kp kernelPair, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	kern := kp.wide
+	if n <= kp.narrow.nr {
+		kern = kp.narrow
+	}
+	j := jobPool.Get().(*gemmJob)
+	j.gemmArgs = gemmArgs{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k,
+		alpha: alpha, a: a, lda: lda, c: c, ldc: ldc}
+	mr, nr := kern.mr, kern.nr
+	kcMax, mcMax := blockSizes(kern)
+	// Split k into equal blocks no larger than kcMax (a function of k only).
+	nkb := (k + kcMax - 1) / kcMax
+	kc := (k + nkb - 1) / nkb
+	nc := min(ncMax, n)
+	if 2*float64(m)*float64(n)*float64(k) < parallelFlops {
+		threads = 1
+	}
+	need := kc * ((nc + nr - 1) / nr * nr)
+	if cap(j.bp) < need {
+		j.bp = make([]float32, need)
+	}
+	j.bp = j.bp[:need]
+	// Row blocks: equal multiples of mr no larger than mcMax.
+	mblocks := (m + mcMax - 1) / mcMax
+	mc := (m + mblocks - 1) / mblocks
+	mc = (mc + mr - 1) / mr * mr
+	mblocks = (m + mc - 1) / mc
+	j.mc = mc
+	for jc := 0; jc < n; jc += nc {
+		nb := min(nc, n-jc)
+		npan := (nb + nr - 1) / nr
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			j.beta = beta
+			if pc > 0 {
+				j.beta = 1
+			}
+			packB(transB, b, ldb, pc, kb, jc, nb, nr, j.bp)
+			// Work items: mc-row blocks × groups of B panels. Split the
+			// panels only when there are too few row blocks to share.
+			ngroups := 1
+			if threads > 1 && mblocks < 2*threads {
+				ngroups = min(npan, 2*threads)
+			}
+			j.pc, j.kb, j.jc, j.nb, j.npan = pc, kb, jc, nb, npan
+			j.ngroups, j.items = ngroups, mblocks*ngroups
+			j.next.Store(0)
+			nt := min(threads, j.items)
+			j.wg.Add(nt - 1)
+			for w := 1; w < nt; w++ {
+				go j.worker(true)
+			}
+			j.worker(false)
+			j.wg.Wait()
+		}
+	}
+	j.gemmArgs = gemmArgs{} // drop references to the caller's slices
+	jobPool.Put(j)
+}
+
+// worker takes items until none are left. Which worker runs an item does not
+// change its result.
+func (j *gemmJob) worker(done bool) {
+	s := scratchPool.Get().(*gemmScratch)
+	for {
+		it := int(j.next.Add(1) - 1)
+		if it >= j.items {
+			break
+		}
+		ib, ig := it/j.ngroups, it%j.ngroups
+		i0 := ib * j.mc
+		p0 := ig * j.npan / j.ngroups
+		p1 := (ig + 1) * j.npan / j.ngroups
+		j.block(s, i0, min(j.mc, j.m-i0), j.pc, j.kb, j.jc, j.nb, p0, p1, j.bp, j.beta)
+	}
+	scratchPool.Put(s)
+	if done {
+		j.wg.Done()
+	}
+}
+
+// block runs the micro-kernel over rows [i0, i0+mb) of C and B panels
+// [p0, p1) of the packed block bp (columns jc+p*nr ...), for k range
+// [pc, pc+kb).
+func (g *gemmArgs) block(s *gemmScratch, i0, mb, pc, kb, jc, nb, p0, p1 int, bp []float32, beta float32) {
+	kern := g.kern
+	mr, nr := kern.mr, kern.nr
+	mpan := (mb + mr - 1) / mr
+	direct := p1-p0 <= directAPanels
+	// Packed A: mpan panels of kb×mr floats; in direct mode only the last,
+	// partial panel (if any) is packed.
+	var ap []float32
+	if direct {
+		if mb%mr != 0 {
+			ap = s.grow(kb * mr)
+			g.packA(ap, i0+(mpan-1)*mr, mb%mr, pc, kb, mr)
+		}
+	} else {
+		ap = s.grow(mpan * kb * mr)
+		for q := 0; q < mpan; q++ {
+			r := min(mr, mb-q*mr)
+			g.packA(ap[q*kb*mr:(q+1)*kb*mr], i0+q*mr, r, pc, kb, mr)
+		}
+	}
+	ldcB := uintptr(g.ldc) * 4
+	for p := p0; p < p1; p++ {
+		j := jc + p*nr
+		cols := min(nr, jc+nb-j)
+		bpan := unsafe.Pointer(&bp[p*kb*nr])
+		for q := 0; q < mpan; q++ {
+			i := i0 + q*mr
+			rows := min(mr, i0+mb-i)
+			var aptr unsafe.Pointer
+			var rs, cs uintptr
+			switch {
+			case direct && rows == mr && !g.transA:
+				aptr, rs, cs = unsafe.Pointer(&g.a[i*g.lda+pc]), uintptr(g.lda)*4, 4
+			case direct && rows == mr:
+				aptr, rs, cs = unsafe.Pointer(&g.a[pc*g.lda+i]), 4, uintptr(g.lda)*4
+			case direct:
+				aptr, rs, cs = unsafe.Pointer(&ap[0]), 4, uintptr(mr)*4
+			default:
+				aptr, rs, cs = unsafe.Pointer(&ap[q*kb*mr]), 4, uintptr(mr)*4
+			}
+			if rows == mr && cols == nr {
+				kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&g.c[i*g.ldc+j]), ldcB, g.alpha, beta)
+				continue
+			}
+			// Partial tile: compute into scratch, then merge the valid part.
+			t := s.tile[:mr*nr]
+			kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&t[0]), uintptr(nr)*4, 1, 0)
+			for r := 0; r < rows; r++ {
+				cr := g.c[(i+r)*g.ldc+j : (i+r)*g.ldc+j+cols]
+				tr := t[r*nr : r*nr+cols]
+				if beta == 0 {
+					for x := range cr {
+						cr[x] = g.alpha * tr[x]
+					}
+				} else {
+					for x := range cr {
+						cr[x] = g.alpha*tr[x] + beta*cr[x]
+					}
+				}
+			}
+		}
+	}
+}
+
+func (s *gemmScratch) grow(n int) []float32 {
+	if cap(s.ap) < n {
+		s.ap = make([]float32, n)
+	}
+	return s.ap[:n]
+}
+
+// packA writes rows [i0, i0+rows) × k range [pc, pc+kb) of op(A) into dst as
+// dst[p*mr+i], zero-padding rows rows..mr-1.
+func (g *gemmArgs) packA(dst []float32, i0, rows, pc, kb, mr int) {
+	a, lda := g.a, g.lda
+	if g.transA {
+		// op(A)[i][p] = a[p*lda+i]: each p is a contiguous run of rows.
+		for p := 0; p < kb; p++ {
+			src := a[(pc+p)*lda+i0 : (pc+p)*lda+i0+rows]
+			d := dst[p*mr : p*mr+mr]
+			copy(d, src)
+			clear(d[rows:])
+		}
+		return
+	}
+	for i := 0; i < rows; i++ {
+		src := a[(i0+i)*lda+pc : (i0+i)*lda+pc+kb]
+		for p, v := range src {
+			dst[p*mr+i] = v
+		}
+	}
+	for i := rows; i < mr; i++ {
+		for p := 0; p < kb; p++ {
+			dst[p*mr+i] = 0
+		}
+	}
+}
+
+// packB writes op(B)[pc:pc+kb, jc:jc+nb] into dst as nr-wide panels:
+// panel q holds dst[q*kb*nr + p*nr + j] = op(B)[pc+p][jc+q*nr+j], zero-padded.
+func packB(transB bool, b []float32, ldb, pc, kb, jc, nb, nr int, dst []float32) {
+	for q := 0; q*nr < nb; q++ {
+		j0 := jc + q*nr
+		cols := min(nr, jc+nb-j0)
+		pan := dst[q*kb*nr : (q+1)*kb*nr]
+		if !transB {
+			for p := 0; p < kb; p++ {
+				d := pan[p*nr : p*nr+nr]
+				row := (pc + p) * ldb
+				copy(d, b[row+j0:row+j0+cols])
+				clear(d[cols:])
+			}
+			continue
+		}
+		// op(B)[p][j] = b[j*ldb+p].
+		for j := 0; j < cols; j++ {
+			src := b[(j0+j)*ldb+pc : (j0+j)*ldb+pc+kb]
+			for p, v := range src {
+				pan[p*nr+j] = v
+			}
+		}
+		for j := cols; j < nr; j++ {
+			for p := 0; p < kb; p++ {
+				pan[p*nr+j] = 0
+			}
+		}
+	}
+}
+
+// scaleC sets C = beta*C (C = 0 when beta == 0, without reading C).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		ci := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(ci)
+		} else if beta != 1 {
+			for j := range ci {
+				ci[j] *= beta
+			}
+		}
+	}
+}

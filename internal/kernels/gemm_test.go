@@ -1,0 +1,308 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"unsafe"
+)
+
+// fillMat returns a rows×cols matrix with leading dimension ld, values in
+// [-1, 1), and the gaps between rows (columns cols..ld-1) set to NaN so that a
+// kernel reading outside the matrix shows up in its result.
+func fillMat(r *rand.Rand, rows, cols, ld int) []float32 {
+	if rows == 0 {
+		return nil
+	}
+	x := make([]float32, (rows-1)*ld+cols)
+	for i := range x {
+		if i%ld < cols {
+			x[i] = 2*r.Float32() - 1
+		} else {
+			x[i] = float32(math.NaN())
+		}
+	}
+	return x
+}
+
+// gemmCase is one Sgemm call's shape.
+type gemmCase struct {
+	transA, transB bool
+	m, n, k        int
+	lda, ldb, ldc  int
+	alpha, beta    float32
+}
+
+func (tc gemmCase) String() string {
+	return fmt.Sprintf("tA=%v tB=%v m=%d n=%d k=%d lda=%d ldb=%d ldc=%d alpha=%g beta=%g",
+		tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.lda, tc.ldb, tc.ldc, tc.alpha, tc.beta)
+}
+
+// operands builds A, B and C for tc. C's row gaps hold a sentinel that must
+// survive; when beta == 0 C is NaN-filled (it must not be read).
+func (tc gemmCase) operands(r *rand.Rand) (a, b, c []float32) {
+	ar, ac := tc.m, tc.k
+	if tc.transA {
+		ar, ac = tc.k, tc.m
+	}
+	br, bc := tc.k, tc.n
+	if tc.transB {
+		br, bc = tc.n, tc.k
+	}
+	a = fillMat(r, ar, ac, tc.lda)
+	b = fillMat(r, br, bc, tc.ldb)
+	c = fillMat(r, tc.m, tc.n, tc.ldc)
+	for i := range c {
+		if i%tc.ldc >= tc.n {
+			c[i] = 12345
+		} else if tc.beta == 0 {
+			c[i] = float32(math.NaN())
+		}
+	}
+	return a, b, c
+}
+
+// checkAgainstRef runs run(c) on a copy of C and compares it with sgemmRef:
+// each element must agree within 2·(k+2)·ε·(|alpha|·Σ|a||b| + |beta·c|), the
+// forward error bound of a k-term float32 dot product, and the gaps between
+// C's rows must be untouched.
+func checkAgainstRef(t *testing.T, tc gemmCase, r *rand.Rand, name string, run func(a, b, c []float32)) {
+	t.Helper()
+	a, b, c := tc.operands(r)
+	want := append([]float32(nil), c...)
+	sgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, tc.lda, b, tc.ldb, tc.beta, want, tc.ldc)
+	got := append([]float32(nil), c...)
+	run(a, b, got)
+	const eps = 1.0 / (1 << 23)
+	for i := 0; i < tc.m; i++ {
+		for j := 0; j < tc.ldc && i*tc.ldc+j < len(c); j++ {
+			idx := i*tc.ldc + j
+			if j >= tc.n {
+				if got[idx] != 12345 {
+					t.Fatalf("%s %v: wrote C[%d][%d] outside the matrix", name, tc, i, j)
+				}
+				continue
+			}
+			var s float64
+			for p := 0; p < tc.k; p++ {
+				var av, bv float32
+				if tc.transA {
+					av = a[p*tc.lda+i]
+				} else {
+					av = a[i*tc.lda+p]
+				}
+				if tc.transB {
+					bv = b[j*tc.ldb+p]
+				} else {
+					bv = b[p*tc.ldb+j]
+				}
+				s += math.Abs(float64(av) * float64(bv))
+			}
+			bound := math.Abs(float64(tc.alpha)) * s
+			if tc.beta != 0 {
+				bound += math.Abs(float64(tc.beta) * float64(c[idx]))
+			}
+			tol := 2*float64(tc.k+2)*eps*bound + 1e-30
+			if d := math.Abs(float64(got[idx]) - float64(want[idx])); !(d <= tol) {
+				t.Fatalf("%s %v: C[%d][%d] = %g, want %g (|diff| %g > tol %g)", name, tc, i, j, got[idx], want[idx], d, tol)
+			}
+		}
+	}
+}
+
+func allKernels() []*microKernel {
+	return append([]*microKernel{goWide, goNarrow}, asmKernels()...)
+}
+
+// TestMicroKernels checks each micro-kernel on its own against a direct sum,
+// with packed and in-place A, both beta branches, and a padded ldc.
+func TestMicroKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, kern := range allKernels() {
+		mr, nr := kern.mr, kern.nr
+		for _, k := range []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 17, 64, 255} {
+			for _, beta := range []float32{0, 1, -0.5} {
+				for mode := 0; mode < 3; mode++ {
+					// mode 0: packed A; 1: row-major A (lda = k+3); 2: A^T (lda = mr+5).
+					var a []float32
+					var rs, cs uintptr
+					ai := func(i, p int) float32 { return 0 }
+					switch mode {
+					case 0:
+						a = fillMat(r, k+1, mr, mr)
+						rs, cs = 4, uintptr(mr)*4
+						ai = func(i, p int) float32 { return a[p*mr+i] }
+					case 1:
+						lda := k + 3
+						a = fillMat(r, mr, k+1, lda)
+						rs, cs = uintptr(lda)*4, 4
+						ai = func(i, p int) float32 { return a[i*lda+p] }
+					case 2:
+						lda := mr + 5
+						a = fillMat(r, k+1, mr, lda)
+						rs, cs = 4, uintptr(lda)*4
+						ai = func(i, p int) float32 { return a[p*lda+i] }
+					}
+					b := fillMat(r, k+1, nr, nr)
+					ldc := nr + 3
+					c := fillMat(r, mr, nr, ldc)
+					if beta == 0 {
+						for i := range c {
+							c[i] = float32(math.NaN())
+						}
+					}
+					c0 := append([]float32(nil), c...)
+					alpha := float32(0.75)
+					kern.fn(k, unsafe.Pointer(&a[0]), rs, cs, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), uintptr(ldc)*4, alpha, beta)
+					for i := 0; i < mr; i++ {
+						for j := 0; j < ldc && i*ldc+j < len(c); j++ {
+							got := c[i*ldc+j]
+							if j >= nr {
+								if math.Float32bits(got) != math.Float32bits(c0[i*ldc+j]) {
+									t.Fatalf("%s k=%d: wrote outside the tile at (%d,%d)", kern.name, k, i, j)
+								}
+								continue
+							}
+							var s, sa float64
+							for p := 0; p < k; p++ {
+								s += float64(ai(i, p)) * float64(b[p*nr+j])
+								sa += math.Abs(float64(ai(i, p)) * float64(b[p*nr+j]))
+							}
+							want := float64(alpha) * s
+							bound := float64(alpha) * sa
+							if beta != 0 {
+								want += float64(beta) * float64(c0[i*ldc+j])
+								bound += math.Abs(float64(beta) * float64(c0[i*ldc+j]))
+							}
+							tol := 2*float64(k+2)/(1<<23)*bound + 1e-30
+							if d := math.Abs(float64(got) - want); !(d <= tol) {
+								t.Fatalf("%s k=%d beta=%g mode=%d: C[%d][%d] = %g, want %g", kern.name, k, beta, mode, i, j, got, want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// kernelPairs lists every micro-kernel set the blocked driver can run here.
+func kernelPairs() []kernelPair {
+	ps := []kernelPair{{wide: goWide, narrow: goNarrow, name: "go"}}
+	if ks := asmKernels(); len(ks) == 2 {
+		ps = append(ps, kernelPair{wide: ks[0], narrow: ks[1], name: "asm"})
+	}
+	return ps
+}
+
+// TestSgemmOddSizes runs the blocked driver on every kernel set, thread count
+// and transpose combination, for sizes 1..37 and sizes that straddle the
+// tile and cache-block edges, with padded leading dimensions, against sgemmRef.
+func TestSgemmOddSizes(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	sizes := []int{1, 2, 3, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 19, 23, 24, 25, 29, 31, 32, 33, 37}
+	var cases []gemmCase
+	for trial := 0; trial < 120; trial++ {
+		tc := gemmCase{
+			transA: trial&1 != 0, transB: trial&2 != 0,
+			m: sizes[r.IntN(len(sizes))], n: sizes[r.IntN(len(sizes))], k: sizes[r.IntN(len(sizes))],
+			alpha: []float32{1, -1.5, 0.25}[trial%3], beta: []float32{0, 1, 0.5, -2}[(trial/3)%4],
+		}
+		cases = append(cases, tc)
+	}
+	// Block edges: k across kc (256/512), m across mc, n across nr and panels.
+	for _, s := range [][3]int{{253, 9, 257}, {300, 33, 513}, {37, 8, 600}, {511, 16, 300}, {13, 70, 1030}, {6, 4, 1}} {
+		for tr := 0; tr < 4; tr++ {
+			cases = append(cases, gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: s[0], n: s[1], k: s[2], alpha: 1, beta: []float32{0, 1}[tr%2]})
+		}
+	}
+	for i := range cases {
+		tc := &cases[i]
+		pad := func(w int) int { return w + r.IntN(3)*r.IntN(4) }
+		if tc.transA {
+			tc.lda = pad(tc.m)
+		} else {
+			tc.lda = pad(tc.k)
+		}
+		if tc.transB {
+			tc.ldb = pad(tc.k)
+		} else {
+			tc.ldb = pad(tc.n)
+		}
+		tc.ldc = pad(tc.n)
+	}
+	defer func(nc, d int) { ncMax, directAPanels = nc, d }(ncMax, directAPanels)
+	for _, kp := range kernelPairs() {
+		for _, threads := range []int{1, 2} {
+			for _, cfg := range []struct{ nc, direct int }{{4096, 2}, {4096, 0}, {32, 1 << 20}} {
+				ncMax, directAPanels = cfg.nc, cfg.direct
+				for _, tc := range cases {
+					name := fmt.Sprintf("%s/threads=%d/nc=%d/direct=%d", kp.name, threads, cfg.nc, cfg.direct)
+					checkAgainstRef(t, tc, r, name, func(a, b, c []float32) {
+						sgemmBlocked(kp, threads, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, tc.lda, b, tc.ldb, tc.beta, c, tc.ldc)
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestSgemmPublic checks the exported entry point (whatever kernel the CPU
+// selected) including the k == 0 and alpha == 0 shortcuts.
+func TestSgemmPublic(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range []gemmCase{
+		{m: 65, n: 8, k: 27, lda: 27, ldb: 8, ldc: 8, alpha: 1, beta: 0},
+		{transA: true, m: 27, n: 16, k: 301, lda: 27, ldb: 16, ldc: 16, alpha: 1, beta: 1},
+		{transB: true, m: 77, n: 27, k: 16, lda: 16, ldb: 16, ldc: 27, alpha: 1, beta: 0},
+		{m: 5, n: 7, k: 0, lda: 1, ldb: 7, ldc: 7, alpha: 1, beta: 0.5},
+		{m: 5, n: 7, k: 3, lda: 3, ldb: 7, ldc: 7, alpha: 0, beta: 0},
+	} {
+		checkAgainstRef(t, tc, r, "Sgemm/"+KernelName(), func(a, b, c []float32) {
+			Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, tc.lda, b, tc.ldb, tc.beta, c, tc.ldc)
+		})
+	}
+}
+
+// TestSgemmDeterministic: the same call gives bit-identical results on
+// repetition and for 1, 2 and 3 threads.
+func TestSgemmDeterministic(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []gemmCase{
+		{m: 1000, n: 8, k: 216, lda: 216, ldb: 8, ldc: 8, alpha: 1},
+		{m: 600, n: 48, k: 700, lda: 700, ldb: 48, ldc: 48, alpha: 1},
+		{transA: true, m: 100, n: 16, k: 3000, lda: 100, ldb: 16, ldc: 16, alpha: 1},
+		{transB: true, m: 40, n: 300, k: 64, lda: 64, ldb: 64, ldc: 300, alpha: 1},
+	} {
+		a, b, c := tc.operands(r)
+		var first []float32
+		for _, threads := range []int{1, 2, 2, 3} {
+			got := append([]float32(nil), c...)
+			sgemmBlocked(kernelSet, threads, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, tc.lda, b, tc.ldb, tc.beta, got, tc.ldc)
+			if first == nil {
+				first = got
+				continue
+			}
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(first[i]) {
+					t.Fatalf("%v threads=%d: C[%d] = %g differs from the 1-thread %g", tc, threads, i, got[i], first[i])
+				}
+			}
+		}
+	}
+}
+
+// TestSgemmNoAllocs: a warmed-up single-threaded call allocates nothing.
+func TestSgemmNoAllocs(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	tc := gemmCase{m: 200, n: 16, k: 300, lda: 300, ldb: 16, ldc: 16, alpha: 1}
+	a, b, c := tc.operands(r)
+	run := func() {
+		sgemmBlocked(kernelSet, 1, false, false, tc.m, tc.n, tc.k, 1, a, tc.lda, b, tc.ldb, 0, c, tc.ldc)
+	}
+	run()
+	if n := testing.AllocsPerRun(20, run); n != 0 {
+		t.Errorf("Sgemm allocates %v times per call", n)
+	}
+}

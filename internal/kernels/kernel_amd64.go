@@ -1,0 +1,46 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// The assembly micro-kernels in kernel_amd64.s; see microKernel for the
+// contract they share with the pure-Go kernel.
+
+//go:noescape
+func kern6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32)
+
+//go:noescape
+func kern12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32)
+
+// fmaPeakAVX2 runs n iterations of 12 independent register-only 8-lane FMAs
+// (192 flops per iteration); it measures the core's FMA throughput.
+//
+//go:noescape
+func fmaPeakAVX2(n int)
+
+var (
+	avx2Wide   = &microKernel{name: "avx2-6x16", mr: 6, nr: 16, fn: kern6x16}
+	avx2Narrow = &microKernel{name: "avx2-12x8", mr: 12, nr: 8, fn: kern12x8}
+)
+
+// hasAVX2 reports whether the AVX2+FMA kernels can run on this CPU.
+var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+func init() {
+	if hasAVX2 {
+		kernelSet = kernelPair{wide: avx2Wide, narrow: avx2Narrow, name: "avx2+fma"}
+	}
+}
+
+// asmKernels lists the assembly kernels runnable here, for the tests.
+func asmKernels() []*microKernel {
+	if !hasAVX2 {
+		return nil
+	}
+	return []*microKernel{avx2Wide, avx2Narrow}
+}

@@ -1,0 +1,416 @@
+package autodiff
+
+import (
+	"fmt"
+
+	"github.com/fess-seg/fess/internal/kernels"
+	"github.com/fess-seg/fess/tensor"
+)
+
+// ConvSpec gives a 3-D convolution's strides and padding (per axis z, y, x).
+// A zero Stride entry means 1. With Same set, padding follows TensorFlow's
+// 'same' rule (output size ceil(in/stride), total padding
+// max((out−1)·stride + k − in, 0), the odd pixel on the high side); for odd
+// kernels at stride 1 that equals PyTorch's padding=(k−1)/2. Otherwise Pad is
+// a symmetric zero padding (PyTorch's padding=); Pad = 0 is 'valid'.
+type ConvSpec struct {
+	Stride [3]int
+	Pad    [3]int
+	Same   bool
+}
+
+// Same3D returns the 'same' spec for stride s on every axis.
+func Same3D(s int) ConvSpec { return ConvSpec{Stride: [3]int{s, s, s}, Same: true} }
+
+// Valid3D returns the unpadded spec for stride s on every axis.
+func Valid3D(s int) ConvSpec { return ConvSpec{Stride: [3]int{s, s, s}} }
+
+// convGeom is the geometry of a convolution from an "input" volume
+// [n,d,h,w,c] to an "output" volume [n,od,oh,ow,co] with kernel k, stride s
+// and low-side padding p. im2col rows are output voxels in NDHW order;
+// columns are (kz,ky,kx,c), matching DHWIO weights viewed as [K,co].
+type convGeom struct {
+	n, d, h, w, c  int
+	k, s, p        [3]int
+	od, oh, ow, co int
+}
+
+func (g *convGeom) rows() int  { return g.n * g.od * g.oh * g.ow }
+func (g *convGeom) kcols() int { return g.k[0] * g.k[1] * g.k[2] * g.c }
+
+// identity reports a 1×1×1, stride-1, unpadded conv (im2col is the input).
+func (g *convGeom) identity() bool {
+	return g.k == [3]int{1, 1, 1} && g.s == [3]int{1, 1, 1} && g.p == [3]int{}
+}
+
+// disjoint reports that kernel windows never overlap (k == s, no padding),
+// so col2im writes each input element at most once.
+func (g *convGeom) disjoint() bool { return g.k == g.s && g.p == [3]int{} }
+
+// im2col fills col (rows r0..r1, kcols() columns each) from src (the
+// input volume); out-of-range taps are zero.
+func (g *convGeom) im2col(src []float32, r0, r1 int, col []float32) {
+	K, c := g.kcols(), g.c
+	for r := r0; r < r1; r++ {
+		ox := r % g.ow
+		t := r / g.ow
+		oy := t % g.oh
+		t /= g.oh
+		oz := t % g.od
+		n := t / g.od
+		dst := col[(r-r0)*K : (r-r0+1)*K]
+		j := 0
+		for kz := 0; kz < g.k[0]; kz++ {
+			iz := oz*g.s[0] - g.p[0] + kz
+			for ky := 0; ky < g.k[1]; ky++ {
+				iy := oy*g.s[1] - g.p[1] + ky
+				if iz < 0 || iz >= g.d || iy < 0 || iy >= g.h {
+					clear(dst[j : j+g.k[2]*c])
+					j += g.k[2] * c
+					continue
+				}
+				base := ((n*g.d+iz)*g.h + iy) * g.w
+				for kx := 0; kx < g.k[2]; kx++ {
+					ix := ox*g.s[2] - g.p[2] + kx
+					if ix < 0 || ix >= g.w {
+						clear(dst[j : j+c])
+					} else if c == 1 {
+						dst[j] = src[base+ix]
+					} else {
+						copy(dst[j:j+c], src[(base+ix)*c:(base+ix+1)*c])
+					}
+					j += c
+				}
+			}
+		}
+	}
+}
+
+// col2im adds col (rows r0..r1) back into dst (the input volume's shape):
+// the adjoint of im2col. With set (only valid when disjoint()), it assigns.
+func (g *convGeom) col2im(col []float32, r0, r1 int, dst []float32, set bool) {
+	K, c := g.kcols(), g.c
+	for r := r0; r < r1; r++ {
+		ox := r % g.ow
+		t := r / g.ow
+		oy := t % g.oh
+		t /= g.oh
+		oz := t % g.od
+		n := t / g.od
+		src := col[(r-r0)*K : (r-r0+1)*K]
+		j := 0
+		for kz := 0; kz < g.k[0]; kz++ {
+			iz := oz*g.s[0] - g.p[0] + kz
+			for ky := 0; ky < g.k[1]; ky++ {
+				iy := oy*g.s[1] - g.p[1] + ky
+				if iz < 0 || iz >= g.d || iy < 0 || iy >= g.h {
+					j += g.k[2] * c
+					continue
+				}
+				base := ((n*g.d+iz)*g.h + iy) * g.w
+				for kx := 0; kx < g.k[2]; kx++ {
+					ix := ox*g.s[2] - g.p[2] + kx
+					if ix >= 0 && ix < g.w {
+						d := dst[(base+ix)*c : (base+ix+1)*c]
+						s := src[j : j+c]
+						if set {
+							copy(d, s)
+						} else {
+							for i := range d {
+								d[i] += s[i]
+							}
+						}
+					}
+					j += c
+				}
+			}
+		}
+	}
+}
+
+// tileElems bounds one worker's im2col buffer (floats): 1 MiB.
+const tileElems = 1 << 18
+
+// tiles returns the rows per tile and the tile count.
+func (g *convGeom) tiles() (int, int) {
+	M := g.rows()
+	t := max(1, min(M, tileElems/max(1, g.kcols())))
+	return t, (M + t - 1) / t
+}
+
+// forEachTile runs fn over the row tiles, tiles split into contiguous
+// per-worker ranges (fixed for a given thread count). col is the worker's
+// im2col scratch (nil for identity geometries).
+func (g *convGeom) forEachTile(fn func(worker, r0, r1 int, col []float32)) {
+	T, nt := g.tiles()
+	M := g.rows()
+	tensor.Parallel(nt, 1, func(w, lo, hi int) {
+		var col []float32
+		if !g.identity() {
+			col = make([]float32, T*g.kcols())
+		}
+		for t := lo; t < hi; t++ {
+			r0, r1 := t*T, min(M, (t+1)*T)
+			fn(w, r0, r1, col)
+		}
+	})
+}
+
+// gemmRowsTimesW computes out[r0:r1] = A·B where A is the tile (im2col rows
+// or, for identity geometry, the source rows directly) and B is [K, nOut].
+func (g *convGeom) colOrSrc(src []float32, r0, r1 int, col []float32) []float32 {
+	K := g.kcols()
+	if g.identity() {
+		return src[r0*K : r1*K]
+	}
+	g.im2col(src, r0, r1, col)
+	return col[:(r1-r0)*K]
+}
+
+// newConvGeom validates x [N,D,H,W,C] against kernel dims k and channel
+// counts, resolves padding and computes the output size.
+func newConvGeom(op string, xs []int, k [3]int, co int, spec ConvSpec) convGeom {
+	g := convGeom{n: xs[0], d: xs[1], h: xs[2], w: xs[3], c: xs[4], k: k, co: co}
+	in := [3]int{g.d, g.h, g.w}
+	var out [3]int
+	for i := 0; i < 3; i++ {
+		s := spec.Stride[i]
+		if s == 0 {
+			s = 1
+		}
+		g.s[i] = s
+		if spec.Same {
+			out[i] = (in[i] + s - 1) / s
+			g.p[i] = max((out[i]-1)*s+k[i]-in[i], 0) / 2
+		} else {
+			g.p[i] = spec.Pad[i]
+			out[i] = (in[i]+2*g.p[i]-k[i])/s + 1
+		}
+		if out[i] <= 0 || k[i] <= 0 {
+			panic(fmt.Sprintf("%s: kernel %v stride %v pad %v does not fit input %v", op, k, g.s, g.p, xs))
+		}
+	}
+	g.od, g.oh, g.ow = out[0], out[1], out[2]
+	return g
+}
+
+// Conv3D returns the 3-D convolution (cross-correlation, as PyTorch and
+// TensorFlow) of x [N,D,H,W,Cin] with weights w [kd,kh,kw,Cin,Cout] plus
+// bias b [Cout] (may be nil):
+//
+//	y[n,o,co] = b[co] + Σ_{kz,ky,kx,ci} x[n, o·s − p + k, ci] · w[kz,ky,kx,ci,co]
+//
+// computed as im2col tiles × W on kernels.Sgemm, tiles spread over
+// tensor.Threads() workers. Backward: dW = colᵀ·dY (per-worker partial sums
+// added in worker order), db = Σ dY, dX = col2im(dY·Wᵀ).
+func (tp *Tape) Conv3D(x, w, b *Var, spec ConvSpec) *Var {
+	tensor.MustRank("autodiff.Conv3D input", x.Value, 5)
+	tensor.MustRank("autodiff.Conv3D weight", w.Value, 5)
+	ws := w.Value.Shape
+	if ws[3] != x.Value.Shape[4] {
+		panic(fmt.Sprintf("autodiff.Conv3D: input %v has %d channels, weight %v expects %d",
+			x.Value.Shape, x.Value.Shape[4], ws, ws[3]))
+	}
+	co := ws[4]
+	checkBias("Conv3D", b, co)
+	g := newConvGeom("autodiff.Conv3D", x.Value.Shape, [3]int{ws[0], ws[1], ws[2]}, co, spec)
+	out := tensor.New(g.n, g.od, g.oh, g.ow, co)
+	xd, wd, od := x.Value.Data, w.Value.Data, out.Data
+	K := g.kcols()
+	g.forEachTile(func(_, r0, r1 int, col []float32) {
+		a := g.colOrSrc(xd, r0, r1, col)
+		kernels.Sgemm(false, false, r1-r0, co, K, 1, a, K, wd, co, 0, od[r0*co:r1*co], co)
+		if b != nil {
+			addBiasRows(od[r0*co:r1*co], b.Value.Data)
+		}
+	})
+	return tp.result(out, func(gy []float32) {
+		convBackward(&g, x, w, b, gy, false)
+	}, x, w, b)
+}
+
+func checkBias(op string, b *Var, n int) {
+	if b != nil && (len(b.Value.Shape) != 1 || b.Value.Shape[0] != n) {
+		panic(fmt.Sprintf("autodiff.%s: bias shape %v, want [%d]", op, b.Value.Shape, n))
+	}
+}
+
+func addBiasRows(rows, bias []float32) {
+	c := len(bias)
+	for i := 0; i < len(rows); i += c {
+		r := rows[i : i+c]
+		for j := range r {
+			r[j] += bias[j]
+		}
+	}
+}
+
+// biasGrad adds Σ_rows gy to gb, summing per-worker partials in order.
+func biasGrad(gy []float32, c int, gb []float32) {
+	M := len(gy) / c
+	p := tensor.Chunks(M, 1024)
+	part := make([]float64, p*c)
+	tensor.Parallel(M, 1024, func(w, lo, hi int) {
+		acc := part[w*c : (w+1)*c]
+		for r := lo; r < hi; r++ {
+			for j, v := range gy[r*c : (r+1)*c] {
+				acc[j] += float64(v)
+			}
+		}
+	})
+	for w := 0; w < p; w++ {
+		for j := 0; j < c; j++ {
+			gb[j] += float32(part[w*c+j])
+		}
+	}
+}
+
+// convBackward propagates gy through the conv of geometry g with x as the
+// im2col source ("input" volume) and w as [K, co]; if transposed, roles are
+// those of ConvTranspose3D: g's input is the transposed conv's output (its
+// gradient gy), and x is g's output-shaped operand.
+func convBackward(g *convGeom, x, w, b *Var, gy []float32, transposed bool) {
+	K, co := g.kcols(), g.co
+	wd := w.Value.Data
+	if b != nil && b.RequiresGrad {
+		if transposed {
+			biasGrad(gy, g.c, b.grad())
+		} else {
+			biasGrad(gy, co, b.grad())
+		}
+	}
+	T, nt := g.tiles()
+	p := tensor.Chunks(nt, 1)
+	if w.RequiresGrad {
+		// dW[K,co] = Σ_tiles colᵀ · rows  (conv: col of x, rows of gy;
+		// transposed: col of gy, rows of x), per-worker partials.
+		parts := make([][]float32, p)
+		src, rowsOf := x.Value.Data, gy
+		if transposed {
+			src, rowsOf = gy, x.Value.Data
+		}
+		g.forEachTile(func(wk, r0, r1 int, col []float32) {
+			if parts[wk] == nil {
+				parts[wk] = make([]float32, K*co)
+			}
+			a := g.colOrSrc(src, r0, r1, col)
+			kernels.Sgemm(true, false, K, co, r1-r0, 1, a, K, rowsOf[r0*co:r1*co], co, 1, parts[wk], co)
+		})
+		gw := w.grad()
+		for _, part := range parts {
+			if part == nil {
+				continue
+			}
+			for i, v := range part {
+				gw[i] += v
+			}
+		}
+	}
+	if transposed && x.RequiresGrad {
+		// dX = im2col(gy) · W  (rows × K)·(K × co): a forward conv of gy.
+		gx := x.grad()
+		g.forEachTile(func(_, r0, r1 int, col []float32) {
+			a := g.colOrSrc(gy, r0, r1, col)
+			kernels.Sgemm(false, false, r1-r0, co, K, 1, a, K, wd, co, 1, gx[r0*co:r1*co], co)
+		})
+		return
+	}
+	if !transposed && x.RequiresGrad {
+		// dX = col2im(gy · Wᵀ).
+		colAdjoint(g, gy, wd, x.grad(), T, p, false)
+	}
+	_ = T
+}
+
+// colAdjoint computes dst += col2im(rows · Wᵀ) over all tiles, where rows
+// has co columns and W is [K, co]. Workers after the first accumulate into
+// private buffers that are then added in worker order (deterministic); when
+// the windows are disjoint and set is true, workers assign directly.
+func colAdjoint(g *convGeom, rows, wd, dst []float32, T, p int, set bool) {
+	K, co := g.kcols(), g.co
+	direct := set && g.disjoint()
+	bufs := make([][]float32, p)
+	g.forEachTile(func(wk, r0, r1 int, col []float32) {
+		target := dst
+		if wk > 0 && !direct {
+			if bufs[wk] == nil {
+				bufs[wk] = make([]float32, len(dst))
+			}
+			target = bufs[wk]
+		}
+		if g.identity() {
+			kernels.Sgemm(false, true, r1-r0, K, co, 1, rows[r0*co:r1*co], co, wd, co, 1, target[r0*K:r1*K], K)
+			return
+		}
+		c := col[:(r1-r0)*K]
+		kernels.Sgemm(false, true, r1-r0, K, co, 1, rows[r0*co:r1*co], co, wd, co, 0, c, K)
+		g.col2im(c, r0, r1, target, direct)
+	})
+	for _, buf := range bufs {
+		if buf == nil {
+			continue
+		}
+		tensor.Parallel(len(dst), 0, func(_, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				dst[i] += buf[i]
+			}
+		})
+	}
+}
+
+// ConvTranspose3D returns the transposed convolution (the adjoint of
+// Conv3D, PyTorch's ConvTranspose3d) of x [N,D,H,W,Cin] with weights
+// w [kd,kh,kw,Cout,Cin] (Keras Conv3DTranspose layout; PyTorch's
+// [Cin,Cout,kd,kh,kw] permuted) plus bias b [Cout]:
+//
+//	y[n, i·s − p + k, co] += x[n,i,ci] · w[kz,ky,kx,co,ci];  y += b
+//
+// Output size (in−1)·s + k − 2p; with Same, in·s. Kernel 2, stride 2 (the
+// U-Net's up-sampling) has disjoint windows and writes outputs directly.
+func (tp *Tape) ConvTranspose3D(x, w, b *Var, spec ConvSpec) *Var {
+	tensor.MustRank("autodiff.ConvTranspose3D input", x.Value, 5)
+	tensor.MustRank("autodiff.ConvTranspose3D weight", w.Value, 5)
+	xs, ws := x.Value.Shape, w.Value.Shape
+	if ws[4] != xs[4] {
+		panic(fmt.Sprintf("autodiff.ConvTranspose3D: input %v has %d channels, weight %v expects %d",
+			xs, xs[4], ws, ws[4]))
+	}
+	cout := ws[3]
+	checkBias("ConvTranspose3D", b, cout)
+	k := [3]int{ws[0], ws[1], ws[2]}
+	// g is the geometry of the adjoint conv: from y [N,OD,OH,OW,Cout] to x.
+	g := convGeom{n: xs[0], c: cout, k: k, co: xs[4], od: xs[1], oh: xs[2], ow: xs[3]}
+	in := [3]int{xs[1], xs[2], xs[3]}
+	var outSz [3]int
+	for i := 0; i < 3; i++ {
+		s := spec.Stride[i]
+		if s == 0 {
+			s = 1
+		}
+		g.s[i] = s
+		if spec.Same {
+			tot := max(k[i]-s, 0)
+			g.p[i] = tot / 2
+			outSz[i] = in[i] * s
+		} else {
+			g.p[i] = spec.Pad[i]
+			outSz[i] = (in[i]-1)*s + k[i] - 2*g.p[i]
+		}
+		if outSz[i] <= 0 {
+			panic(fmt.Sprintf("autodiff.ConvTranspose3D: kernel %v stride %v pad %v does not fit input %v", k, g.s, g.p, xs))
+		}
+	}
+	g.d, g.h, g.w = outSz[0], outSz[1], outSz[2]
+	out := tensor.New(g.n, g.d, g.h, g.w, cout)
+	T, nt := g.tiles()
+	colAdjoint(&g, x.Value.Data, w.Value.Data, out.Data, T, tensor.Chunks(nt, 1), true)
+	if b != nil {
+		od := out.Data
+		tensor.Parallel(len(od)/cout, 1024, func(_, lo, hi int) {
+			addBiasRows(od[lo*cout:hi*cout], b.Value.Data)
+		})
+	}
+	return tp.result(out, func(gy []float32) {
+		convBackward(&g, x, w, b, gy, true)
+	}, x, w, b)
+}

@@ -1,0 +1,66 @@
+package autodiff
+
+import (
+	"github.com/fess-seg/fess/tensor"
+)
+
+// RNG is a counter-based random source for dropout: the mask of the k-th
+// draw is a pure function of (Seed, k, element index), so it does not depend
+// on the thread count, and the whole state is two integers that a checkpoint
+// can save (Counter) for bit-identical resumption.
+type RNG struct {
+	Seed    uint64
+	Counter uint64 // number of draws taken so far
+}
+
+// NewRNG returns a source with the given seed.
+func NewRNG(seed uint64) *RNG { return &RNG{Seed: seed} }
+
+// splitmix64 is Steele et al.'s SplitMix64 finaliser (a bijective mixer).
+func splitmix64(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// uniform returns element i of draw k as a float in [0,1) with 24 bits.
+func (r *RNG) uniform(key uint64, i int) float32 {
+	return float32(splitmix64(key^splitmix64(uint64(i)))>>40) * (1.0 / (1 << 24))
+}
+
+// Dropout zeroes each element with probability p and scales the rest by
+// 1/(1−p) (inverted dropout, as PyTorch and Keras) when train is true;
+// otherwise (or with p == 0) it returns x unchanged. Each call with train
+// set advances rng.Counter by one.
+func (tp *Tape) Dropout(x *Var, p float32, train bool, rng *RNG) *Var {
+	if !train || p <= 0 {
+		return x
+	}
+	key := splitmix64(rng.Seed ^ splitmix64(rng.Counter+0x5851f42d4c957f2d))
+	rng.Counter++
+	xd := x.Value.Data
+	out := tensor.New(x.Value.Shape...)
+	od := out.Data
+	keep := make([]float32, len(xd))
+	s := 1 / (1 - p)
+	if p >= 1 {
+		s = 0
+	}
+	tensor.Parallel(len(xd), 0, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if rng.uniform(key, i) >= p {
+				keep[i] = s
+			}
+			od[i] = xd[i] * keep[i]
+		}
+	})
+	return tp.result(out, func(g []float32) {
+		gx := x.grad()
+		tensor.Parallel(len(g), 0, func(_, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				gx[i] += g[i] * keep[i]
+			}
+		})
+	}, x)
+}

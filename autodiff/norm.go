@@ -1,0 +1,173 @@
+package autodiff
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/fess-seg/fess/tensor"
+)
+
+// BNState is a BatchNorm layer's running statistics and hyper-parameters.
+// PyTorch defaults: Momentum 0.1, Eps 1e-5; Keras: 0.01 (its momentum 0.99)
+// and 1e-3.
+type BNState struct {
+	RunMean, RunVar *tensor.Tensor // [C]; start at 0 and 1
+	Momentum, Eps   float32
+}
+
+// NewBNState returns running statistics for c channels (mean 0, var 1).
+func NewBNState(c int, momentum, eps float32) *BNState {
+	return &BNState{RunMean: tensor.New(c), RunVar: tensor.Full(1, c), Momentum: momentum, Eps: eps}
+}
+
+// channelSums returns per-channel Σ f(row) over the rows of a [M,C] view,
+// accumulated in float64 per worker chunk and combined in worker order.
+func channelSums(m, c int, fn func(r int, acc []float64)) []float64 {
+	p := tensor.Chunks(m, 512)
+	part := make([]float64, p*c)
+	tensor.Parallel(m, 512, func(w, lo, hi int) {
+		acc := part[w*c : (w+1)*c]
+		for r := lo; r < hi; r++ {
+			fn(r, acc)
+		}
+	})
+	out := make([]float64, c)
+	for w := 0; w < p; w++ {
+		for j := 0; j < c; j++ {
+			out[j] += part[w*c+j]
+		}
+	}
+	return out
+}
+
+// BatchNorm normalises x (any rank; channels on the last axis, statistics
+// over all other axes, M values per channel) and applies y = γ·x̂ + β.
+//
+// Training (train=true): x̂ = (x − μ)/√(σ² + eps) with the batch mean μ and
+// biased variance σ² (float64 sums); the running statistics are updated as
+// PyTorch does: run = (1−m)·run + m·stat, with the unbiased variance
+// σ²·M/(M−1). Backward: dβ = Σg, dγ = Σ g·x̂,
+// dx = γ/(M·√(σ²+eps)) · (M·g − dβ − x̂·dγ).
+//
+// Inference (train=false): x̂ = (x − run_mean)/√(run_var + eps), statistics
+// untouched; dx = g·γ/√(run_var+eps).
+func (tp *Tape) BatchNorm(x, gamma, beta *Var, st *BNState, train bool) *Var {
+	xs := x.Value.Shape
+	c := xs[len(xs)-1]
+	if len(gamma.Value.Data) != c || len(beta.Value.Data) != c || st.RunMean.Len() != c || st.RunVar.Len() != c {
+		panic(fmt.Sprintf("autodiff.BatchNorm: input %v, gamma %v, beta %v, running %v/%v",
+			xs, gamma.Value.Shape, beta.Value.Shape, st.RunMean.Shape, st.RunVar.Shape))
+	}
+	xd := x.Value.Data
+	m := len(xd) / c
+	mean := make([]float32, c)
+	invstd := make([]float32, c)
+	if train {
+		if m < 2 {
+			panic(fmt.Sprintf("autodiff.BatchNorm: training needs more than one value per channel, input %v", xs))
+		}
+		s := channelSums(m, c, func(r int, acc []float64) {
+			for j, v := range xd[r*c : (r+1)*c] {
+				acc[j] += float64(v)
+			}
+		})
+		mu := make([]float64, c)
+		for j := range s {
+			mu[j] = s[j] / float64(m)
+		}
+		ss := channelSums(m, c, func(r int, acc []float64) {
+			for j, v := range xd[r*c : (r+1)*c] {
+				dv := float64(v) - mu[j]
+				acc[j] += dv * dv
+			}
+		})
+		mom := st.Momentum
+		for j := 0; j < c; j++ {
+			v := ss[j] / float64(m)
+			mean[j] = float32(mu[j])
+			invstd[j] = float32(1 / math.Sqrt(v+float64(st.Eps)))
+			unb := float32(ss[j] / float64(m-1))
+			st.RunMean.Data[j] = (1-mom)*st.RunMean.Data[j] + mom*mean[j]
+			st.RunVar.Data[j] = (1-mom)*st.RunVar.Data[j] + mom*unb
+		}
+	} else {
+		for j := 0; j < c; j++ {
+			mean[j] = st.RunMean.Data[j]
+			invstd[j] = float32(1 / math.Sqrt(float64(st.RunVar.Data[j])+float64(st.Eps)))
+		}
+	}
+	out := tensor.New(xs...)
+	od := out.Data
+	gd, bd := gamma.Value.Data, beta.Value.Data
+	scale := make([]float32, c)
+	shift := make([]float32, c)
+	for j := 0; j < c; j++ {
+		scale[j] = gd[j] * invstd[j]
+		shift[j] = bd[j] - mean[j]*scale[j]
+	}
+	tensor.Parallel(m, 512, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, or := xd[r*c:(r+1)*c], od[r*c:(r+1)*c]
+			for j, v := range xr {
+				or[j] = v*scale[j] + shift[j]
+			}
+		}
+	})
+	return tp.result(out, func(g []float32) {
+		sums := channelSums(m, c, func(r int, acc []float64) {
+			xr, gr := xd[r*c:(r+1)*c], g[r*c:(r+1)*c]
+			for j := range xr {
+				acc[j] += float64(gr[j]) // dβ
+			}
+		})
+		dots := channelSums(m, c, func(r int, acc []float64) {
+			xr, gr := xd[r*c:(r+1)*c], g[r*c:(r+1)*c]
+			for j := range xr {
+				acc[j] += float64(gr[j]) * float64((xr[j]-mean[j])*invstd[j]) // dγ
+			}
+		})
+		if gamma.RequiresGrad {
+			gg := gamma.grad()
+			for j := range gg {
+				gg[j] += float32(dots[j])
+			}
+		}
+		if beta.RequiresGrad {
+			gb := beta.grad()
+			for j := range gb {
+				gb[j] += float32(sums[j])
+			}
+		}
+		if !x.RequiresGrad {
+			return
+		}
+		gx := x.grad()
+		if !train {
+			tensor.Parallel(m, 512, func(_, lo, hi int) {
+				for r := lo; r < hi; r++ {
+					gr, xg := g[r*c:(r+1)*c], gx[r*c:(r+1)*c]
+					for j := range gr {
+						xg[j] += gr[j] * scale[j]
+					}
+				}
+			})
+			return
+		}
+		// dx = scale·(g − dβ/M − x̂·dγ/M)
+		a := make([]float32, c)
+		bb := make([]float32, c)
+		for j := 0; j < c; j++ {
+			a[j] = float32(sums[j] / float64(m))
+			bb[j] = float32(dots[j] / float64(m))
+		}
+		tensor.Parallel(m, 512, func(_, lo, hi int) {
+			for r := lo; r < hi; r++ {
+				xr, gr, xg := xd[r*c:(r+1)*c], g[r*c:(r+1)*c], gx[r*c:(r+1)*c]
+				for j := range xr {
+					xh := (xr[j] - mean[j]) * invstd[j]
+					xg[j] += scale[j] * (gr[j] - a[j] - xh*bb[j])
+				}
+			}
+		})
+	}, x, gamma, beta)
+}

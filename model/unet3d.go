@@ -1,0 +1,227 @@
+// Package model builds the 3-D U-Net of SPEC §1 on the autodiff engine.
+//
+// Input [N,S,S,S,Cin] (channels-last), output the per-voxel foreground
+// probability [N,S,S,S,1] and the bottleneck feature map
+// [N,S/2^L,S/2^L,S/2^L,Cb]. Structure, with block = Conv3d 3×3×3 'same'
+// (bias) → BatchNorm → ReLU → Dropout:
+//
+//	encoder level i (i = 0..L−1): block(→F·2^i) [×2 for unet3d, ×1 for seed],
+//	    kept as skip i, then MaxPool 2
+//	bottleneck: block(→Cb), block(Cb→Cb)        Cb = F·2^L (unet3d), 1024 (seed)
+//	decoder level i (i = L−1..0): ConvTranspose3d 2×2×2 stride 2 (bias,
+//	    →F·2^i) → BatchNorm → concat [upsampled, skip i] on channels →
+//	    block(2F·2^i → F·2^i), block(F·2^i → F·2^i)
+//	head: Conv3d 1×1×1 (→1) → sigmoid
+//
+// The bottleneck returned is the second bottleneck block's output (after
+// its ReLU and dropout), i.e. what the decoder consumes.
+//
+// Presets:
+//   - "unet3d": the standard double-conv encoder; PyTorch initialisation and
+//     BatchNorm (momentum 0.1, eps 1e-5). Defaults F=8, L=3, S=32, dropout 0.
+//   - "seed": the reference's effective network: S=64, F=32, L=4, Cb=1024,
+//     dropout 0.2, ONE connected conv per encoder level (the reference built
+//     a second conv per encoder block but returned the first; the unused
+//     conv has no effect on the output and is not created here), Keras
+//     initialisation (glorot_uniform, zero bias) and Keras BatchNorm
+//     (momentum 0.99 in Keras terms = 0.01 here, eps 1e-3). The reference's
+//     L2 0.01 regulariser was never added to its loss, so it is not part of
+//     the model (weight decay is an optimiser option).
+package model
+
+import (
+	"fmt"
+
+	"github.com/fess-seg/fess/autodiff"
+	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/nn"
+)
+
+// Config selects and sizes the network. Zero fields take the preset's
+// defaults; set Dropout < 0 for an explicit 0 with the seed preset.
+type Config struct {
+	Preset             string  // "unet3d" (default) or "seed"
+	Filters            int     // F, channels of the first level
+	Levels             int     // L, number of pooled levels
+	Dropout            float32 // dropout probability after every block
+	InputSize          int     // S; must be divisible by 2^L
+	InChannels         int     // default 1
+	BottleneckChannels int     // Cb; default F·2^L (unet3d) or 1024 (seed)
+	Seed               uint64  // weight initialisation and dropout seed
+}
+
+// block is conv → BN → ReLU → dropout.
+type block struct {
+	conv *nn.Conv3D
+	bn   *nn.BatchNorm
+	rng  *autodiff.RNG
+}
+
+type level struct {
+	blocks []block
+	up     *nn.ConvTranspose3D
+	upbn   *nn.BatchNorm
+}
+
+// UNet3D is the network; build it with New.
+type UNet3D struct {
+	Cfg   Config
+	enc   []level
+	bott  []block
+	dec   []level // dec[i] is decoder level i (applied for i = L−1..0)
+	final *nn.Conv3D
+	state *nn.State
+	drop  float32
+}
+
+// Resolve fills a Config's defaults from its preset and validates it.
+func Resolve(cfg Config) (Config, error) {
+	if cfg.Preset == "" {
+		cfg.Preset = "unet3d"
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	switch cfg.Preset {
+	case "unet3d":
+		def(&cfg.Filters, 8)
+		def(&cfg.Levels, 3)
+		def(&cfg.InputSize, 32)
+	case "seed":
+		def(&cfg.Filters, 32)
+		def(&cfg.Levels, 4)
+		def(&cfg.InputSize, 64)
+		def(&cfg.BottleneckChannels, 1024)
+		if cfg.Dropout == 0 {
+			cfg.Dropout = 0.2
+		}
+	default:
+		return cfg, errs.Usage("model: unknown preset %q (want unet3d or seed)", cfg.Preset)
+	}
+	if cfg.Dropout < 0 {
+		cfg.Dropout = 0
+	}
+	def(&cfg.InChannels, 1)
+	def(&cfg.BottleneckChannels, cfg.Filters<<cfg.Levels)
+	if cfg.Filters < 1 || cfg.Levels < 1 || cfg.Levels > 8 || cfg.Dropout >= 1 {
+		return cfg, errs.Usage("model: need filters ≥ 1, 1 ≤ levels ≤ 8, dropout < 1 (got %d, %d, %g)",
+			cfg.Filters, cfg.Levels, cfg.Dropout)
+	}
+	if cfg.InputSize%(1<<cfg.Levels) != 0 || cfg.InputSize < 1<<cfg.Levels {
+		return cfg, errs.Usage("model: input size %d must be a positive multiple of 2^levels = %d",
+			cfg.InputSize, 1<<cfg.Levels)
+	}
+	return cfg, nil
+}
+
+// New builds a UNet3D with initial weights drawn from cfg.Seed.
+func New(cfg Config) (*UNet3D, error) {
+	cfg, err := Resolve(cfg)
+	if err != nil {
+		return nil, err
+	}
+	init := nn.InitTorch
+	b := nn.NewBuilder(init, cfg.Seed)
+	if cfg.Preset == "seed" {
+		b.Init = nn.InitGlorot
+		b.BNMomentum, b.BNEps = 0.01, 1e-3
+	}
+	m := &UNet3D{Cfg: cfg, state: b.State, drop: cfg.Dropout}
+	mk := func(name string, cin, cout int) block {
+		return block{
+			conv: b.NewConv3D(name+".conv", 3, cin, cout, true, autodiff.Same3D(1)),
+			bn:   b.NewBatchNorm(name+".bn", cout),
+			rng:  b.NewRNG(name+".dropout", cfg.Seed),
+		}
+	}
+	perLevel := 2
+	if cfg.Preset == "seed" {
+		perLevel = 1
+	}
+	c := cfg.InChannels
+	for i := 0; i < cfg.Levels; i++ {
+		co := cfg.Filters << i
+		var l level
+		for j := 0; j < perLevel; j++ {
+			l.blocks = append(l.blocks, mk(fmt.Sprintf("enc%d.%d", i, j), c, co))
+			c = co
+		}
+		m.enc = append(m.enc, l)
+	}
+	cb := cfg.BottleneckChannels
+	m.bott = []block{mk("bott.0", c, cb), mk("bott.1", cb, cb)}
+	c = cb
+	m.dec = make([]level, cfg.Levels)
+	for i := cfg.Levels - 1; i >= 0; i-- {
+		co := cfg.Filters << i
+		name := fmt.Sprintf("dec%d", i)
+		l := level{
+			up:   b.NewConvTranspose3D(name+".up", 2, 2, c, co, true),
+			upbn: b.NewBatchNorm(name+".upbn", co),
+		}
+		l.blocks = []block{mk(name+".0", 2*co, co), mk(name+".1", co, co)}
+		m.dec[i] = l
+		c = co
+	}
+	m.final = b.NewConv3D("final", 1, c, 1, true, autodiff.Valid3D(1))
+	return m, nil
+}
+
+func (m *UNet3D) runBlock(tp *autodiff.Tape, bl block, x *autodiff.Var, train bool) *autodiff.Var {
+	y := tp.ReLU(bl.bn.Forward(tp, bl.conv.Forward(tp, x), train))
+	return tp.Dropout(y, m.drop, train, bl.rng)
+}
+
+// Forward runs the network on x [N,S,S,S,Cin]. train selects batch
+// statistics (and updates the running ones) and active dropout; tp may be
+// nil for a no-grad pass. It returns the probabilities and the bottleneck.
+func (m *UNet3D) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) (probs, bottleneck *autodiff.Var) {
+	logits, bott := m.ForwardLogits(tp, x, train)
+	return tp.Sigmoid(logits), bott
+}
+
+// ForwardLogits is Forward without the final sigmoid (for losses on logits).
+func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (logits, bottleneck *autodiff.Var) {
+	xs := x.Value.Shape
+	s := m.Cfg.InputSize
+	if len(xs) != 5 || xs[4] != m.Cfg.InChannels || xs[1]%(1<<m.Cfg.Levels) != 0 ||
+		xs[2]%(1<<m.Cfg.Levels) != 0 || xs[3]%(1<<m.Cfg.Levels) != 0 || xs[1] == 0 {
+		panic(fmt.Sprintf("model: input shape %v, want [N,D,H,W,%d] with D,H,W multiples of %d (configured %d³)",
+			xs, m.Cfg.InChannels, 1<<m.Cfg.Levels, s))
+	}
+	skips := make([]*autodiff.Var, m.Cfg.Levels)
+	h := x
+	for i, l := range m.enc {
+		for _, bl := range l.blocks {
+			h = m.runBlock(tp, bl, h, train)
+		}
+		skips[i] = h
+		h = tp.MaxPool3D(h, 2)
+	}
+	for _, bl := range m.bott {
+		h = m.runBlock(tp, bl, h, train)
+	}
+	bott := h
+	for i := m.Cfg.Levels - 1; i >= 0; i-- {
+		l := m.dec[i]
+		u := l.upbn.Forward(tp, l.up.Forward(tp, h), train)
+		h = tp.Concat(4, u, skips[i])
+		for _, bl := range l.blocks {
+			h = m.runBlock(tp, bl, h, train)
+		}
+	}
+	return m.final.Forward(tp, h), bott
+}
+
+// Params returns the trainable parameters in creation order, each named
+// (e.g. "enc0.0.conv.w", "dec1.upbn.gamma", "final.b").
+func (m *UNet3D) Params() []*autodiff.Var { return m.state.Params }
+
+// State returns the parameters, BatchNorm running statistics and dropout
+// RNGs, for saving (State().Records()) and loading (State().Load).
+func (m *UNet3D) State() *nn.State { return m.state }
+
+// BottleneckChannels returns Cb.
+func (m *UNet3D) BottleneckChannels() int { return m.Cfg.BottleneckChannels }

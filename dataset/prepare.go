@@ -1,0 +1,408 @@
+package dataset
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/volume"
+	"github.com/schollz/progressbar/v3"
+)
+
+// ManifestVersion is the format version of manifest.json.
+const ManifestVersion = 1
+
+// ManifestName is the manifest's file name inside a prepared directory.
+const ManifestName = "manifest.json"
+
+// Manifest describes a prepared data set: the options it was made with, the
+// source it came from, and every case. It is written once by Prepare and
+// read by every later stage (train, test, predict).
+type Manifest struct {
+	Version int     `json:"version"`
+	Source  string  `json:"source"`
+	Options Options `json:"options"`
+	// Fingerprint hashes the source files' paths, sizes and modification
+	// times, so a changed source invalidates the cache.
+	Fingerprint string     `json:"fingerprint"`
+	Cases       []CaseInfo `json:"cases"`
+}
+
+// CaseInfo is one prepared case.
+type CaseInfo struct {
+	ID string `json:"id"`
+	// Split is "train", "val" or "test".
+	Split string `json:"split"`
+	// SourceImage and SourceFrame locate the modality in the raw data set
+	// (SourceFrame is the volume index in a 4-D file); SourceLabel is the
+	// raw label file.
+	SourceImage string `json:"source_image"`
+	SourceFrame int    `json:"source_frame"`
+	SourceLabel string `json:"source_label"`
+	// Image and Mask are the prepared files, relative to the prepared
+	// directory: float32 S³ image and uint8 0/1 S³ mask.
+	Image string `json:"image"`
+	Mask  string `json:"mask"`
+	// Foreground counts mask voxels equal to 1.
+	Foreground int          `json:"foreground_voxels"`
+	Geometry   CaseGeometry `json:"geometry"`
+}
+
+// Splits are the split names, in manifest order.
+var Splits = []string{"train", "val", "test"}
+
+// Prepare turns the raw data set in dir into a prepared one in out (see the
+// package documentation for the steps). If out already holds a manifest
+// made with the same options from the same source files, and its case files
+// exist, nothing is redone and cached is true. Cases are prepared by
+// opts.Workers goroutines; the output does not depend on their number. Every
+// file is written atomically and the manifest last, so an interrupted run
+// leaves no manifest that promises missing files.
+func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error) {
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, false, err
+	}
+	if opts.Layout == "" || opts.Layout == "auto" {
+		if opts.Layout, err = Detect(dir); err != nil {
+			return nil, false, err
+		}
+	}
+	opts = opts.Defaults()
+	if err := opts.Validate(); err != nil {
+		return nil, false, err
+	}
+	sources, err := Scan(dir, opts.Layout)
+	if err != nil {
+		return nil, false, err
+	}
+	labels, _ := TargetLabels(opts.Layout, opts.Target)
+	for _, c := range sources {
+		if _, ok := c.Images[opts.Modality]; !ok {
+			return nil, false, errs.Input(dir, "case %s has no %s image (has %v)", c.ID, opts.Modality, modalityNames(c))
+		}
+		if c.Label == "" {
+			return nil, false, errs.Input(c.Images[opts.Modality], "case %s has no label file", c.ID)
+		}
+	}
+	fp, err := fingerprint(sources, opts.Modality)
+	if err != nil {
+		return nil, false, err
+	}
+	if old, err := readManifest(out); err == nil && old.Source == dir && old.Fingerprint == fp &&
+		sameOptions(old.Options, opts) && filesExist(out, old) {
+		return old, true, nil
+	}
+	if err := os.MkdirAll(filepath.Join(out, "cases"), 0o755); err != nil {
+		return nil, false, err
+	}
+
+	split := assignSplits(len(sources), opts.Seed, opts.Split)
+	cases := make([]CaseInfo, len(sources))
+	caseErr := make([]error, len(sources))
+	var bar *progressbar.ProgressBar
+	if opts.Progress != nil {
+		bar = progressbar.NewOptions(len(sources), progressbar.OptionSetWriter(opts.Progress),
+			progressbar.OptionSetDescription("prepare"), progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionOnCompletion(func() { fmt.Fprintln(opts.Progress) }))
+	}
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for w := 0; w < opts.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				cases[i], caseErr[i] = prepareCase(sources[i], out, opts, labels)
+				cases[i].Split = split[i]
+				if bar != nil {
+					mu.Lock()
+					_ = bar.Add(1)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range sources {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	for _, e := range caseErr {
+		if e != nil {
+			return nil, false, e
+		}
+	}
+	m = &Manifest{Version: ManifestVersion, Source: dir, Options: opts, Fingerprint: fp, Cases: cases}
+	if err := writeManifest(out, m); err != nil {
+		return nil, false, err
+	}
+	return m, false, nil
+}
+
+func modalityNames(c CaseSource) []string {
+	var s []string
+	for k := range c.Images {
+		s = append(s, k)
+	}
+	sort.Strings(s)
+	return s
+}
+
+// prepareCase reads, checks, preprocesses and writes one case.
+func prepareCase(c CaseSource, out string, opts Options, labels []int) (CaseInfo, error) {
+	imgPath := c.Images[opts.Modality]
+	frame := c.Frames[opts.Modality]
+	info := CaseInfo{ID: c.ID, SourceImage: imgPath, SourceFrame: frame, SourceLabel: c.Label,
+		Image: filepath.Join("cases", c.ID+"_image.nii.gz"), Mask: filepath.Join("cases", c.ID+"_mask.nii.gz")}
+	img, err := volume.Read(imgPath)
+	if err != nil {
+		return info, err
+	}
+	if img.Dims[3] > 1 && frame >= img.Dims[3] {
+		return info, errs.Input(imgPath, "%s is volume %d but the file holds %d volumes", opts.Modality, frame, img.Dims[3])
+	}
+	lab, err := volume.Read(c.Label)
+	if err != nil {
+		return info, err
+	}
+	if lab.Dims[0] != img.Dims[0] || lab.Dims[1] != img.Dims[1] || lab.Dims[2] != img.Dims[2] {
+		return info, errs.Input(c.Label, "label shape %d×%d×%d does not match image %s shape %d×%d×%d",
+			lab.Dims[0], lab.Dims[1], lab.Dims[2], imgPath, img.Dims[0], img.Dims[1], img.Dims[2])
+	}
+	if lab.Dims[3] != 1 {
+		return info, errs.Input(c.Label, "label has %d volumes, want a 3-D label map", lab.Dims[3])
+	}
+	// Pick the frame here so a 4-D file of another kind than MSD uses
+	// the frame its layout says.
+	v3 := img
+	if img.Dims[3] > 1 {
+		data, _ := frameData(img, frame)
+		cp := *img
+		cp.Dims[3] = 1
+		cp.Data = data
+		v3 = &cp
+	}
+	x, g, err := PreprocessVolume(v3, opts)
+	if err != nil {
+		return info, errs.WrapInput(imgPath, err, "cannot prepare image")
+	}
+	mask, err := PrepareLabel(lab, labels, g)
+	if err != nil {
+		return info, errs.WrapInput(c.Label, err, "cannot prepare label")
+	}
+	info.Geometry = g
+	s := opts.Size
+	pv := &volume.Volume{Dims: [4]int{s, s, s, 1}, Data: x, Spacing: g.PreparedSpacing, Affine: g.PreparedAffine}
+	if err := volume.WriteNIfTI(filepath.Join(out, info.Image), pv, "float32"); err != nil {
+		return info, err
+	}
+	mv := &volume.Volume{Dims: [4]int{s, s, s, 1}, Data: make([]float32, len(mask)), Spacing: g.PreparedSpacing, Affine: g.PreparedAffine}
+	for i, b := range mask {
+		mv.Data[i] = float32(b)
+		info.Foreground += int(b)
+	}
+	if err := volume.WriteNIfTI(filepath.Join(out, info.Mask), mv, "uint8"); err != nil {
+		return info, err
+	}
+	return info, nil
+}
+
+// assignSplits shuffles case indices with a PCG generator seeded by seed
+// and gives the first round(n·f_train) cases "train", the next
+// round(n·f_val) "val" and the rest "test" (fractions normalised to sum 1).
+func assignSplits(n int, seed int64, frac [3]float64) []string {
+	sum := frac[0] + frac[1] + frac[2]
+	nTrain := int(float64(n)*frac[0]/sum + 0.5)
+	nVal := min(int(float64(n)*frac[1]/sum+0.5), n-nTrain)
+	perm := rand.New(rand.NewPCG(uint64(seed), 0x5eed)).Perm(n)
+	out := make([]string, n)
+	for k, i := range perm {
+		switch {
+		case k < nTrain:
+			out[i] = "train"
+		case k < nTrain+nVal:
+			out[i] = "val"
+		default:
+			out[i] = "test"
+		}
+	}
+	return out
+}
+
+// fingerprint hashes the paths, sizes and modification times of the files
+// preparation reads.
+func fingerprint(sources []CaseSource, modality string) (string, error) {
+	h := sha256.New()
+	for _, c := range sources {
+		for _, p := range []string{c.Images[modality], c.Label} {
+			st, err := os.Stat(p)
+			if err != nil {
+				return "", errs.WrapInput(p, err, "cannot read")
+			}
+			fmt.Fprintf(h, "%s\x00%d\x00%d\n", p, st.Size(), st.ModTime().UnixNano())
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func sameOptions(a, b Options) bool {
+	a.Workers, b.Workers = 0, 0
+	a.Progress, b.Progress = nil, nil
+	return a == b
+}
+
+func filesExist(out string, m *Manifest) bool {
+	for _, c := range m.Cases {
+		if !isFile(filepath.Join(out, c.Image)) || !isFile(filepath.Join(out, c.Mask)) {
+			return false
+		}
+	}
+	return true
+}
+
+func readManifest(dir string) (*Manifest, error) {
+	p := filepath.Join(dir, ManifestName)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, errs.WrapInput(p, err, "invalid manifest")
+	}
+	if m.Version != ManifestVersion {
+		return nil, errs.Input(p, "manifest version %d, this fess reads version %d (prepare again)", m.Version, ManifestVersion)
+	}
+	return &m, nil
+}
+
+func writeManifest(dir string, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, ManifestName), append(b, '\n'))
+}
+
+// WriteFileAtomic writes data to a temporary file beside path and renames it
+// over path, so readers see the old file or the new one, never a part.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// Prepared is an opened prepared data set.
+type Prepared struct {
+	Dir      string
+	Manifest Manifest
+	byID     map[string]int
+}
+
+// Open reads the manifest of the prepared data set in dir.
+func Open(dir string) (*Prepared, error) {
+	m, err := readManifest(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errs.Input(dir, "no %s: not a prepared data set (run fess prepare)", ManifestName)
+		}
+		var ie *errs.InputError
+		if errors.As(err, &ie) {
+			return nil, err
+		}
+		return nil, errs.WrapInput(filepath.Join(dir, ManifestName), err, "cannot read manifest")
+	}
+	p := &Prepared{Dir: dir, Manifest: *m, byID: map[string]int{}}
+	for i, c := range m.Cases {
+		p.byID[c.ID] = i
+	}
+	return p, nil
+}
+
+// Size returns the edge S of the prepared cubes.
+func (p *Prepared) Size() int { return p.Manifest.Options.Size }
+
+// Options returns the options the data set was prepared with, for
+// PreprocessVolume on new inputs.
+func (p *Prepared) Options() Options { return p.Manifest.Options }
+
+// Split returns the cases of one split ("train", "val", "test"; "all" for
+// every case), in manifest (ID) order.
+func (p *Prepared) Split(name string) []CaseInfo {
+	var out []CaseInfo
+	for _, c := range p.Manifest.Cases {
+		if name == "all" || c.Split == name {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Case returns the case with the given ID.
+func (p *Prepared) Case(id string) (CaseInfo, bool) {
+	i, ok := p.byID[id]
+	if !ok {
+		return CaseInfo{}, false
+	}
+	return p.Manifest.Cases[i], true
+}
+
+// Load reads a prepared case: the S³ image (float32) and mask (0/1), x
+// fastest.
+func (p *Prepared) Load(id string) (img []float32, mask []uint8, err error) {
+	c, ok := p.Case(id)
+	if !ok {
+		return nil, nil, errs.Input(p.Dir, "no case %q in the manifest", id)
+	}
+	s := p.Size()
+	iv, err := volume.Read(filepath.Join(p.Dir, c.Image))
+	if err != nil {
+		return nil, nil, err
+	}
+	mv, err := volume.Read(filepath.Join(p.Dir, c.Mask))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, v := range []struct {
+		vol  *volume.Volume
+		path string
+	}{{iv, c.Image}, {mv, c.Mask}} {
+		if v.vol.Dims != [4]int{s, s, s, 1} {
+			return nil, nil, errs.Input(filepath.Join(p.Dir, v.path), "dims %v, manifest says %d³", v.vol.Dims[:3], s)
+		}
+	}
+	mask = make([]uint8, len(mv.Data))
+	for i, v := range mv.Data {
+		if v > 0.5 {
+			mask[i] = 1
+		}
+	}
+	return iv.Data, mask, nil
+}

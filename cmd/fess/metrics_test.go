@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fess-seg/fess/volume"
 )
 
 // captureRun runs the CLI with args and returns its exit status and stdout.
@@ -96,5 +98,59 @@ func TestMetricsErrorNamesBothFiles(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), pred) || !strings.Contains(err.Error(), truth) ||
 		!strings.Contains(err.Error(), "45×50×35") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// writeMask writes a 4×3×2 float32 volume with spacing 2×1×3 mm.
+func writeMask(t *testing.T, name string, data []float32) string {
+	t.Helper()
+	v := &volume.Volume{Dims: [4]int{4, 3, 2, 1}, Data: data, Spacing: [3]float64{2, 1, 3},
+		Affine: [4][4]float64{{2, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 3, 0}, {0, 0, 0, 1}}}
+	p := filepath.Join(t.TempDir(), name)
+	if err := volume.WriteNIfTI(p, v, "float32"); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestMetricsEmptyMasksAndThreshold(t *testing.T) {
+	empty := writeMask(t, "empty.nii.gz", make([]float32, 24))
+	prob := make([]float32, 24)
+	prob[0], prob[23] = 0.7, 0.3 // voxels (0,0,0) and (3,2,1)
+	probPath := writeMask(t, "prob.nii.gz", prob)
+	one := make([]float32, 24)
+	one[23] = 1
+	onePath := writeMask(t, "one.nii.gz", one)
+
+	decode := func(out string) map[string]any {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("%v in %q", err, out)
+		}
+		return m
+	}
+	// Both empty: Dice = IoU = 1, distances 0, precision and sensitivity 0/0 → null.
+	code, out := captureRun(t, "metrics", "--pred", empty, "--truth", empty, "--json")
+	m := decode(out)
+	if code != 0 || m["dice"] != 1.0 || m["iou"] != 1.0 || m["hd"] != 0.0 || m["hd95"] != 0.0 ||
+		m["assd"] != 0.0 || m["precision"] != nil || m["sensitivity"] != nil || m["specificity"] != 1.0 {
+		t.Errorf("both empty: exit %d, %s", code, out)
+	}
+	// Empty prediction: distances are the image diagonal, sqrt(8² + 3² + 6²).
+	diag := math.Sqrt(64 + 9 + 36)
+	code, out = captureRun(t, "metrics", "--pred", empty, "--truth", onePath, "--json")
+	m = decode(out)
+	if code != 0 || m["dice"] != 0.0 || m["hd"] != diag || m["assd"] != diag || m["precision"] != nil {
+		t.Errorf("empty prediction: exit %d, %s", code, out)
+	}
+	// Nonzero rule: both voxels of prob are foreground; with --threshold 0.5
+	// only (0,0,0) is, (3,2,1) voxels = (6,2,3) mm from the true voxel.
+	code, out = captureRun(t, "metrics", "--pred", probPath, "--truth", onePath, "--json")
+	if m = decode(out); code != 0 || m["tp"] != 1.0 || m["fp"] != 1.0 {
+		t.Errorf("nonzero rule: %s", out)
+	}
+	code, out = captureRun(t, "metrics", "--pred", probPath, "--truth", onePath, "--threshold", "0.5", "--json")
+	if m = decode(out); code != 0 || m["tp"] != 0.0 || m["fp"] != 1.0 || m["hd"] != math.Sqrt(36+4+9) {
+		t.Errorf("threshold 0.5: %s", out)
 	}
 }

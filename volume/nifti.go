@@ -512,18 +512,23 @@ func readNIfTIPair(path string) (*Volume, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, inputOpenError(path, err)
 	}
+	// A .hdr is decoded before its .img is looked for, so that a file that
+	// is not a NIfTI header is reported as such.
+	var h *niftiHeader
+	var err error
+	if strings.HasSuffix(strings.TrimSuffix(strings.ToLower(path), ".gz"), ".hdr") {
+		if h, err = readPairHeader(path); err != nil {
+			return nil, err
+		}
+	}
 	hdrPath, imgPath, err := pairPaths(path)
 	if err != nil {
 		return nil, err
 	}
-	hs, hc, err := openStream(hdrPath)
-	if err != nil {
-		return nil, err
-	}
-	defer hc.Close()
-	h, err := decodeNIfTIHeader(hs, false)
-	if err != nil {
-		return nil, err
+	if h == nil {
+		if h, err = readPairHeader(hdrPath); err != nil {
+			return nil, err
+		}
 	}
 	v := h.volume()
 	is, ic, err := openStream(imgPath)
@@ -538,6 +543,15 @@ func readNIfTIPair(path string) (*Volume, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+func readPairHeader(path string) (*niftiHeader, error) {
+	hs, hc, err := openStream(path)
+	if err != nil {
+		return nil, err
+	}
+	defer hc.Close()
+	return decodeNIfTIHeader(hs, false)
 }
 
 // readNIfTIHeader reads only the header of a .nii or .hdr file: a Volume

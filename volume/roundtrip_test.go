@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -147,5 +148,53 @@ func TestVolume3D(t *testing.T) {
 	}
 	if _, err := v.Volume3D(3); err == nil {
 		t.Error("Volume3D(3) of a 3-volume image did not fail")
+	}
+}
+
+// TestWriteSamplesForNibabel writes one NIfTI-1 file per datatype, and an
+// expected.json of what each holds, into $FESS_WRITE_SAMPLES, for
+// testdata/gen_nibabel_fixtures.py to read back with nibabel. Without the
+// variable it writes to a temporary directory and only checks that writing works.
+func TestWriteSamplesForNibabel(t *testing.T) {
+	dir := os.Getenv("FESS_WRITE_SAMPLES")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	type sample struct {
+		Dims     [4]int        `json:"dims"`
+		Datatype string        `json:"datatype"`
+		Affine   [4][4]float64 `json:"affine"`
+		Data     []float32     `json:"data"`
+	}
+	expected := map[string]sample{}
+	for _, d := range dtypes {
+		if d.name == "bool" {
+			continue
+		}
+		for _, ext := range []string{".nii", ".nii.gz"} {
+			dims := [4]int{5, 4, 3, 1}
+			if ext == ".nii.gz" {
+				dims[3] = 2
+			}
+			v := testVolume(d, dims)
+			name := "fess_" + d.name + ext
+			if err := WriteNIfTI(filepath.Join(dir, name), v, d.name); err != nil {
+				t.Fatal(err)
+			}
+			var aff [4][4]float64
+			for i := range aff {
+				for j := range aff[i] {
+					aff[i][j] = f32(v.Affine[i][j])
+				}
+			}
+			expected[name] = sample{v.Dims, d.name, aff, v.Data}
+		}
+	}
+	b, err := json.Marshal(expected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "expected.json"), b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -174,8 +174,8 @@ func (h metaHeader) decode(s *stream, dir string) (*Volume, error) {
 		}
 		dims[i] = int(n)
 		nvox *= n
-		if nvox > MaxDataBytes {
-			return nil, errs.Input(name, "absurd MetaImage DimSize %q: more than %d voxels", h.fields["dimsize"], MaxDataBytes)
+		if nvox > maxVoxels {
+			return nil, errs.Input(name, "absurd MetaImage DimSize %q: more than %d voxels", h.fields["dimsize"], int64(maxVoxels))
 		}
 	}
 	et := strings.ToUpper(h.fields["elementtype"])
@@ -329,5 +329,8 @@ func (h metaHeader) decode(s *stream, dir string) (*Volume, error) {
 		return nil, err
 	}
 	v.Data = data
+	if err := src.finish(); err != nil {
+		return nil, err
+	}
 	return v, nil
 }

@@ -201,8 +201,8 @@ func (h *niftiHeader) check(name string) error {
 			return errs.Input(name, "%d-D image (dim[%d] = %d): only 3-D and 4-D images are supported", nd, i, d)
 		}
 		nvox *= d
-		if nvox > MaxDataBytes {
-			return errs.Input(name, "absurd dimensions %v: more than %d voxels", h.dim[1:nd+1], MaxDataBytes)
+		if nvox > maxVoxels {
+			return errs.Input(name, "absurd dimensions %v: more than %d voxels", h.dim[1:nd+1], int64(maxVoxels))
 		}
 	}
 	if _, ok := niftiCodes[h.datatype]; !ok {
@@ -395,7 +395,7 @@ func (h *niftiHeader) readData(s *stream, v *Volume) error {
 		return err
 	}
 	v.Data = data
-	return nil
+	return s.finish()
 }
 
 // skipExtensions reads the 4-byte extender after a single-file header and

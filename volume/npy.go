@@ -103,8 +103,8 @@ func decodeNPY(s *stream) (*Volume, error) {
 		}
 		dims[i] = int(n)
 		nvox *= n
-		if nvox > MaxDataBytes {
-			return nil, errs.Input(s.name, "absurd array shape %v: more than %d voxels", shape, MaxDataBytes)
+		if nvox > maxVoxels {
+			return nil, errs.Input(s.name, "absurd array shape %v: more than %d voxels", shape, int64(maxVoxels))
 		}
 	}
 	var data []float32

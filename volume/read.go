@@ -28,6 +28,10 @@ var MaxDataBytes int64 = 2 << 30
 // promise more data than a compressed file could possibly hold.
 const maxDeflateRatio = 1032
 
+// maxVoxels bounds voxel counts while a header is parsed, so products cannot
+// overflow; the real limit is MaxDataBytes, checked before allocating.
+const maxVoxels = 1 << 40
+
 // Read reads the volume in path. The format follows the file name:
 // .nii and .nii.gz (NIfTI-1 or NIfTI-2, told apart by the header), .hdr or
 // .img (NIfTI pair; the other file of the pair is found beside it; either
@@ -210,6 +214,24 @@ func (s *stream) readSamples(nvox int64, d dtype, bo binary.ByteOrder, scale boo
 		done += n
 	}
 	return out, nil
+}
+
+// finish checks the end of a compressed stream after the voxel data: the
+// gzip (or zlib) checksum trailer is verified when the stream ends
+// within 1 MiB of the data (trailing bytes beyond that are ignored, as they
+// are by nibabel, so a bomb of trailing data cannot make it work long).
+func (s *stream) finish() error {
+	if !s.gz {
+		return nil
+	}
+	_, err := io.CopyN(io.Discard, s.r, 1<<20)
+	if err != nil && err != io.EOF {
+		if err == io.ErrUnexpectedEOF {
+			return errs.Input(s.name, "compressed stream ends early after the voxel data (truncated file)")
+		}
+		return errs.WrapInput(s.name, err, "corrupt compressed data")
+	}
+	return nil
 }
 
 // human formats a byte count.

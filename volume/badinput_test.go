@@ -49,8 +49,16 @@ func npyBytes(dict string) []byte {
 	return append(b, h...)
 }
 
-func le16(x int16) []byte { b := make([]byte, 2); binary.LittleEndian.PutUint16(b, uint16(x)); return b }
-func le32(x int32) []byte { b := make([]byte, 4); binary.LittleEndian.PutUint32(b, uint32(x)); return b }
+func le16(x int16) []byte {
+	b := make([]byte, 2)
+	binary.LittleEndian.PutUint16(b, uint16(x))
+	return b
+}
+func le32(x int32) []byte {
+	b := make([]byte, 4)
+	binary.LittleEndian.PutUint32(b, uint32(x))
+	return b
+}
 
 // Every malformed file gives an *errs.InputError that names the file and
 // says what is wrong with it; none panics.

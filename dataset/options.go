@@ -196,8 +196,9 @@ func frameData(v *volume.Volume, t int) ([]float32, error) {
 // whole volume if none); resamples the box to S³ trilinearly (see
 // CaseGeometry for the grid convention); and normalises:
 //
-//   - MRI and npy: z-score (v − μ)/σ with μ, σ over the foreground voxels of
-//     the native box, and 0 wherever the nearest native voxel is background;
+//   - MRI and npy: z-score (v − μ)/σ with μ, σ over the brain voxels of the
+//     resampled box (those whose nearest native voxel is ≠ 0), and 0
+//     elsewhere;
 //   - CT: clip to the window [a, b] and scale, (clamp(v, a, b) − a)/(b − a) ∈ [0, 1].
 //
 // It returns the S³ array (x fastest) and the geometry for RestoreMask.
@@ -235,18 +236,16 @@ func PreprocessVolume(img *volume.Volume, opts Options) ([]float32, CaseGeometry
 		}
 		return out, g, nil
 	}
+	// z-score over the brain voxels of the resampled box (the native
+	// brain mask carried over by nearest neighbour), 0 outside.
+	brain := resampleNearest(data, d, lo, hi, opts.Size, func(v float32) bool { return v != 0 })
 	var n int
 	var sum, sum2 float64
-	for z := lo[2]; z < hi[2]; z++ {
-		for y := lo[1]; y < hi[1]; y++ {
-			row := data[(z*d[1]+y)*d[0]:]
-			for x := lo[0]; x < hi[0]; x++ {
-				if v := float64(row[x]); v != 0 {
-					n++
-					sum += v
-					sum2 += v * v
-				}
-			}
+	for i, v := range out {
+		if brain[i] {
+			n++
+			sum += float64(v)
+			sum2 += float64(v) * float64(v)
 		}
 	}
 	mean, std := 0.0, 1.0
@@ -257,7 +256,6 @@ func PreprocessVolume(img *volume.Volume, opts Options) ([]float32, CaseGeometry
 		}
 	}
 	g.Offset, g.Scale = mean, std
-	brain := resampleNearest(data, d, lo, hi, opts.Size, func(v float32) bool { return v != 0 })
 	for i, v := range out {
 		if brain[i] {
 			out[i] = float32((float64(v) - mean) / std)

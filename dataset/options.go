@@ -202,8 +202,13 @@ func frameData(v *volume.Volume, t int) ([]float32, error) {
 //   - CT: clip to the window [a, b] and scale, (clamp(v, a, b) − a)/(b − a) ∈ [0, 1].
 //
 // It returns the S³ array (x fastest) and the geometry for RestoreMask.
-// opts must have its defaults filled (Options.Defaults).
+// Zero fields of opts take their defaults (Options.Defaults); pass the
+// prepared data set's options (Prepared.Options) to match its cases.
 func PreprocessVolume(img *volume.Volume, opts Options) ([]float32, CaseGeometry, error) {
+	opts = opts.Defaults()
+	if opts.Size < 1 {
+		return nil, CaseGeometry{}, fmt.Errorf("prepared size %d < 1", opts.Size)
+	}
 	t := 0
 	if img.Dims[3] > 1 {
 		t = modalityFrame(opts.Modality)

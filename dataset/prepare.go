@@ -104,6 +104,11 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 	if err := os.MkdirAll(filepath.Join(out, "cases"), 0o755); err != nil {
 		return nil, false, err
 	}
+	// The old manifest goes first: case files are about to be overwritten,
+	// and an interrupted run must not leave a manifest vouching for them.
+	if err := os.Remove(filepath.Join(out, ManifestName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, false, err
+	}
 
 	split := assignSplits(len(sources), opts.Seed, opts.Split)
 	cases := make([]CaseInfo, len(sources))

@@ -18,10 +18,50 @@ type SynthCase struct {
 }
 
 // Lesion describes one synthetic tumour: the centre of its whole-tumour
-// region in voxels and its size in voxels (labels 1, 2 and 4 together).
+// region in voxels, its size in voxels (labels 1, 2 and 4 together) and the
+// standard deviations of its voxel coordinates along its principal axes,
+// largest first (a ball of radius R has R/√5 on every axis).
 type Lesion struct {
 	Centre [3]float64
 	Voxels int
+	Axes   [3]float64
+}
+
+// symEigen3 returns the eigenvalues of a symmetric 3×3 matrix, largest
+// first (the trigonometric closed form).
+func symEigen3(a [3][3]float64) [3]float64 {
+	p1 := a[0][1]*a[0][1] + a[0][2]*a[0][2] + a[1][2]*a[1][2]
+	q := (a[0][0] + a[1][1] + a[2][2]) / 3
+	if p1 < 1e-300 {
+		e := [3]float64{a[0][0], a[1][1], a[2][2]}
+		if e[0] < e[1] {
+			e[0], e[1] = e[1], e[0]
+		}
+		if e[1] < e[2] {
+			e[1], e[2] = e[2], e[1]
+		}
+		if e[0] < e[1] {
+			e[0], e[1] = e[1], e[0]
+		}
+		return e
+	}
+	p2 := (a[0][0]-q)*(a[0][0]-q) + (a[1][1]-q)*(a[1][1]-q) + (a[2][2]-q)*(a[2][2]-q) + 2*p1
+	p := math.Sqrt(p2 / 6)
+	var b [3][3]float64
+	for i := 0; i < 3; i++ {
+		for j := 0; j < 3; j++ {
+			b[i][j] = a[i][j] / p
+			if i == j {
+				b[i][j] -= q / p
+			}
+		}
+	}
+	r := (b[0][0]*(b[1][1]*b[2][2]-b[1][2]*b[2][1]) - b[0][1]*(b[1][0]*b[2][2]-b[1][2]*b[2][0]) +
+		b[0][2]*(b[1][0]*b[2][1]-b[1][1]*b[2][0])) / 2
+	phi := math.Acos(max(-1, min(1, r))) / 3
+	e0 := q + 2*p*math.Cos(phi)
+	e2 := q + 2*p*math.Cos(phi+2*math.Pi/3)
+	return [3]float64{e0, 3*q - e0 - e2, e2}
 }
 
 // newRand returns the generator for case i of a synthetic data set: PCG
@@ -273,6 +313,7 @@ func SynthBrain(seed int64, i, size int) *SynthCase {
 	edemaLevel := make([]float32, nvox) // 0 at the tumour centre, 1 at the edema border
 	lesionVox := make([]int, len(tumours))
 	lesionSum := make([][3]float64, len(tumours))
+	lesionSq := make([][3][3]float64, len(tumours))
 	idx := 0
 	for z := 0; z < d[2]; z++ {
 		for y := 0; y < d[1]; y++ {
@@ -333,6 +374,11 @@ func SynthBrain(seed int64, i, size int) *SynthCase {
 								lesionSum[k][0] += p[0]
 								lesionSum[k][1] += p[1]
 								lesionSum[k][2] += p[2]
+								for a := 0; a < 3; a++ {
+									for b := 0; b < 3; b++ {
+										lesionSq[k][a][b] += p[a] * p[b]
+									}
+								}
 							}
 							if lab != 2 || label[idx] == 0 {
 								label[idx] = lab
@@ -397,7 +443,17 @@ func SynthBrain(seed int64, i, size int) *SynthCase {
 			continue
 		}
 		n := float64(lesionVox[k])
-		sc.Lesions = append(sc.Lesions, Lesion{Centre: [3]float64{lesionSum[k][0] / n, lesionSum[k][1] / n, lesionSum[k][2] / n}, Voxels: lesionVox[k]})
+		l := Lesion{Centre: [3]float64{lesionSum[k][0] / n, lesionSum[k][1] / n, lesionSum[k][2] / n}, Voxels: lesionVox[k]}
+		var cov [3][3]float64
+		for a := 0; a < 3; a++ {
+			for b := 0; b < 3; b++ {
+				cov[a][b] = lesionSq[k][a][b]/n - l.Centre[a]*l.Centre[b]
+			}
+		}
+		for a, e := range symEigen3(cov) {
+			l.Axes[a] = math.Sqrt(max(e, 0))
+		}
+		sc.Lesions = append(sc.Lesions, l)
 	}
 	return sc
 }

@@ -97,7 +97,7 @@ func TestSynthAbdomenNotThresholdable(t *testing.T) {
 // has all four BraTS labels' worth of structure (edema always; 1 or 4).
 func TestSynthBrainVariety(t *testing.T) {
 	counts := map[int]int{}
-	var sizes, xs []float64
+	var sizes, xs, elong []float64
 	for i := 0; i < 16; i++ {
 		c := SynthBrain(3, i, 48)
 		counts[len(c.Lesions)]++
@@ -114,6 +114,7 @@ func TestSynthBrainVariety(t *testing.T) {
 			}
 		}
 		for _, l := range c.Lesions {
+			elong = append(elong, l.Axes[2]/l.Axes[0])
 			sizes = append(sizes, float64(l.Voxels))
 			xs = append(xs, l.Centre[0], l.Centre[1], l.Centre[2])
 		}
@@ -128,7 +129,14 @@ func TestSynthBrainVariety(t *testing.T) {
 	if sd := stddev(xs); sd < 4 {
 		t.Errorf("lesion positions vary too little: coordinate std %.2f voxels", sd)
 	}
-	t.Logf("lesion counts %v, sizes %v..%v voxels, centre std %.1f", counts, minS, maxS, stddev(xs))
+	// Shape: the ratio of the shortest to the longest principal axis
+	// ranges from elongated to nearly round.
+	minE, maxE := slicesMinMax(elong)
+	if minE > 0.6 || maxE < 0.8 {
+		t.Errorf("lesion shapes vary too little: axis ratios %.2f..%.2f", minE, maxE)
+	}
+	t.Logf("lesion counts %v, sizes %v..%v voxels, centre std %.1f, axis ratio %.2f..%.2f",
+		counts, minS, maxS, stddev(xs), minE, maxE)
 }
 
 func TestSynthDeterministic(t *testing.T) {
@@ -199,4 +207,17 @@ func stddev(x []float64) float64 {
 		s += (v - m) * (v - m)
 	}
 	return math.Sqrt(s / float64(len(x)-1))
+}
+
+func TestSymEigen3(t *testing.T) {
+	// A rotated diag(9, 4, 1): R diag R^T with R a rotation about z by 30°.
+	c, s := math.Cos(math.Pi/6), math.Sin(math.Pi/6)
+	a := [3][3]float64{{9*c*c + 4*s*s, (9 - 4) * c * s, 0}, {(9 - 4) * c * s, 9*s*s + 4*c*c, 0}, {0, 0, 1}}
+	e := symEigen3(a)
+	if math.Abs(e[0]-9) > 1e-9 || math.Abs(e[1]-4) > 1e-9 || math.Abs(e[2]-1) > 1e-9 {
+		t.Errorf("eigenvalues %v, want [9 4 1]", e)
+	}
+	if e := symEigen3([3][3]float64{{2, 0, 0}, {0, 5, 0}, {0, 0, 3}}); e != [3]float64{5, 3, 2} {
+		t.Errorf("diagonal: %v", e)
+	}
 }

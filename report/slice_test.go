@@ -232,3 +232,23 @@ func toLab(l [3]float64) [3]float64 {
 	}
 	return [3]float64{116*f(Y) - 16, 500 * (f(X) - f(Y)), 200 * (f(Y) - f(Z))}
 }
+
+// TestSliceFigureOddImages: constant images and NaN voxels still draw
+// (window widened, NaN shown black) instead of failing or panicking.
+func TestSliceFigureOddImages(t *testing.T) {
+	c := phantom()
+	for i := range c.Image {
+		c.Image[i] = 3
+	}
+	c.Image[5] = float32(math.NaN())
+	if lo, hi := Window(c.Image); !(hi > lo) {
+		t.Errorf("window %v..%v", lo, hi)
+	}
+	if _, _, err := SliceFigure(c, SliceOptions{Views: []View{Axial}, Slice: 0, PanelSize: 40}); err != nil {
+		t.Fatal(err)
+	}
+	c.Runs = nil
+	if img, _, err := SliceFigure(c, SliceOptions{Slice: AutoSlice, PanelSize: 16}); err != nil || img.Bounds().Dx() < 2*16 {
+		t.Errorf("no runs: %v", err)
+	}
+}

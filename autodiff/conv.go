@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/fess-seg/fess/internal/kernels"
 	"github.com/fess-seg/fess/tensor"
@@ -48,85 +49,144 @@ func (g *convGeom) identity() bool {
 func (g *convGeom) disjoint() bool { return g.k == g.s && g.p == [3]int{} }
 
 // im2col fills col (rows r0..r1, kcols() columns each) from src (the
-// input volume); out-of-range taps are zero.
+// input volume); out-of-range taps are zero. The kw taps of one (kz,ky) are
+// contiguous in src (kw·c floats), so interior rows copy them in one go.
 func (g *convGeom) im2col(src []float32, r0, r1 int, col []float32) {
 	K, c := g.kcols(), g.c
+	run := g.k[2] * c
+	ox, oy, oz, n := g.unrow(r0)
 	for r := r0; r < r1; r++ {
-		ox := r % g.ow
-		t := r / g.ow
-		oy := t % g.oh
-		t /= g.oh
-		oz := t % g.od
-		n := t / g.od
 		dst := col[(r-r0)*K : (r-r0+1)*K]
+		ix0 := ox*g.s[2] - g.p[2]
+		inside := ix0 >= 0 && ix0+g.k[2] <= g.w
 		j := 0
 		for kz := 0; kz < g.k[0]; kz++ {
 			iz := oz*g.s[0] - g.p[0] + kz
 			for ky := 0; ky < g.k[1]; ky++ {
 				iy := oy*g.s[1] - g.p[1] + ky
+				d := dst[j : j+run]
+				j += run
 				if iz < 0 || iz >= g.d || iy < 0 || iy >= g.h {
-					clear(dst[j : j+g.k[2]*c])
-					j += g.k[2] * c
+					clear(d)
 					continue
 				}
 				base := ((n*g.d+iz)*g.h + iy) * g.w
-				for kx := 0; kx < g.k[2]; kx++ {
-					ix := ox*g.s[2] - g.p[2] + kx
-					if ix < 0 || ix >= g.w {
-						clear(dst[j : j+c])
-					} else if c == 1 {
-						dst[j] = src[base+ix]
-					} else {
-						copy(dst[j:j+c], src[(base+ix)*c:(base+ix+1)*c])
+				if inside {
+					sv := src[(base+ix0)*c : (base+ix0)*c+run]
+					for i := range d {
+						d[i] = sv[i]
 					}
-					j += c
+					continue
+				}
+				for kx := 0; kx < g.k[2]; kx++ {
+					ix := ix0 + kx
+					dd := d[kx*c : (kx+1)*c]
+					if ix < 0 || ix >= g.w {
+						clear(dd)
+					} else {
+						copy(dd, src[(base+ix)*c:(base+ix+1)*c])
+					}
+				}
+			}
+		}
+		if ox++; ox == g.ow {
+			ox = 0
+			if oy++; oy == g.oh {
+				oy = 0
+				if oz++; oz == g.od {
+					oz = 0
+					n++
 				}
 			}
 		}
 	}
 }
 
+// unrow splits an im2col row index into (ox, oy, oz, n).
+func (g *convGeom) unrow(r int) (ox, oy, oz, n int) {
+	ox = r % g.ow
+	t := r / g.ow
+	oy = t % g.oh
+	t /= g.oh
+	return ox, oy, t % g.od, t / g.od
+}
+
 // col2im adds col (rows r0..r1) back into dst (the input volume's shape):
 // the adjoint of im2col. With set (only valid when disjoint()), it assigns.
 func (g *convGeom) col2im(col []float32, r0, r1 int, dst []float32, set bool) {
 	K, c := g.kcols(), g.c
+	run := g.k[2] * c
+	ox, oy, oz, n := g.unrow(r0)
 	for r := r0; r < r1; r++ {
-		ox := r % g.ow
-		t := r / g.ow
-		oy := t % g.oh
-		t /= g.oh
-		oz := t % g.od
-		n := t / g.od
 		src := col[(r-r0)*K : (r-r0+1)*K]
+		ix0 := ox*g.s[2] - g.p[2]
+		inside := ix0 >= 0 && ix0+g.k[2] <= g.w
 		j := 0
 		for kz := 0; kz < g.k[0]; kz++ {
 			iz := oz*g.s[0] - g.p[0] + kz
 			for ky := 0; ky < g.k[1]; ky++ {
 				iy := oy*g.s[1] - g.p[1] + ky
+				sv := src[j : j+run]
+				j += run
 				if iz < 0 || iz >= g.d || iy < 0 || iy >= g.h {
-					j += g.k[2] * c
 					continue
 				}
 				base := ((n*g.d+iz)*g.h + iy) * g.w
-				for kx := 0; kx < g.k[2]; kx++ {
-					ix := ox*g.s[2] - g.p[2] + kx
-					if ix >= 0 && ix < g.w {
-						d := dst[(base+ix)*c : (base+ix+1)*c]
-						s := src[j : j+c]
-						if set {
-							copy(d, s)
-						} else {
-							for i := range d {
-								d[i] += s[i]
-							}
+				if inside {
+					d := dst[(base+ix0)*c : (base+ix0)*c+run]
+					if set {
+						copy(d, sv)
+					} else {
+						for i := range d {
+							d[i] += sv[i]
 						}
 					}
-					j += c
+					continue
+				}
+				for kx := 0; kx < g.k[2]; kx++ {
+					ix := ix0 + kx
+					if ix < 0 || ix >= g.w {
+						continue
+					}
+					d := dst[(base+ix)*c : (base+ix+1)*c]
+					s := sv[kx*c : (kx+1)*c]
+					if set {
+						copy(d, s)
+					} else {
+						for i := range d {
+							d[i] += s[i]
+						}
+					}
+				}
+			}
+		}
+		if ox++; ox == g.ow {
+			ox = 0
+			if oy++; oy == g.oh {
+				oy = 0
+				if oz++; oz == g.od {
+					oz = 0
+					n++
 				}
 			}
 		}
 	}
 }
+
+var scratch sync.Pool
+
+// getScratch returns a pooled buffer of at least n floats (contents
+// undefined), resliced to n.
+func getScratch(n int) *[]float32 {
+	if p, ok := scratch.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+func putScratch(p *[]float32) { scratch.Put(p) }
 
 // tileElems bounds one worker's im2col buffer (floats): 1 MiB.
 const tileElems = 1 << 18
@@ -147,7 +207,9 @@ func (g *convGeom) forEachTile(fn func(worker, r0, r1 int, col []float32)) {
 	tensor.Parallel(nt, 1, func(w, lo, hi int) {
 		var col []float32
 		if !g.identity() {
-			col = make([]float32, T*g.kcols())
+			buf := getScratch(T * g.kcols())
+			defer putScratch(buf)
+			col = *buf
 		}
 		for t := lo; t < hi; t++ {
 			r0, r1 := t*T, min(M, (t+1)*T)

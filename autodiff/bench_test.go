@@ -1,0 +1,70 @@
+package autodiff
+
+import (
+	"math/rand/v2"
+	"syscall"
+	"testing"
+
+	"github.com/fess-seg/fess/tensor"
+)
+
+// Config a of SPEC §5 (N=2, 32³, F=8, 3 levels): its first conv takes
+// [2,32,32,32,1] to 8 channels with a 3×3×3 'same' kernel. FLOPs counted as
+// 2·MACs: forward 2·N·32³·27·1·8; the weight gradient the same; the input
+// gradient (not needed for the first layer, measured separately) the same.
+
+func benchConv(b *testing.B, n, s, cin, cout int, mode string) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := randVar(rng, -1, 1, n, s, s, s, cin)
+	if mode != "backward+input" {
+		x.RequiresGrad = false
+		x.Grad = nil
+	}
+	w := randVar(rng, -1, 1, 3, 3, 3, cin, cout)
+	bias := randVar(rng, -1, 1, cout)
+	flop := 2.0 * float64(n*s*s*s) * 27 * float64(cin*cout)
+	cpu0 := cpuSeconds()
+	b.ResetTimer()
+	switch mode {
+	case "forward":
+		var none *Tape
+		for i := 0; i < b.N; i++ {
+			none.Conv3D(x, w, bias, Same3D(1))
+		}
+	default:
+		tp := NewTape()
+		y := tp.Conv3D(x, w, bias, Same3D(1))
+		y.Grad = tensor.Full(1, y.Value.Shape...)
+		if mode == "backward+input" {
+			flop *= 2
+		}
+		cpu0 = cpuSeconds()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			tp.BackwardFrom()
+		}
+	}
+	b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	b.ReportMetric(flop*float64(b.N)/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
+}
+
+// cpuSeconds returns this process's user+system CPU time. On the shared
+// 2-core machine the wall-clock rate depends on other processes' load;
+// GFLOP per CPU-second (×2 for both cores) shows the code's own speed.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+func BenchmarkConv3DFirstLayerConfigA(b *testing.B) {
+	b.Run("forward", func(b *testing.B) { benchConv(b, 2, 32, 1, 8, "forward") })
+	b.Run("backward", func(b *testing.B) { benchConv(b, 2, 32, 1, 8, "backward") })
+}
+
+// BenchmarkConv3DSecondLayerConfigA is config a's 8→8 conv at 32³, whose
+// backward includes the input gradient.
+func BenchmarkConv3DSecondLayerConfigA(b *testing.B) {
+	b.Run("forward", func(b *testing.B) { benchConv(b, 2, 32, 8, 8, "forward") })
+	b.Run("backward", func(b *testing.B) { benchConv(b, 2, 32, 8, 8, "backward+input") })
+}

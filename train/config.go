@@ -1,0 +1,170 @@
+// Package train runs the training loop of SPEC §1 (FESS and the baseline
+// losses on the UNet3D), its validation, checkpoints, logs and resumption,
+// and the evaluation and prediction that read a finished run.
+//
+// A run folder holds everything needed to re-run or continue it:
+//
+//	config.json   the full, resolved Config (re-run with `fess train --config RUN/config.json`)
+//	log.jsonl     one JSON object per epoch: loss parts, train and validation metrics, seconds
+//	last.ckpt     model, BatchNorm statistics, dropout RNGs, optimiser and loop state after the last finished epoch
+//	best.ckpt     the same, for the epoch with the best validation Dice
+//
+// Checkpoints are written atomically (temp file + rename). With the same
+// seed and thread count, a run resumed from last.ckpt ends with weights
+// bit-identical to an uninterrupted run: every random choice (shuffle,
+// augmentation, dropout) is a pure function of the seed and a counter that
+// the checkpoint stores.
+package train
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+
+	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/model"
+)
+
+// Config is a training run's full configuration.
+type Config struct {
+	// Data is the prepared data folder (fess prepare's output).
+	Data string `json:"data"`
+	// Loss is one of fess, dice, simclr, infonce, bce, dicebce, focal, tversky.
+	Loss string `json:"loss"`
+	// Pairing chooses FESS's feature pairs: previous-batch (default),
+	// same-batch or seed-exact (SPEC §1).
+	Pairing string       `json:"pairing"`
+	Model   model.Config `json:"model"`
+	Epochs  int          `json:"epochs"`
+	Batch   int          `json:"batch"`
+	LR      float64      `json:"lr"`
+	Seed    uint64       `json:"seed"`
+	// TrainCases, if > 0, uses only the first N training cases (in the
+	// manifest's order), for the sample-size study.
+	TrainCases int `json:"train_cases"`
+	// ValEvery validates every k epochs (and always after the last).
+	ValEvery int `json:"val_every"`
+	// ClipNorm clips the global gradient norm (0: no clipping).
+	ClipNorm float64 `json:"clip_norm"`
+	// WeightDecay is PyTorch Adam's L2 term (added to the gradient), or
+	// AdamW's decoupled decay when DecoupledDecay is set.
+	WeightDecay    float64 `json:"weight_decay"`
+	DecoupledDecay bool    `json:"decoupled_weight_decay"`
+	// Lambda, Scale and Temperature parameterise every contrastive loss:
+	// total = λ·Dice + (1−λ)·scale·L_contrastive.
+	Lambda      float64 `json:"lambda"`
+	Scale       float64 `json:"contrastive_scale"`
+	Temperature float64 `json:"temperature"`
+	// ProjectionDim and QueueLen size SimCLR/InfoNCE's projection head and
+	// InfoNCE's queue of previous keys.
+	ProjectionDim int `json:"projection_dim"`
+	QueueLen      int `json:"queue_len"`
+	// Threads is the number of worker threads (results are bit-identical
+	// for a given value).
+	Threads int `json:"threads"`
+}
+
+// Losses lists the accepted loss names.
+var Losses = []string{"fess", "dice", "simclr", "infonce", "bce", "dicebce", "focal", "tversky"}
+
+// Pairings lists FESS's pairing modes.
+var Pairings = []string{"previous-batch", "same-batch", "seed-exact"}
+
+// Defaults fills zero fields. The `seed` preset takes the reference's recipe
+// (Adam lr 1e-5, batch 5, 150 epochs); the `unet3d` preset defaults suit a
+// CPU (lr 1e-3, batch 2, 30 epochs). Both clip the global norm at 1.0, use
+// λ = 0.5, scale 1e-4 and T = 0.5 as the reference does.
+func (c Config) Defaults() Config {
+	if c.Loss == "" {
+		c.Loss = "fess"
+	}
+	if c.Pairing == "" {
+		c.Pairing = "previous-batch"
+	}
+	if c.Model.Preset == "" {
+		c.Model.Preset = "unet3d"
+	}
+	seed := c.Model.Preset == "seed"
+	def := func(v *int, unet, ref int) {
+		if *v == 0 {
+			*v = unet
+			if seed {
+				*v = ref
+			}
+		}
+	}
+	deff := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.Epochs, 30, 150)
+	def(&c.Batch, 2, 5)
+	if c.LR == 0 {
+		c.LR = 1e-3
+		if seed {
+			c.LR = 1e-5
+		}
+	}
+	if c.Seed == 0 {
+		c.Seed = 42
+	}
+	def(&c.ValEvery, 1, 1)
+	deff(&c.ClipNorm, 1.0)
+	deff(&c.Lambda, 0.5)
+	deff(&c.Scale, 1e-4)
+	deff(&c.Temperature, 0.5)
+	def(&c.ProjectionDim, 128, 128)
+	def(&c.QueueLen, 64, 64)
+	if c.Threads == 0 {
+		c.Threads = 2
+		if n := numCPU(); n < 2 {
+			c.Threads = n
+		}
+	}
+	return c
+}
+
+// Validate checks a defaulted Config.
+func (c Config) Validate() error {
+	if c.Data == "" {
+		return errs.Usage("train: --data PREPARED is required")
+	}
+	if !contains(Losses, c.Loss) {
+		return errs.Usage("train: unknown loss %q (want one of %s)", c.Loss, strings.Join(Losses, ", "))
+	}
+	if !contains(Pairings, c.Pairing) {
+		return errs.Usage("train: unknown pairing %q (want one of %s)", c.Pairing, strings.Join(Pairings, ", "))
+	}
+	if c.Epochs < 1 || c.Batch < 1 || c.LR <= 0 || c.ValEvery < 1 || c.Threads < 1 {
+		return errs.Usage("train: need epochs, batch, val-every, threads ≥ 1 and lr > 0")
+	}
+	if c.Lambda < 0 || c.Lambda > 1 || c.Temperature <= 0 || c.ClipNorm < 0 || c.WeightDecay < 0 {
+		return errs.Usage("train: need 0 ≤ lambda ≤ 1, temperature > 0, clip-norm ≥ 0, weight-decay ≥ 0")
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// LoadConfig reads a config.json written by a run (or by hand).
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, errs.Input(path, "cannot read config: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, errs.Input(path, "bad config: %v", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,473 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/fess-seg/fess/autodiff"
+	"github.com/fess-seg/fess/dataset"
+	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/internal/atomicio"
+	"github.com/fess-seg/fess/internal/kernels"
+	"github.com/fess-seg/fess/metric"
+	"github.com/fess-seg/fess/model"
+	"github.com/fess-seg/fess/optim"
+	"github.com/fess-seg/fess/tensor"
+	"github.com/schollz/progressbar/v3"
+)
+
+func numCPU() int { return runtime.NumCPU() }
+
+// Sample is one prepared case held in memory: an S³ image and 0/1 mask in
+// x-fastest order, which is exactly the [D,H,W] (z,y,x) row-major layout of
+// one channels-last sample.
+type Sample struct {
+	ID   string
+	Img  []float32
+	Mask []uint8
+}
+
+// EpochLog is one line of log.jsonl.
+type EpochLog struct {
+	Epoch     int                `json:"epoch"`
+	Steps     int64              `json:"steps"`
+	Loss      float64            `json:"loss"`
+	Parts     map[string]float64 `json:"-"`
+	TrainDice float64            `json:"train_dice"`
+	ValDice   *float64           `json:"val_dice,omitempty"`
+	ValLoss   *float64           `json:"val_loss,omitempty"`
+	Seconds   float64            `json:"seconds"`
+	LR        float64            `json:"lr"`
+}
+
+// MarshalJSON flattens Parts (dice_loss, con_loss, …) into the object.
+func (e EpochLog) MarshalJSON() ([]byte, error) {
+	type plain EpochLog
+	b, err := json.Marshal(plain(e))
+	if err != nil || len(e.Parts) == 0 {
+		return b, err
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range e.Parts {
+		m[k] = v
+	}
+	return json.Marshal(m)
+}
+
+// Options are the per-invocation settings that are not part of the run's
+// configuration.
+type Options struct {
+	Resume   bool
+	Progress io.Writer // progress bar destination (nil: none)
+	// killAtStep, for tests, stops the process with SIGKILL before the given
+	// global step (1-based); see kill_test.go.
+	killAtStep int64
+}
+
+// Trainer holds a run in progress.
+type Trainer struct {
+	Cfg   Config
+	Out   string
+	Model *model.UNet3D
+	opt   *optim.Adam
+	obj   objective
+	train []Sample
+	val   []Sample
+	size  int
+
+	epoch     int   // epochs completed
+	step      int64 // optimiser steps taken
+	bestDice  float64
+	bestEpoch int
+}
+
+// LoadSamples reads the named split of a prepared folder into memory.
+func LoadSamples(p *dataset.Prepared, split string, limit int) ([]Sample, error) {
+	infos := p.Split(split)
+	if limit > 0 && limit < len(infos) {
+		infos = infos[:limit]
+	}
+	out := make([]Sample, 0, len(infos))
+	for _, ci := range infos {
+		img, mask, err := p.Load(ci.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Sample{ID: ci.ID, Img: img, Mask: mask})
+	}
+	return out, nil
+}
+
+// New sets up a run in out: it loads the data, builds the model and the
+// objective, and (with resume) restores last.ckpt.
+func New(cfg Config, out string, opts Options) (*Trainer, error) {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	tensor.SetThreads(cfg.Threads)
+	kernels.SetThreads(cfg.Threads)
+	p, err := dataset.Open(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	t := &Trainer{Cfg: cfg, Out: out, size: p.Size(), bestDice: -1}
+	if t.train, err = LoadSamples(p, "train", cfg.TrainCases); err != nil {
+		return nil, err
+	}
+	if len(t.train) == 0 {
+		return nil, errs.Input(cfg.Data, "prepared data has no training cases")
+	}
+	if t.val, err = LoadSamples(p, "val", 0); err != nil {
+		return nil, err
+	}
+	mc := cfg.Model
+	if mc.InputSize == 0 {
+		mc.InputSize = t.size
+	}
+	if mc.InputSize != t.size {
+		return nil, errs.Usage("train: model input size %d differs from the prepared size %d", mc.InputSize, t.size)
+	}
+	if mc.Seed == 0 {
+		mc.Seed = cfg.Seed
+	}
+	if t.Model, err = model.New(mc); err != nil {
+		return nil, err
+	}
+	t.Cfg.Model = t.Model.Cfg
+	t.opt = optim.NewAdam(cfg.LR)
+	t.opt.WeightDecay = cfg.WeightDecay
+	t.opt.Decoupled = cfg.DecoupledDecay
+	if t.obj, err = newObjective(t.Cfg, t.Model); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("create run folder: %w", err)
+	}
+	if opts.Resume {
+		if err := t.restore(filepath.Join(out, "last.ckpt")); err != nil {
+			return nil, err
+		}
+	} else if _, err := os.Stat(filepath.Join(out, "last.ckpt")); err == nil {
+		return nil, errs.Usage("train: %s already holds a run; use --resume to continue it or choose another --out", out)
+	}
+	if err := atomicio.WriteJSON(filepath.Join(out, "config.json"), t.Cfg); err != nil {
+		return nil, err
+	}
+	if err := saveDataOptions(out, p.Options()); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// params returns every trained parameter (the model's and the objective's).
+func (t *Trainer) params() []*autodiff.Var {
+	return append(append([]*autodiff.Var(nil), t.Model.Params()...), t.obj.params()...)
+}
+
+// batch fills x [n,S,S,S,1] and y (same shape, 0/1) from samples idx.
+func (t *Trainer) batch(samples []Sample, idx []int) (*tensor.Tensor, *tensor.Tensor) {
+	s := t.size
+	vox := s * s * s
+	x := tensor.New(len(idx), s, s, s, 1)
+	y := tensor.New(len(idx), s, s, s, 1)
+	for b, i := range idx {
+		copy(x.Data[b*vox:(b+1)*vox], samples[i].Img)
+		yd := y.Data[b*vox : (b+1)*vox]
+		for j, m := range samples[i].Mask {
+			yd[j] = float32(m)
+		}
+	}
+	return x, y
+}
+
+// permutation is epoch e's order of the training set: a pure function of
+// the seed and the epoch, so a resumed run replays it.
+func permutation(seed uint64, epoch, n int) []int {
+	return rand.New(rand.NewPCG(seed, 0x5eed0000+uint64(epoch))).Perm(n)
+}
+
+// ErrNonFinite reports a NaN or Inf loss; training stops and last.ckpt
+// keeps the last good state.
+type ErrNonFinite struct {
+	Epoch int
+	Step  int64
+	Value float64
+	Ckpt  string
+}
+
+func (e *ErrNonFinite) Error() string {
+	return fmt.Sprintf("loss became %v at epoch %d step %d; stopped. The last good checkpoint is %s", e.Value, e.Epoch, e.Step, e.Ckpt)
+}
+
+// Run trains until cfg.Epochs epochs are complete and returns the log of
+// the epochs it ran.
+func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
+	var logs []EpochLog
+	n := len(t.train)
+	stepsPerEpoch := (n + t.Cfg.Batch - 1) / t.Cfg.Batch
+	var bar *progressbar.ProgressBar
+	if opts.Progress != nil {
+		bar = progressbar.NewOptions64(int64(stepsPerEpoch*(t.Cfg.Epochs-t.epoch)),
+			progressbar.OptionSetWriter(opts.Progress),
+			progressbar.OptionSetDescription(fmt.Sprintf("%s %s", t.Cfg.Loss, filepath.Base(t.Out))),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetWidth(20),
+			progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		defer bar.Finish()
+	}
+	tp := autodiff.NewTape()
+	for t.epoch < t.Cfg.Epochs {
+		e := t.epoch + 1
+		start := time.Now()
+		perm := permutation(t.Cfg.Seed, e, n)
+		sums := map[string]float64{}
+		var lossSum, diceSum float64
+		var batches int
+		for b0 := 0; b0 < n; b0 += t.Cfg.Batch {
+			if opts.killAtStep > 0 && t.step+1 == opts.killAtStep {
+				killSelf()
+			}
+			idx := perm[b0:min(b0+t.Cfg.Batch, n)]
+			xt, yt := t.batch(t.train, idx)
+			x, y := autodiff.Const(xt), autodiff.Const(yt)
+			optim.ZeroGrad(t.params())
+			res := t.obj.step(tp, x, y, t.step)
+			lv := float64(res.total.Item())
+			if math.IsNaN(lv) || math.IsInf(lv, 0) {
+				tp.Reset()
+				return logs, &ErrNonFinite{Epoch: e, Step: t.step + 1, Value: lv, Ckpt: filepath.Join(t.Out, "last.ckpt")}
+			}
+			tp.Backward(res.total)
+			tp.Reset()
+			if t.Cfg.ClipNorm > 0 {
+				optim.ClipGradNorm(t.params(), t.Cfg.ClipNorm)
+			}
+			t.opt.Step(t.params())
+			t.obj.after()
+			t.step++
+			batches++
+			lossSum += lv
+			for k, v := range res.parts {
+				sums[k] += v
+			}
+			d := hardDice(res.probs.Value.Data, yt.Data)
+			diceSum += d
+			if bar != nil {
+				bar.Describe(fmt.Sprintf("%s ep %d/%d loss %.4f dice %.3f", t.Cfg.Loss, e, t.Cfg.Epochs, lv, d))
+				bar.Add(1)
+			}
+		}
+		t.epoch = e
+		el := EpochLog{Epoch: e, Steps: t.step, Loss: lossSum / float64(batches),
+			TrainDice: diceSum / float64(batches), LR: t.Cfg.LR, Parts: map[string]float64{}}
+		for k, v := range sums {
+			el.Parts[k] = v / float64(batches)
+		}
+		if len(t.val) > 0 && (e%t.Cfg.ValEvery == 0 || e == t.Cfg.Epochs) {
+			vd, vl := t.validate()
+			el.ValDice, el.ValLoss = &vd, &vl
+			if vd > t.bestDice {
+				t.bestDice, t.bestEpoch = vd, e
+				if err := t.save(filepath.Join(t.Out, "best.ckpt")); err != nil {
+					return logs, err
+				}
+			}
+		}
+		el.Seconds = time.Since(start).Seconds()
+		// Checkpoint first, then the log line: on resume the log is cut back
+		// to the checkpoint's epoch, so the two always agree.
+		if err := t.save(filepath.Join(t.Out, "last.ckpt")); err != nil {
+			return logs, err
+		}
+		if err := appendLog(filepath.Join(t.Out, "log.jsonl"), el); err != nil {
+			return logs, err
+		}
+		logs = append(logs, el)
+	}
+	if len(t.val) == 0 {
+		// No validation split: the last epoch is the best we know.
+		if err := t.save(filepath.Join(t.Out, "best.ckpt")); err != nil {
+			return logs, err
+		}
+	}
+	return logs, nil
+}
+
+// validate returns the mean per-case Dice (threshold 0.5) and mean per-case
+// soft Dice loss over the validation cases, in inference mode.
+func (t *Trainer) validate() (dice, loss float64) {
+	for _, s := range t.val {
+		p := Predict(t.Model, s.Img, t.size)
+		var inter, ps, ys float64
+		for i, v := range p {
+			y := float64(s.Mask[i])
+			inter += float64(v) * y
+			ps += float64(v)
+			ys += y
+		}
+		loss += 1 - (2*inter+1e-5)/(ps+ys+1e-5)
+		r := metric.FromCounts(metric.Confusion(metric.FromProbabilities(p, 0.5), s.Mask))
+		dice += r.Dice
+	}
+	n := float64(len(t.val))
+	return dice / n, loss / n
+}
+
+// Predict runs the model in inference mode on one S³ image and returns the
+// foreground probabilities (x-fastest).
+func Predict(m *model.UNet3D, img []float32, s int) []float32 {
+	x := autodiff.Const(tensor.FromSlice(img, 1, s, s, s, 1))
+	var none *autodiff.Tape
+	p, _ := m.Forward(none, x, false)
+	return p.Value.Data
+}
+
+// hardDice is the Dice of the 0.5-thresholded probabilities against the
+// 0/1 target over the whole batch (a training-progress figure only).
+func hardDice(p, y []float32) float64 {
+	var tp, ps, ys float64
+	for i, v := range p {
+		if v >= 0.5 {
+			ps++
+			if y[i] > 0.5 {
+				tp++
+			}
+		}
+		if y[i] > 0.5 {
+			ys++
+		}
+	}
+	if ps+ys == 0 {
+		return 1
+	}
+	return 2 * tp / (ps + ys)
+}
+
+func appendLog(path string, el EpochLog) error {
+	b, err := json.Marshal(el)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// trimLog keeps the log lines of epochs ≤ upTo (atomically).
+func trimLog(path string, upTo int) error {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var keep bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var e struct {
+			Epoch int `json:"epoch"`
+		}
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Epoch >= 1 && e.Epoch <= upTo {
+			keep.Write(sc.Bytes())
+			keep.WriteByte('\n')
+		}
+	}
+	return atomicio.WriteFile(path, keep.Bytes(), 0o644)
+}
+
+// save writes the full training state to path atomically.
+func (t *Trainer) save(path string) error {
+	recs := t.Model.State().Records()
+	recs = append(recs, t.opt.Records()...)
+	recs = append(recs, t.obj.records()...)
+	recs = append(recs, tensor.Record{Name: "train/loop", Ints: []int64{
+		int64(t.epoch), t.step, int64(math.Float64bits(t.bestDice)), int64(t.bestEpoch)}})
+	if err := tensor.SaveFile(path, recs); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	return nil
+}
+
+// restore loads a checkpoint written by save.
+func (t *Trainer) restore(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return errs.Input(path, "no checkpoint to resume from")
+	}
+	recs, err := tensor.LoadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := t.Model.State().Load(recs, path); err != nil {
+		return err
+	}
+	if err := t.opt.Load(recs, path); err != nil {
+		return err
+	}
+	if err := t.obj.load(recs, path); err != nil {
+		return err
+	}
+	found := false
+	for _, r := range recs {
+		if r.Name == "train/loop" && len(r.Ints) == 4 {
+			t.epoch, t.step = int(r.Ints[0]), r.Ints[1]
+			t.bestDice, t.bestEpoch = math.Float64frombits(uint64(r.Ints[2])), int(r.Ints[3])
+			found = true
+		}
+	}
+	if !found {
+		return errs.Input(path, "checkpoint has no training-loop state (train/loop)")
+	}
+	return trimLog(filepath.Join(t.Out, "log.jsonl"), t.epoch)
+}
+
+// LoadModel builds the model of a run folder and loads a checkpoint into it
+// (best.ckpt if present, else last.ckpt).
+func LoadModel(run string) (*model.UNet3D, Config, error) {
+	cfg, err := LoadConfig(filepath.Join(run, "config.json"))
+	if err != nil {
+		return nil, cfg, err
+	}
+	m, err := model.New(cfg.Model)
+	if err != nil {
+		return nil, cfg, err
+	}
+	ck := filepath.Join(run, "best.ckpt")
+	if _, err := os.Stat(ck); err != nil {
+		ck = filepath.Join(run, "last.ckpt")
+	}
+	recs, err := tensor.LoadFile(ck)
+	if err != nil {
+		return nil, cfg, errs.Input(ck, "cannot load checkpoint: %v", err)
+	}
+	if err := m.State().Load(recs, ck); err != nil {
+		return nil, cfg, err
+	}
+	return m, cfg, nil
+}

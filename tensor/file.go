@@ -116,6 +116,9 @@ func Decode(name string, data []byte) ([]Record, error) {
 				return fail("record dims")
 			}
 			shape[j] = int(d)
+			if d > 0 && count > int64(r.Len())/int64(d) {
+				return fail("record dims (too many elements)")
+			}
 			count *= int64(d)
 		}
 		esz := int64(4)

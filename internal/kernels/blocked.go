@@ -23,15 +23,17 @@ import (
 // k-sum is split at the same kc boundaries whatever the thread count, so the
 // result is bit-identical for any number of threads.
 
-// kernelPair is the micro-kernel set in use: wide for n > 8, narrow for n <= 8.
+// kernelPair is the micro-kernel set in use: wide for n > 8, narrow for
+// n <= 8, and dot for n <= 8 with a row-major (not transposed) A.
 type kernelPair struct {
 	wide, narrow *microKernel
+	dot          *dotKernel
 	name         string
 }
 
 // kernelSet is chosen at start-up (kernel_amd64.go replaces it when the CPU
 // has AVX2 and FMA).
-var kernelSet = kernelPair{wide: goWide, narrow: goNarrow, name: "go"}
+var kernelSet = kernelPair{wide: goWide, narrow: goNarrow, dot: goDot, name: "go"}
 
 // KernelName names the micro-kernel set Sgemm runs on this CPU ("avx2+fma"
 // or "go").
@@ -124,6 +126,10 @@ func sgemmBlocked(kp kernelPair, threads int, transA, transB bool, m, n, k int, 
 	}
 	if k == 0 || alpha == 0 {
 		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if kp.dot != nil && !transA && n <= dotMaxN && k >= dotMinK {
+		sgemmDot(kp.dot, threads, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	kern := kp.wide
@@ -238,24 +244,27 @@ func (g *gemmArgs) block(s *gemmScratch, i0, mb, pc, kb, jc, nb, p0, p1 int, bp 
 			i := i0 + q*mr
 			rows := min(mr, i0+mb-i)
 			var aptr unsafe.Pointer
-			var rs, cs uintptr
+			var rs, cs, pf uintptr
 			switch {
 			case direct && rows == mr && !g.transA:
-				aptr, rs, cs = unsafe.Pointer(&g.a[i*g.lda+pc]), uintptr(g.lda)*4, 4
+				// Rows stream from memory: prefetch the next panel's rows.
+				rs, cs = uintptr(g.lda)*4, 4
+				aptr, pf = unsafe.Pointer(&g.a[i*g.lda+pc]), uintptr(mr)*rs
 			case direct && rows == mr:
-				aptr, rs, cs = unsafe.Pointer(&g.a[pc*g.lda+i]), 4, uintptr(g.lda)*4
+				rs, cs = 4, uintptr(g.lda)*4
+				aptr, pf = unsafe.Pointer(&g.a[pc*g.lda+i]), 8*cs
 			case direct:
 				aptr, rs, cs = unsafe.Pointer(&ap[0]), 4, uintptr(mr)*4
 			default:
 				aptr, rs, cs = unsafe.Pointer(&ap[q*kb*mr]), 4, uintptr(mr)*4
 			}
 			if rows == mr && cols == nr {
-				kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&g.c[i*g.ldc+j]), ldcB, g.alpha, beta)
+				kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&g.c[i*g.ldc+j]), ldcB, pf, g.alpha, beta)
 				continue
 			}
 			// Partial tile: compute into scratch, then merge the valid part.
 			t := s.tile[:mr*nr]
-			kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&t[0]), uintptr(nr)*4, 1, 0)
+			kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&t[0]), uintptr(nr)*4, pf, 1, 0)
 			for r := 0; r < rows; r++ {
 				cr := g.c[(i+r)*g.ldc+j : (i+r)*g.ldc+j+cols]
 				tr := t[r*nr : r*nr+cols]

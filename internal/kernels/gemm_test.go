@@ -63,27 +63,23 @@ func (tc gemmCase) operands(r *rand.Rand) (a, b, c []float32) {
 	return a, b, c
 }
 
-// checkAgainstRef runs run(c) on a copy of C and compares it with sgemmRef:
-// each element must agree within 2·(k+2)·ε·(|alpha|·Σ|a||b| + |beta·c|), the
-// forward error bound of a k-term float32 dot product, and the gaps between
-// C's rows must be untouched.
-func checkAgainstRef(t *testing.T, tc gemmCase, r *rand.Rand, name string, run func(a, b, c []float32)) {
-	t.Helper()
+// refResult is a case's operands with sgemmRef's answer and a per-element
+// tolerance 2·(k+2)·ε·(|alpha|·Σ|a||b| + |beta·c|), the forward error bound of
+// a k-term float32 dot product.
+type refResult struct {
+	tc        gemmCase
+	a, b, c   []float32
+	want, tol []float32
+}
+
+func newRefResult(tc gemmCase, r *rand.Rand) *refResult {
 	a, b, c := tc.operands(r)
 	want := append([]float32(nil), c...)
 	sgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, tc.lda, b, tc.ldb, tc.beta, want, tc.ldc)
-	got := append([]float32(nil), c...)
-	run(a, b, got)
+	tol := make([]float32, len(c))
 	const eps = 1.0 / (1 << 23)
 	for i := 0; i < tc.m; i++ {
-		for j := 0; j < tc.ldc && i*tc.ldc+j < len(c); j++ {
-			idx := i*tc.ldc + j
-			if j >= tc.n {
-				if got[idx] != 12345 {
-					t.Fatalf("%s %v: wrote C[%d][%d] outside the matrix", name, tc, i, j)
-				}
-				continue
-			}
+		for j := 0; j < tc.n; j++ {
 			var s float64
 			for p := 0; p < tc.k; p++ {
 				var av, bv float32
@@ -101,14 +97,39 @@ func checkAgainstRef(t *testing.T, tc gemmCase, r *rand.Rand, name string, run f
 			}
 			bound := math.Abs(float64(tc.alpha)) * s
 			if tc.beta != 0 {
-				bound += math.Abs(float64(tc.beta) * float64(c[idx]))
+				bound += math.Abs(float64(tc.beta) * float64(c[i*tc.ldc+j]))
 			}
-			tol := 2*float64(tc.k+2)*eps*bound + 1e-30
-			if d := math.Abs(float64(got[idx]) - float64(want[idx])); !(d <= tol) {
-				t.Fatalf("%s %v: C[%d][%d] = %g, want %g (|diff| %g > tol %g)", name, tc, i, j, got[idx], want[idx], d, tol)
-			}
+			tol[i*tc.ldc+j] = float32(2*float64(tc.k+2)*eps*bound + 1e-30)
 		}
 	}
+	return &refResult{tc: tc, a: a, b: b, c: c, want: want, tol: tol}
+}
+
+// check runs run(a, b, c) on a copy of C and compares with sgemmRef's answer;
+// the gaps between C's rows must be untouched.
+func (rr *refResult) check(t *testing.T, name string, run func(a, b, c []float32)) {
+	t.Helper()
+	tc := rr.tc
+	got := append([]float32(nil), rr.c...)
+	run(rr.a, rr.b, got)
+	for idx := range got {
+		i, j := idx/tc.ldc, idx%tc.ldc
+		if j >= tc.n {
+			if got[idx] != 12345 {
+				t.Fatalf("%s %v: wrote C[%d][%d] outside the matrix", name, tc, i, j)
+			}
+			continue
+		}
+		if d := math.Abs(float64(got[idx]) - float64(rr.want[idx])); !(d <= float64(rr.tol[idx])) {
+			t.Fatalf("%s %v: C[%d][%d] = %g, want %g (|diff| %g > tol %g)", name, tc, i, j, got[idx], rr.want[idx], d, rr.tol[idx])
+		}
+	}
+}
+
+// checkAgainstRef checks one run of tc against sgemmRef.
+func checkAgainstRef(t *testing.T, tc gemmCase, r *rand.Rand, name string, run func(a, b, c []float32)) {
+	t.Helper()
+	newRefResult(tc, r).check(t, name, run)
 }
 
 func allKernels() []*microKernel {
@@ -154,7 +175,7 @@ func TestMicroKernels(t *testing.T) {
 					}
 					c0 := append([]float32(nil), c...)
 					alpha := float32(0.75)
-					kern.fn(k, unsafe.Pointer(&a[0]), rs, cs, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), uintptr(ldc)*4, alpha, beta)
+					kern.fn(k, unsafe.Pointer(&a[0]), rs, cs, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), uintptr(ldc)*4, 64, alpha, beta)
 					for i := 0; i < mr; i++ {
 						for j := 0; j < ldc && i*ldc+j < len(c); j++ {
 							got := c[i*ldc+j]
@@ -188,12 +209,86 @@ func TestMicroKernels(t *testing.T) {
 }
 
 // kernelPairs lists every micro-kernel set the blocked driver can run here.
+// Each set runs with and without its dot kernel, so that the narrow
+// micro-kernel also meets row-major A.
 func kernelPairs() []kernelPair {
-	ps := []kernelPair{{wide: goWide, narrow: goNarrow, name: "go"}}
-	if ks := asmKernels(); len(ks) == 2 {
-		ps = append(ps, kernelPair{wide: ks[0], narrow: ks[1], name: "asm"})
+	ps := []kernelPair{{wide: goWide, narrow: goNarrow, dot: goDot, name: "go"}, {wide: goWide, narrow: goNarrow, name: "go-nodot"}}
+	if ks, ds := asmKernels(), asmDotKernels(); len(ks) == 2 && len(ds) == 1 {
+		ps = append(ps, kernelPair{wide: ks[0], narrow: ks[1], dot: ds[0], name: "asm"},
+			kernelPair{wide: ks[0], narrow: ks[1], name: "asm-nodot"})
 	}
 	return ps
+}
+
+// TestDotKernels checks each dot kernel on its own: every k mod 8, both beta
+// branches, padded strides, and A rows ending exactly at the slice's end (a
+// read past p = k would fault or show up as NaN).
+func TestDotKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, kern := range append([]*dotKernel{goDot}, asmDotKernels()...) {
+		for _, k := range []int{0, 1, 3, 7, 8, 9, 15, 16, 27, 100} {
+			for _, beta := range []float32{0, 0.5} {
+				kpad := (k + 7) &^ 7
+				lda := k + 5
+				a := make([]float32, lda+k) // row 1 ends at the slice's end
+				for i := range a {
+					a[i] = 2*r.Float32() - 1
+					if i%lda >= k {
+						a[i] = float32(math.NaN())
+					}
+				}
+				ldbt := kpad + 8
+				bt := make([]float32, 4*ldbt+8)
+				for j := 0; j < 4; j++ {
+					for p := 0; p < k; p++ {
+						bt[j*ldbt+p] = 2*r.Float32() - 1
+					}
+				}
+				ldc := 6
+				c := fillMat(r, 2, 4, ldc)
+				if beta == 0 {
+					for i := range c {
+						if i%ldc < 4 {
+							c[i] = float32(math.NaN())
+						}
+					}
+				}
+				c0 := append([]float32(nil), c...)
+				alpha := float32(-1.25)
+				ap := unsafe.Pointer(nil)
+				if len(a) > 0 {
+					ap = unsafe.Pointer(&a[0])
+				}
+				kern.fn(k, ap, uintptr(lda)*4, unsafe.Pointer(&bt[0]), uintptr(ldbt)*4, unsafe.Pointer(&c[0]), uintptr(ldc)*4, alpha, beta, tailMask(k))
+				for i := 0; i < 2; i++ {
+					for j := 0; j < ldc && i*ldc+j < len(c); j++ {
+						got := c[i*ldc+j]
+						if j >= 4 {
+							if math.Float32bits(got) != math.Float32bits(c0[i*ldc+j]) {
+								t.Fatalf("%s k=%d: wrote outside the tile at (%d,%d)", kern.name, k, i, j)
+							}
+							continue
+						}
+						var s, sa float64
+						for p := 0; p < k; p++ {
+							s += float64(a[i*lda+p]) * float64(bt[j*ldbt+p])
+							sa += math.Abs(float64(a[i*lda+p]) * float64(bt[j*ldbt+p]))
+						}
+						want := float64(alpha) * s
+						bound := math.Abs(float64(alpha)) * sa
+						if beta != 0 {
+							want += float64(beta) * float64(c0[i*ldc+j])
+							bound += math.Abs(float64(beta) * float64(c0[i*ldc+j]))
+						}
+						tol := 2*float64(k+2)/(1<<23)*bound + 1e-30
+						if d := math.Abs(float64(got) - want); !(d <= tol) {
+							t.Fatalf("%s k=%d beta=%g: C[%d][%d] = %g, want %g", kern.name, k, beta, i, j, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
 }
 
 // TestSgemmOddSizes runs the blocked driver on every kernel set, thread count
@@ -211,8 +306,10 @@ func TestSgemmOddSizes(t *testing.T) {
 		}
 		cases = append(cases, tc)
 	}
-	// Block edges: k across kc (256/512), m across mc, n across nr and panels.
-	for _, s := range [][3]int{{253, 9, 257}, {300, 33, 513}, {37, 8, 600}, {511, 16, 300}, {13, 70, 1030}, {6, 4, 1}} {
+	// Block edges: k across kc (256/512), m across mc, n across nr and panels;
+	// narrow n with k >= dotMinK for the dot path.
+	for _, s := range [][3]int{{253, 9, 257}, {300, 33, 513}, {37, 8, 600}, {511, 16, 300}, {13, 70, 1030}, {6, 4, 1},
+		{101, 5, 67}, {64, 8, 129}, {7, 3, 64}, {33, 7, 100}} {
 		for tr := 0; tr < 4; tr++ {
 			cases = append(cases, gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: s[0], n: s[1], k: s[2], alpha: 1, beta: []float32{0, 1}[tr%2]})
 		}
@@ -232,14 +329,19 @@ func TestSgemmOddSizes(t *testing.T) {
 		}
 		tc.ldc = pad(tc.n)
 	}
+	refs := make([]*refResult, len(cases))
+	for i, tc := range cases {
+		refs[i] = newRefResult(tc, r)
+	}
 	defer func(nc, d int) { ncMax, directAPanels = nc, d }(ncMax, directAPanels)
 	for _, kp := range kernelPairs() {
 		for _, threads := range []int{1, 2} {
 			for _, cfg := range []struct{ nc, direct int }{{4096, 2}, {4096, 0}, {32, 1 << 20}} {
 				ncMax, directAPanels = cfg.nc, cfg.direct
-				for _, tc := range cases {
+				for _, rr := range refs {
+					tc := rr.tc
 					name := fmt.Sprintf("%s/threads=%d/nc=%d/direct=%d", kp.name, threads, cfg.nc, cfg.direct)
-					checkAgainstRef(t, tc, r, name, func(a, b, c []float32) {
+					rr.check(t, name, func(a, b, c []float32) {
 						sgemmBlocked(kp, threads, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, tc.lda, b, tc.ldb, tc.beta, c, tc.ldc)
 					})
 				}

@@ -12,10 +12,13 @@ import (
 // contract they share with the pure-Go kernel.
 
 //go:noescape
-func kern6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32)
+func kern6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32)
 
 //go:noescape
-func kern12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32)
+func kern12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32)
+
+//go:noescape
+func dot2x4(k int, a unsafe.Pointer, lda uintptr, bt unsafe.Pointer, ldbt uintptr, c unsafe.Pointer, ldc uintptr, alpha, beta float32, mask unsafe.Pointer)
 
 // fmaPeakAVX2 runs n iterations of 12 independent register-only 8-lane FMAs
 // (192 flops per iteration); it measures the core's FMA throughput.
@@ -26,6 +29,7 @@ func fmaPeakAVX2(n int)
 var (
 	avx2Wide   = &microKernel{name: "avx2-6x16", mr: 6, nr: 16, fn: kern6x16}
 	avx2Narrow = &microKernel{name: "avx2-12x8", mr: 12, nr: 8, fn: kern12x8}
+	avx2Dot    = &dotKernel{name: "avx2-dot2x4", fn: dot2x4}
 )
 
 // hasAVX2 reports whether the AVX2+FMA kernels can run on this CPU.
@@ -33,7 +37,7 @@ var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 func init() {
 	if hasAVX2 {
-		kernelSet = kernelPair{wide: avx2Wide, narrow: avx2Narrow, name: "avx2+fma"}
+		kernelSet = kernelPair{wide: avx2Wide, narrow: avx2Narrow, dot: avx2Dot, name: "avx2+fma"}
 	}
 }
 
@@ -43,4 +47,12 @@ func asmKernels() []*microKernel {
 		return nil
 	}
 	return []*microKernel{avx2Wide, avx2Narrow}
+}
+
+// asmDotKernels lists the assembly dot kernels runnable here, for the tests.
+func asmDotKernels() []*dotKernel {
+	if !hasAVX2 {
+		return nil
+	}
+	return []*dotKernel{avx2Dot}
 }

@@ -13,8 +13,57 @@
 // beta == 0 (either sign) C is only written. The sum over p is accumulated in
 // increasing p with one FMA per term, so results are deterministic.
 
-// func kern6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32)
-TEXT ·kern6x16(SB), NOSPLIT, $0-64
+// One p step of the 6×16 kernel: B row at off(DX), A column at SI (rows
+// 0-2) and BX (rows 3-5), advancing both by csA (R10).
+#define STEP6x16(off) \
+	VMOVUPS      off(DX), Y0; \
+	VMOVUPS      off+32(DX), Y1; \
+	VBROADCASTSS (SI), Y2; \
+	VBROADCASTSS (SI)(R8*1), Y3; \
+	VFMADD231PS  Y0, Y2, Y4; \
+	VFMADD231PS  Y1, Y2, Y5; \
+	VFMADD231PS  Y0, Y3, Y6; \
+	VFMADD231PS  Y1, Y3, Y7; \
+	VBROADCASTSS (SI)(R8*2), Y2; \
+	VBROADCASTSS (BX), Y3; \
+	VFMADD231PS  Y0, Y2, Y8; \
+	VFMADD231PS  Y1, Y2, Y9; \
+	VFMADD231PS  Y0, Y3, Y10; \
+	VFMADD231PS  Y1, Y3, Y11; \
+	VBROADCASTSS (BX)(R8*1), Y2; \
+	VBROADCASTSS (BX)(R8*2), Y3; \
+	VFMADD231PS  Y0, Y2, Y12; \
+	VFMADD231PS  Y1, Y2, Y13; \
+	VFMADD231PS  Y0, Y3, Y14; \
+	VFMADD231PS  Y1, Y3, Y15; \
+	ADDQ         R10, SI; \
+	ADDQ         R10, BX
+
+// Write-back of one 16-wide row pair (acc0, acc1) at DI: C = alpha*acc + beta*C.
+#define ROW16(acc0, acc1) \
+	VMULPS      Y0, acc0, acc0; \
+	VMULPS      Y0, acc1, acc1; \
+	VFMADD231PS (DI), Y1, acc0; \
+	VFMADD231PS 32(DI), Y1, acc1; \
+	VMOVUPS     acc0, (DI); \
+	VMOVUPS     acc1, 32(DI); \
+	ADDQ        R11, DI
+
+#define ROW16B0(acc0, acc1) \
+	VMULPS  Y0, acc0, acc0; \
+	VMULPS  Y0, acc1, acc1; \
+	VMOVUPS acc0, (DI); \
+	VMOVUPS acc1, 32(DI); \
+	ADDQ    R11, DI
+
+// The main loops run 8 p per iteration and prefetch, once per iteration,
+// every A row at pf bytes past the current position (R12/R13 track SI/BX
+// plus pf; R14 = 8*csA). The driver sets pf so that rows streaming from
+// memory arrive before they are needed; a pf that points at data already in
+// cache costs only the prefetch instructions.
+
+// func kern6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32)
+TEXT ·kern6x16(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ rsA+16(FP), R8
@@ -22,8 +71,13 @@ TEXT ·kern6x16(SB), NOSPLIT, $0-64
 	MOVQ b+32(FP), DX
 	MOVQ c+40(FP), DI
 	MOVQ ldc+48(FP), R11
+	MOVQ pf+56(FP), R12
 	LEAQ (R8)(R8*2), R9 // 3*rsA
 	LEAQ (SI)(R9*1), BX // row 3
+	ADDQ SI, R12
+	LEAQ (R12)(R9*1), R13
+	MOVQ R10, R14
+	SHLQ $3, R14
 
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
@@ -38,244 +92,131 @@ TEXT ·kern6x16(SB), NOSPLIT, $0-64
 	VXORPS Y14, Y14, Y14
 	VXORPS Y15, Y15, Y15
 
-	CMPQ CX, $4
+	CMPQ CX, $8
 	JLT  k6x16tail
 
-k6x16loop4:
-	// p+0
-	VMOVUPS      (DX), Y0
-	VMOVUPS      32(DX), Y1
-	VBROADCASTSS (SI), Y2
-	VBROADCASTSS (SI)(R8*1), Y3
-	VFMADD231PS  Y0, Y2, Y4
-	VFMADD231PS  Y1, Y2, Y5
-	VFMADD231PS  Y0, Y3, Y6
-	VFMADD231PS  Y1, Y3, Y7
-	VBROADCASTSS (SI)(R8*2), Y2
-	VBROADCASTSS (BX), Y3
-	VFMADD231PS  Y0, Y2, Y8
-	VFMADD231PS  Y1, Y2, Y9
-	VFMADD231PS  Y0, Y3, Y10
-	VFMADD231PS  Y1, Y3, Y11
-	VBROADCASTSS (BX)(R8*1), Y2
-	VBROADCASTSS (BX)(R8*2), Y3
-	VFMADD231PS  Y0, Y2, Y12
-	VFMADD231PS  Y1, Y2, Y13
-	VFMADD231PS  Y0, Y3, Y14
-	VFMADD231PS  Y1, Y3, Y15
-	ADDQ         R10, SI
-	ADDQ         R10, BX
-
-	// p+1
-	VMOVUPS      64(DX), Y0
-	VMOVUPS      96(DX), Y1
-	VBROADCASTSS (SI), Y2
-	VBROADCASTSS (SI)(R8*1), Y3
-	VFMADD231PS  Y0, Y2, Y4
-	VFMADD231PS  Y1, Y2, Y5
-	VFMADD231PS  Y0, Y3, Y6
-	VFMADD231PS  Y1, Y3, Y7
-	VBROADCASTSS (SI)(R8*2), Y2
-	VBROADCASTSS (BX), Y3
-	VFMADD231PS  Y0, Y2, Y8
-	VFMADD231PS  Y1, Y2, Y9
-	VFMADD231PS  Y0, Y3, Y10
-	VFMADD231PS  Y1, Y3, Y11
-	VBROADCASTSS (BX)(R8*1), Y2
-	VBROADCASTSS (BX)(R8*2), Y3
-	VFMADD231PS  Y0, Y2, Y12
-	VFMADD231PS  Y1, Y2, Y13
-	VFMADD231PS  Y0, Y3, Y14
-	VFMADD231PS  Y1, Y3, Y15
-	ADDQ         R10, SI
-	ADDQ         R10, BX
-
-	// p+2
-	VMOVUPS      128(DX), Y0
-	VMOVUPS      160(DX), Y1
-	VBROADCASTSS (SI), Y2
-	VBROADCASTSS (SI)(R8*1), Y3
-	VFMADD231PS  Y0, Y2, Y4
-	VFMADD231PS  Y1, Y2, Y5
-	VFMADD231PS  Y0, Y3, Y6
-	VFMADD231PS  Y1, Y3, Y7
-	VBROADCASTSS (SI)(R8*2), Y2
-	VBROADCASTSS (BX), Y3
-	VFMADD231PS  Y0, Y2, Y8
-	VFMADD231PS  Y1, Y2, Y9
-	VFMADD231PS  Y0, Y3, Y10
-	VFMADD231PS  Y1, Y3, Y11
-	VBROADCASTSS (BX)(R8*1), Y2
-	VBROADCASTSS (BX)(R8*2), Y3
-	VFMADD231PS  Y0, Y2, Y12
-	VFMADD231PS  Y1, Y2, Y13
-	VFMADD231PS  Y0, Y3, Y14
-	VFMADD231PS  Y1, Y3, Y15
-	ADDQ         R10, SI
-	ADDQ         R10, BX
-
-	// p+3
-	VMOVUPS      192(DX), Y0
-	VMOVUPS      224(DX), Y1
-	VBROADCASTSS (SI), Y2
-	VBROADCASTSS (SI)(R8*1), Y3
-	VFMADD231PS  Y0, Y2, Y4
-	VFMADD231PS  Y1, Y2, Y5
-	VFMADD231PS  Y0, Y3, Y6
-	VFMADD231PS  Y1, Y3, Y7
-	VBROADCASTSS (SI)(R8*2), Y2
-	VBROADCASTSS (BX), Y3
-	VFMADD231PS  Y0, Y2, Y8
-	VFMADD231PS  Y1, Y2, Y9
-	VFMADD231PS  Y0, Y3, Y10
-	VFMADD231PS  Y1, Y3, Y11
-	VBROADCASTSS (BX)(R8*1), Y2
-	VBROADCASTSS (BX)(R8*2), Y3
-	VFMADD231PS  Y0, Y2, Y12
-	VFMADD231PS  Y1, Y2, Y13
-	VFMADD231PS  Y0, Y3, Y14
-	VFMADD231PS  Y1, Y3, Y15
-	ADDQ         R10, SI
-	ADDQ         R10, BX
-
-	ADDQ $256, DX
-	SUBQ $4, CX
-	CMPQ CX, $4
-	JGE  k6x16loop4
+k6x16loop8:
+	PREFETCHT0 (R12)
+	PREFETCHT0 (R12)(R8*1)
+	PREFETCHT0 (R12)(R8*2)
+	PREFETCHT0 (R13)
+	PREFETCHT0 (R13)(R8*1)
+	PREFETCHT0 (R13)(R8*2)
+	STEP6x16(0)
+	STEP6x16(64)
+	STEP6x16(128)
+	STEP6x16(192)
+	STEP6x16(256)
+	STEP6x16(320)
+	STEP6x16(384)
+	STEP6x16(448)
+	ADDQ R14, R12
+	ADDQ R14, R13
+	ADDQ $512, DX
+	SUBQ $8, CX
+	CMPQ CX, $8
+	JGE  k6x16loop8
 
 k6x16tail:
 	TESTQ CX, CX
 	JZ    k6x16store
 
 k6x16loop1:
-	VMOVUPS      (DX), Y0
-	VMOVUPS      32(DX), Y1
-	VBROADCASTSS (SI), Y2
-	VBROADCASTSS (SI)(R8*1), Y3
-	VFMADD231PS  Y0, Y2, Y4
-	VFMADD231PS  Y1, Y2, Y5
-	VFMADD231PS  Y0, Y3, Y6
-	VFMADD231PS  Y1, Y3, Y7
-	VBROADCASTSS (SI)(R8*2), Y2
-	VBROADCASTSS (BX), Y3
-	VFMADD231PS  Y0, Y2, Y8
-	VFMADD231PS  Y1, Y2, Y9
-	VFMADD231PS  Y0, Y3, Y10
-	VFMADD231PS  Y1, Y3, Y11
-	VBROADCASTSS (BX)(R8*1), Y2
-	VBROADCASTSS (BX)(R8*2), Y3
-	VFMADD231PS  Y0, Y2, Y12
-	VFMADD231PS  Y1, Y2, Y13
-	VFMADD231PS  Y0, Y3, Y14
-	VFMADD231PS  Y1, Y3, Y15
-	ADDQ         R10, SI
-	ADDQ         R10, BX
-	ADDQ         $64, DX
-	DECQ         CX
-	JNZ          k6x16loop1
+	STEP6x16(0)
+	ADDQ $64, DX
+	DECQ CX
+	JNZ  k6x16loop1
 
 k6x16store:
-	VBROADCASTSS alpha+56(FP), Y0
-	VBROADCASTSS beta+60(FP), Y1
-	MOVL         beta+60(FP), AX
+	VBROADCASTSS alpha+64(FP), Y0
+	VBROADCASTSS beta+68(FP), Y1
+	MOVL         beta+68(FP), AX
 	TESTL        $0x7fffffff, AX
 	JZ           k6x16beta0
-
-	VMULPS      Y0, Y4, Y4
-	VMULPS      Y0, Y5, Y5
-	VFMADD231PS (DI), Y1, Y4
-	VFMADD231PS 32(DI), Y1, Y5
-	VMOVUPS     Y4, (DI)
-	VMOVUPS     Y5, 32(DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y6, Y6
-	VMULPS      Y0, Y7, Y7
-	VFMADD231PS (DI), Y1, Y6
-	VFMADD231PS 32(DI), Y1, Y7
-	VMOVUPS     Y6, (DI)
-	VMOVUPS     Y7, 32(DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y8, Y8
-	VMULPS      Y0, Y9, Y9
-	VFMADD231PS (DI), Y1, Y8
-	VFMADD231PS 32(DI), Y1, Y9
-	VMOVUPS     Y8, (DI)
-	VMOVUPS     Y9, 32(DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y10, Y10
-	VMULPS      Y0, Y11, Y11
-	VFMADD231PS (DI), Y1, Y10
-	VFMADD231PS 32(DI), Y1, Y11
-	VMOVUPS     Y10, (DI)
-	VMOVUPS     Y11, 32(DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y12, Y12
-	VMULPS      Y0, Y13, Y13
-	VFMADD231PS (DI), Y1, Y12
-	VFMADD231PS 32(DI), Y1, Y13
-	VMOVUPS     Y12, (DI)
-	VMOVUPS     Y13, 32(DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y14, Y14
-	VMULPS      Y0, Y15, Y15
-	VFMADD231PS (DI), Y1, Y14
-	VFMADD231PS 32(DI), Y1, Y15
-	VMOVUPS     Y14, (DI)
-	VMOVUPS     Y15, 32(DI)
+	ROW16(Y4, Y5)
+	ROW16(Y6, Y7)
+	ROW16(Y8, Y9)
+	ROW16(Y10, Y11)
+	ROW16(Y12, Y13)
+	ROW16(Y14, Y15)
 	VZEROUPPER
 	RET
 
 k6x16beta0:
-	VMULPS  Y0, Y4, Y4
-	VMULPS  Y0, Y5, Y5
-	VMOVUPS Y4, (DI)
-	VMOVUPS Y5, 32(DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y6, Y6
-	VMULPS  Y0, Y7, Y7
-	VMOVUPS Y6, (DI)
-	VMOVUPS Y7, 32(DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y8, Y8
-	VMULPS  Y0, Y9, Y9
-	VMOVUPS Y8, (DI)
-	VMOVUPS Y9, 32(DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y10, Y10
-	VMULPS  Y0, Y11, Y11
-	VMOVUPS Y10, (DI)
-	VMOVUPS Y11, 32(DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y12, Y12
-	VMULPS  Y0, Y13, Y13
-	VMOVUPS Y12, (DI)
-	VMOVUPS Y13, 32(DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y14, Y14
-	VMULPS  Y0, Y15, Y15
-	VMOVUPS Y14, (DI)
-	VMOVUPS Y15, 32(DI)
+	ROW16B0(Y4, Y5)
+	ROW16B0(Y6, Y7)
+	ROW16B0(Y8, Y9)
+	ROW16B0(Y10, Y11)
+	ROW16B0(Y12, Y13)
+	ROW16B0(Y14, Y15)
 	VZEROUPPER
 	RET
 
 // The 12×8 kernel is for narrow outputs (n <= 8): twelve one-register rows.
 // Rows are addressed from three bases: SI (rows 0-4, 6, 8), AX = SI+5*rsA
 // (rows 5, 7) and BX = SI+9*rsA (rows 9-11), with R8 = rsA and R9 = 3*rsA.
+// The prefetch bases R12, R13, DI shadow SI, AX, BX (C's pointer is reloaded
+// for the write-back), R14 = 8*csA.
+#define STEP12x8(off) \
+	VMOVUPS      off(DX), Y0; \
+	VBROADCASTSS (SI), Y1; \
+	VBROADCASTSS (SI)(R8*1), Y2; \
+	VBROADCASTSS (SI)(R8*2), Y3; \
+	VFMADD231PS  Y0, Y1, Y4; \
+	VFMADD231PS  Y0, Y2, Y5; \
+	VFMADD231PS  Y0, Y3, Y6; \
+	VBROADCASTSS (SI)(R9*1), Y1; \
+	VBROADCASTSS (SI)(R8*4), Y2; \
+	VBROADCASTSS (AX), Y3; \
+	VFMADD231PS  Y0, Y1, Y7; \
+	VFMADD231PS  Y0, Y2, Y8; \
+	VFMADD231PS  Y0, Y3, Y9; \
+	VBROADCASTSS (SI)(R9*2), Y1; \
+	VBROADCASTSS (AX)(R8*2), Y2; \
+	VBROADCASTSS (SI)(R8*8), Y3; \
+	VFMADD231PS  Y0, Y1, Y10; \
+	VFMADD231PS  Y0, Y2, Y11; \
+	VFMADD231PS  Y0, Y3, Y12; \
+	VBROADCASTSS (BX), Y1; \
+	VBROADCASTSS (BX)(R8*1), Y2; \
+	VBROADCASTSS (BX)(R8*2), Y3; \
+	VFMADD231PS  Y0, Y1, Y13; \
+	VFMADD231PS  Y0, Y2, Y14; \
+	VFMADD231PS  Y0, Y3, Y15; \
+	ADDQ         R10, SI; \
+	ADDQ         R10, AX; \
+	ADDQ         R10, BX
 
-// func kern12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32)
-TEXT ·kern12x8(SB), NOSPLIT, $0-64
+#define ROW8(acc) \
+	VMULPS      Y0, acc, acc; \
+	VFMADD231PS (DI), Y1, acc; \
+	VMOVUPS     acc, (DI); \
+	ADDQ        R11, DI
+
+#define ROW8B0(acc) \
+	VMULPS  Y0, acc, acc; \
+	VMOVUPS acc, (DI); \
+	ADDQ    R11, DI
+
+// func kern12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32)
+TEXT ·kern12x8(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ rsA+16(FP), R8
 	MOVQ csA+24(FP), R10
 	MOVQ b+32(FP), DX
-	MOVQ c+40(FP), DI
 	MOVQ ldc+48(FP), R11
+	MOVQ pf+56(FP), R12
 	LEAQ (R8)(R8*2), R9 // 3*rsA
 	LEAQ (SI)(R8*4), AX
 	ADDQ R8, AX         // row 5
 	LEAQ (SI)(R8*8), BX
 	ADDQ R8, BX         // row 9
+	LEAQ (AX)(R12*1), R13
+	LEAQ (BX)(R12*1), DI
+	ADDQ SI, R12
+	MOVQ R10, R14
+	SHLQ $3, R14
 
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
@@ -290,196 +231,83 @@ TEXT ·kern12x8(SB), NOSPLIT, $0-64
 	VXORPS Y14, Y14, Y14
 	VXORPS Y15, Y15, Y15
 
-	CMPQ CX, $2
+	CMPQ CX, $8
 	JLT  k12x8tail
 
-k12x8loop2:
-	VMOVUPS      (DX), Y0
-	VBROADCASTSS (SI), Y1
-	VBROADCASTSS (SI)(R8*1), Y2
-	VBROADCASTSS (SI)(R8*2), Y3
-	VFMADD231PS  Y0, Y1, Y4
-	VFMADD231PS  Y0, Y2, Y5
-	VFMADD231PS  Y0, Y3, Y6
-	VBROADCASTSS (SI)(R9*1), Y1
-	VBROADCASTSS (SI)(R8*4), Y2
-	VBROADCASTSS (AX), Y3
-	VFMADD231PS  Y0, Y1, Y7
-	VFMADD231PS  Y0, Y2, Y8
-	VFMADD231PS  Y0, Y3, Y9
-	VBROADCASTSS (SI)(R9*2), Y1
-	VBROADCASTSS (AX)(R8*2), Y2
-	VBROADCASTSS (SI)(R8*8), Y3
-	VFMADD231PS  Y0, Y1, Y10
-	VFMADD231PS  Y0, Y2, Y11
-	VFMADD231PS  Y0, Y3, Y12
-	VBROADCASTSS (BX), Y1
-	VBROADCASTSS (BX)(R8*1), Y2
-	VBROADCASTSS (BX)(R8*2), Y3
-	VFMADD231PS  Y0, Y1, Y13
-	VFMADD231PS  Y0, Y2, Y14
-	VFMADD231PS  Y0, Y3, Y15
-	ADDQ         R10, SI
-	ADDQ         R10, AX
-	ADDQ         R10, BX
-
-	VMOVUPS      32(DX), Y0
-	VBROADCASTSS (SI), Y1
-	VBROADCASTSS (SI)(R8*1), Y2
-	VBROADCASTSS (SI)(R8*2), Y3
-	VFMADD231PS  Y0, Y1, Y4
-	VFMADD231PS  Y0, Y2, Y5
-	VFMADD231PS  Y0, Y3, Y6
-	VBROADCASTSS (SI)(R9*1), Y1
-	VBROADCASTSS (SI)(R8*4), Y2
-	VBROADCASTSS (AX), Y3
-	VFMADD231PS  Y0, Y1, Y7
-	VFMADD231PS  Y0, Y2, Y8
-	VFMADD231PS  Y0, Y3, Y9
-	VBROADCASTSS (SI)(R9*2), Y1
-	VBROADCASTSS (AX)(R8*2), Y2
-	VBROADCASTSS (SI)(R8*8), Y3
-	VFMADD231PS  Y0, Y1, Y10
-	VFMADD231PS  Y0, Y2, Y11
-	VFMADD231PS  Y0, Y3, Y12
-	VBROADCASTSS (BX), Y1
-	VBROADCASTSS (BX)(R8*1), Y2
-	VBROADCASTSS (BX)(R8*2), Y3
-	VFMADD231PS  Y0, Y1, Y13
-	VFMADD231PS  Y0, Y2, Y14
-	VFMADD231PS  Y0, Y3, Y15
-	ADDQ         R10, SI
-	ADDQ         R10, AX
-	ADDQ         R10, BX
-
-	ADDQ $64, DX
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  k12x8loop2
+k12x8loop8:
+	PREFETCHT0 (R12)
+	PREFETCHT0 (R12)(R8*1)
+	PREFETCHT0 (R12)(R8*2)
+	PREFETCHT0 (R12)(R9*1)
+	PREFETCHT0 (R12)(R8*4)
+	PREFETCHT0 (R13)
+	PREFETCHT0 (R12)(R9*2)
+	PREFETCHT0 (R13)(R8*2)
+	PREFETCHT0 (R12)(R8*8)
+	PREFETCHT0 (DI)
+	PREFETCHT0 (DI)(R8*1)
+	PREFETCHT0 (DI)(R8*2)
+	STEP12x8(0)
+	STEP12x8(32)
+	STEP12x8(64)
+	STEP12x8(96)
+	STEP12x8(128)
+	STEP12x8(160)
+	STEP12x8(192)
+	STEP12x8(224)
+	ADDQ R14, R12
+	ADDQ R14, R13
+	ADDQ R14, DI
+	ADDQ $256, DX
+	SUBQ $8, CX
+	CMPQ CX, $8
+	JGE  k12x8loop8
 
 k12x8tail:
 	TESTQ CX, CX
 	JZ    k12x8store
 
-	VMOVUPS      (DX), Y0
-	VBROADCASTSS (SI), Y1
-	VBROADCASTSS (SI)(R8*1), Y2
-	VBROADCASTSS (SI)(R8*2), Y3
-	VFMADD231PS  Y0, Y1, Y4
-	VFMADD231PS  Y0, Y2, Y5
-	VFMADD231PS  Y0, Y3, Y6
-	VBROADCASTSS (SI)(R9*1), Y1
-	VBROADCASTSS (SI)(R8*4), Y2
-	VBROADCASTSS (AX), Y3
-	VFMADD231PS  Y0, Y1, Y7
-	VFMADD231PS  Y0, Y2, Y8
-	VFMADD231PS  Y0, Y3, Y9
-	VBROADCASTSS (SI)(R9*2), Y1
-	VBROADCASTSS (AX)(R8*2), Y2
-	VBROADCASTSS (SI)(R8*8), Y3
-	VFMADD231PS  Y0, Y1, Y10
-	VFMADD231PS  Y0, Y2, Y11
-	VFMADD231PS  Y0, Y3, Y12
-	VBROADCASTSS (BX), Y1
-	VBROADCASTSS (BX)(R8*1), Y2
-	VBROADCASTSS (BX)(R8*2), Y3
-	VFMADD231PS  Y0, Y1, Y13
-	VFMADD231PS  Y0, Y2, Y14
-	VFMADD231PS  Y0, Y3, Y15
+k12x8loop1:
+	STEP12x8(0)
+	ADDQ $32, DX
+	DECQ CX
+	JNZ  k12x8loop1
 
 k12x8store:
-	VBROADCASTSS alpha+56(FP), Y0
-	VBROADCASTSS beta+60(FP), Y1
-	MOVL         beta+60(FP), AX
+	MOVQ         c+40(FP), DI
+	VBROADCASTSS alpha+64(FP), Y0
+	VBROADCASTSS beta+68(FP), Y1
+	MOVL         beta+68(FP), AX
 	TESTL        $0x7fffffff, AX
 	JZ           k12x8beta0
-
-	VMULPS      Y0, Y4, Y4
-	VFMADD231PS (DI), Y1, Y4
-	VMOVUPS     Y4, (DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y5, Y5
-	VFMADD231PS (DI), Y1, Y5
-	VMOVUPS     Y5, (DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y6, Y6
-	VFMADD231PS (DI), Y1, Y6
-	VMOVUPS     Y6, (DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y7, Y7
-	VFMADD231PS (DI), Y1, Y7
-	VMOVUPS     Y7, (DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y8, Y8
-	VFMADD231PS (DI), Y1, Y8
-	VMOVUPS     Y8, (DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y9, Y9
-	VFMADD231PS (DI), Y1, Y9
-	VMOVUPS     Y9, (DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y10, Y10
-	VFMADD231PS (DI), Y1, Y10
-	VMOVUPS     Y10, (DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y11, Y11
-	VFMADD231PS (DI), Y1, Y11
-	VMOVUPS     Y11, (DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y12, Y12
-	VFMADD231PS (DI), Y1, Y12
-	VMOVUPS     Y12, (DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y13, Y13
-	VFMADD231PS (DI), Y1, Y13
-	VMOVUPS     Y13, (DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y14, Y14
-	VFMADD231PS (DI), Y1, Y14
-	VMOVUPS     Y14, (DI)
-	ADDQ        R11, DI
-	VMULPS      Y0, Y15, Y15
-	VFMADD231PS (DI), Y1, Y15
-	VMOVUPS     Y15, (DI)
+	ROW8(Y4)
+	ROW8(Y5)
+	ROW8(Y6)
+	ROW8(Y7)
+	ROW8(Y8)
+	ROW8(Y9)
+	ROW8(Y10)
+	ROW8(Y11)
+	ROW8(Y12)
+	ROW8(Y13)
+	ROW8(Y14)
+	ROW8(Y15)
 	VZEROUPPER
 	RET
 
 k12x8beta0:
-	VMULPS  Y0, Y4, Y4
-	VMOVUPS Y4, (DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y5, Y5
-	VMOVUPS Y5, (DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y6, Y6
-	VMOVUPS Y6, (DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y7, Y7
-	VMOVUPS Y7, (DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y8, Y8
-	VMOVUPS Y8, (DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y9, Y9
-	VMOVUPS Y9, (DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y10, Y10
-	VMOVUPS Y10, (DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y11, Y11
-	VMOVUPS Y11, (DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y12, Y12
-	VMOVUPS Y12, (DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y13, Y13
-	VMOVUPS Y13, (DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y14, Y14
-	VMOVUPS Y14, (DI)
-	ADDQ    R11, DI
-	VMULPS  Y0, Y15, Y15
-	VMOVUPS Y15, (DI)
+	ROW8B0(Y4)
+	ROW8B0(Y5)
+	ROW8B0(Y6)
+	ROW8B0(Y7)
+	ROW8B0(Y8)
+	ROW8B0(Y9)
+	ROW8B0(Y10)
+	ROW8B0(Y11)
+	ROW8B0(Y12)
+	ROW8B0(Y13)
+	ROW8B0(Y14)
+	ROW8B0(Y15)
 	VZEROUPPER
 	RET
 
@@ -521,5 +349,112 @@ peakloop:
 	JNZ         peakloop
 
 peakdone:
+	VZEROUPPER
+	RET
+
+// Dot-product kernel for narrow outputs with a row-major A (n <= 8):
+//
+//	C[i][j] = alpha * Σ_{p<k} A[i][p]·Bt[j][p] + beta * C[i][j],  i < 2, j < 4,
+//
+// A rows lda bytes apart, read in place; Bt = op(B)ᵀ packed with rows ldbt
+// bytes apart and zero-padded to a multiple of 8 in p. Each of the 8
+// accumulators holds 8 partial sums (lane l sums p ≡ l mod 8, in increasing
+// p); they are reduced in a fixed tree at the end. The last k%8 values of A
+// are loaded under mask (mask points at 8 int32 lanes, -1 for the lanes kept),
+// so A is never read past its row.
+
+// func dot2x4(k int, a unsafe.Pointer, lda uintptr, bt unsafe.Pointer, ldbt uintptr, c unsafe.Pointer, ldc uintptr, alpha, beta float32, mask unsafe.Pointer)
+TEXT ·dot2x4(SB), NOSPLIT, $0-72
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ bt+24(FP), DX
+	MOVQ ldbt+32(FP), R9
+	MOVQ c+40(FP), DI
+	MOVQ ldc+48(FP), R11
+	LEAQ (R9)(R9*2), R10
+
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+
+	MOVQ  CX, AX
+	ANDQ  $7, AX
+	SHRQ  $3, CX
+	TESTQ CX, CX
+	JZ    dottail
+
+dotloop:
+	VMOVUPS     (SI), Y0
+	VMOVUPS     (SI)(R8*1), Y1
+	VMOVUPS     (DX), Y2
+	VMOVUPS     (DX)(R9*1), Y3
+	VMOVUPS     (DX)(R9*2), Y4
+	VMOVUPS     (DX)(R10*1), Y5
+	VFMADD231PS Y2, Y0, Y6
+	VFMADD231PS Y3, Y0, Y7
+	VFMADD231PS Y4, Y0, Y8
+	VFMADD231PS Y5, Y0, Y9
+	VFMADD231PS Y2, Y1, Y10
+	VFMADD231PS Y3, Y1, Y11
+	VFMADD231PS Y4, Y1, Y12
+	VFMADD231PS Y5, Y1, Y13
+	ADDQ        $32, SI
+	ADDQ        $32, DX
+	DECQ        CX
+	JNZ         dotloop
+
+dottail:
+	TESTQ       AX, AX
+	JZ          dotreduce
+	MOVQ        mask+64(FP), BX
+	VMOVUPS     (BX), Y14
+	VMASKMOVPS  (SI), Y14, Y0
+	ADDQ        R8, SI
+	VMASKMOVPS  (SI), Y14, Y1
+	VMOVUPS     (DX), Y2
+	VMOVUPS     (DX)(R9*1), Y3
+	VMOVUPS     (DX)(R9*2), Y4
+	VMOVUPS     (DX)(R10*1), Y5
+	VFMADD231PS Y2, Y0, Y6
+	VFMADD231PS Y3, Y0, Y7
+	VFMADD231PS Y4, Y0, Y8
+	VFMADD231PS Y5, Y0, Y9
+	VFMADD231PS Y2, Y1, Y10
+	VFMADD231PS Y3, Y1, Y11
+	VFMADD231PS Y4, Y1, Y12
+	VFMADD231PS Y5, Y1, Y13
+
+dotreduce:
+	// Row 0: Y6..Y9 -> X6 = [c0 c1 c2 c3]; row 1: Y10..Y13 -> X10.
+	VHADDPS      Y7, Y6, Y6
+	VHADDPS      Y9, Y8, Y8
+	VHADDPS      Y8, Y6, Y6
+	VEXTRACTF128 $1, Y6, X7
+	VADDPS       X7, X6, X6
+	VHADDPS      Y11, Y10, Y10
+	VHADDPS      Y13, Y12, Y12
+	VHADDPS      Y12, Y10, Y10
+	VEXTRACTF128 $1, Y10, X11
+	VADDPS       X11, X10, X10
+
+	VBROADCASTSS alpha+56(FP), X0
+	VBROADCASTSS beta+60(FP), X1
+	VMULPS       X0, X6, X6
+	VMULPS       X0, X10, X10
+	MOVL         beta+60(FP), AX
+	TESTL        $0x7fffffff, AX
+	JZ           dotbeta0
+	VFMADD231PS  (DI), X1, X6
+	VFMADD231PS  (DI)(R11*1), X1, X10
+
+dotbeta0:
+	VMOVUPS X6, (DI)
+	VMOVUPS X10, (DI)(R11*1)
 	VZEROUPPER
 	RET

@@ -10,13 +10,15 @@ import "unsafe"
 // panel has rsA = 4, csA = 4*mr; a row-major matrix read in place has
 // rsA = 4*lda, csA = 4; its transpose rsA = 4, csA = 4*lda), B is a packed
 // panel holding nr floats per p, and C's rows are ldc bytes apart. When
-// beta == 0, C is written without being read. The sum runs over increasing p,
+// beta == 0, C is written without being read. pf is a prefetch hint: the
+// assembly kernels touch A(i,p)+pf bytes ahead of use (prefetches never
+// fault, so pf may point past A); it does not change the result. The sum runs over increasing p,
 // so every kernel is deterministic; kernels differ from each other only by
 // rounding (the assembly ones use fused multiply-adds).
 type microKernel struct {
 	name   string
 	mr, nr int
-	fn     func(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32)
+	fn     func(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32)
 }
 
 // Largest tile any kernel uses; sizes the write-back scratch tile.
@@ -30,17 +32,17 @@ var (
 	goNarrow = &microKernel{name: "go-12x8", mr: 12, nr: 8, fn: kernGo12x8}
 )
 
-func kernGo6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32) {
-	kernGo(6, 16, k, a, rsA, csA, b, c, ldc, alpha, beta)
+func kernGo6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32) {
+	kernGo(6, 16, k, a, rsA, csA, b, c, ldc, pf, alpha, beta)
 }
 
-func kernGo12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32) {
-	kernGo(12, 8, k, a, rsA, csA, b, c, ldc, alpha, beta)
+func kernGo12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32) {
+	kernGo(12, 8, k, a, rsA, csA, b, c, ldc, pf, alpha, beta)
 }
 
 // kernGo is the portable micro-kernel: the same contract as the assembly
 // ones, for any mr <= maxMR, nr <= maxNR.
-func kernGo(mr, nr, k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32) {
+func kernGo(mr, nr, k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32) {
 	var acc [maxMR * maxNR]float32
 	for p := 0; p < k; p++ {
 		bp := unsafe.Slice((*float32)(unsafe.Add(b, p*nr*4)), nr)

@@ -6,6 +6,8 @@ package kernels
 
 func asmKernels() []*microKernel { return nil }
 
+func asmDotKernels() []*dotKernel { return nil }
+
 func fmaPeakAVX2(n int) { panic("kernels: no AVX2 on this build") }
 
 var hasAVX2 = false

@@ -29,7 +29,8 @@ const (
 	// Labels: 1 edema, 2 non-enhancing tumour, 3 enhancing tumour.
 	LayoutMSD = "msd"
 	// AbdomenCT-1K: Case_XXXXX_0000.nii.gz images (anywhere below the
-	// root) and Mask/Case_XXXXX.nii.gz; labels 1 liver, 2 kidney, 3 spleen,
+	// root) and Case_XXXXX.nii.gz masks in a directory whose name contains
+	// "mask" (Mask/); labels 1 liver, 2 kidney, 3 spleen,
 	// 4 pancreas.
 	LayoutAbdomenCT1K = "abdomenct1k"
 	// The reference's preprocessed arrays: images/*.npy and masks/*.npy,
@@ -383,7 +384,7 @@ func scanAbdomen(dir string) ([]CaseSource, error) {
 		if m := reAbdImage.FindStringSubmatch(b); m != nil {
 			cases = append(cases, CaseSource{ID: m[1], Images: map[string]string{"ct": f}})
 		} else if m := reAbdMask.FindStringSubmatch(b); m != nil &&
-			strings.HasPrefix(strings.ToLower(filepath.Base(filepath.Dir(f))), "mask") {
+			strings.Contains(strings.ToLower(filepath.Base(filepath.Dir(f))), "mask") {
 			masks[m[1]] = f
 		}
 	}

@@ -13,8 +13,9 @@
 //     single CT image; the .npy image. 4-D MSD files give the modality's
 //     volume (channel order from dataset.json, else FLAIR, T1w, T1gd, T2w).
 //  2. Crop to the foreground box [lo, hi): MRI and npy, voxels ≠ 0 (BraTS
-//     and MSD are skull-stripped with a zero background); CT, the body,
-//     voxels > −500 HU. No foreground: the whole volume.
+//     and MSD are skull-stripped with a zero background); CT, the body:
+//     per axial slice the largest 4-connected region above −500 HU, so the
+//     patient table is left out. No foreground: the whole volume.
 //  3. Resample the box to S³ (default 64): trilinear for the image, nearest
 //     neighbour for the label, with voxel centres spanning the same extent
 //     (CaseGeometry gives the exact index map; anisotropic boxes are

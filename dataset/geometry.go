@@ -209,3 +209,56 @@ func RestoreMask(mask []uint8, g CaseGeometry) *volume.Volume {
 	}
 	return v
 }
+
+// bodyBox returns the foreground box of a CT volume: in every axial slice,
+// the largest 4-connected region of voxels above ctBodyHU (the patient; the
+// table, tubes and blankets form smaller separate regions), united over
+// slices. Working slice by slice keeps memory at one slice of labels even
+// for 512×512×1000 volumes.
+func bodyBox(data []float32, d [3]int) (lo, hi [3]int, ok bool) {
+	lo = d
+	nxy := d[0] * d[1]
+	seen := make([]bool, nxy)
+	queue := make([]int32, 0, 1024)
+	for z := 0; z < d[2]; z++ {
+		sl := data[z*nxy : (z+1)*nxy]
+		clear(seen)
+		best := 0
+		var bLo, bHi [2]int
+		for s := range sl {
+			if seen[s] || sl[s] <= ctBodyHU {
+				continue
+			}
+			// Flood fill from s.
+			queue = append(queue[:0], int32(s))
+			seen[s] = true
+			cLo, cHi := [2]int{d[0], d[1]}, [2]int{}
+			for k := 0; k < len(queue); k++ {
+				i := int(queue[k])
+				x, y := i%d[0], i/d[0]
+				cLo = [2]int{min(cLo[0], x), min(cLo[1], y)}
+				cHi = [2]int{max(cHi[0], x+1), max(cHi[1], y+1)}
+				for _, nb := range [4][3]int{{-1, 0, x}, {1, 0, d[0] - 1 - x}, {0, -1, y}, {0, 1, d[1] - 1 - y}} {
+					if nb[2] == 0 {
+						continue // at the slice edge
+					}
+					j := i + nb[0] + nb[1]*d[0]
+					if !seen[j] && sl[j] > ctBodyHU {
+						seen[j] = true
+						queue = append(queue, int32(j))
+					}
+				}
+			}
+			if len(queue) > best {
+				best, bLo, bHi = len(queue), cLo, cHi
+			}
+		}
+		if best == 0 {
+			continue
+		}
+		ok = true
+		lo = [3]int{min(lo[0], bLo[0]), min(lo[1], bLo[1]), min(lo[2], z)}
+		hi = [3]int{max(hi[0], bHi[0]), max(hi[1], bHi[1]), max(hi[2], z+1)}
+	}
+	return lo, hi, ok
+}

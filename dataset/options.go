@@ -192,7 +192,8 @@ func frameData(v *volume.Volume, t int) ([]float32, error) {
 
 // PreprocessVolume applies the preparation of opts to one native image:
 // for a 4-D image it takes the modality's volume (MSD channel order);
-// crops to the foreground box (MRI: voxels ≠ 0; CT: voxels > −500 HU; the
+// crops to the foreground box (MRI: voxels ≠ 0; CT: per axial slice the
+// largest connected region above −500 HU, the body without the table; the
 // whole volume if none); resamples the box to S³ trilinearly (see
 // CaseGeometry for the grid convention); and normalises:
 //
@@ -223,11 +224,13 @@ func PreprocessVolume(img *volume.Volume, opts Options) ([]float32, CaseGeometry
 			return nil, CaseGeometry{}, fmt.Errorf("image holds NaN or Inf voxel values")
 		}
 	}
-	fg := func(i int) bool { return data[i] != 0 }
+	var lo, hi [3]int
+	var ok bool
 	if opts.isCT() {
-		fg = func(i int) bool { return data[i] > ctBodyHU }
+		lo, hi, ok = bodyBox(data, d)
+	} else {
+		lo, hi, ok = foregroundBox(d, func(i int) bool { return data[i] != 0 })
 	}
-	lo, hi, ok := foregroundBox(d, fg)
 	if !ok {
 		lo, hi = [3]int{}, d
 	}

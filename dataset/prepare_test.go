@@ -620,3 +620,51 @@ func TestPrepareBadInput(t *testing.T) {
 		t.Errorf("Open of a non-prepared dir: %v", err)
 	}
 }
+
+// The CT crop is the body without the table: a block of tissue above a
+// separate plate gives the block's box; on the synthetic abdomen the box
+// holds every organ voxel while the table stays outside.
+func TestCTBodyBox(t *testing.T) {
+	d := [3]int{12, 10, 3}
+	data := make([]float32, 360)
+	for i := range data {
+		x, y := i%12, i/12%10
+		switch {
+		case x >= 2 && x < 9 && y >= 1 && y < 6:
+			data[i] = 40
+		case y == 8:
+			data[i] = 100 // table, full width, separate from the body
+		default:
+			data[i] = -1000
+		}
+	}
+	lo, hi, ok := bodyBox(data, d)
+	if !ok || lo != [3]int{2, 1, 0} || hi != [3]int{9, 6, 3} {
+		t.Errorf("body box %v..%v, want [2 1 0]..[9 6 3]", lo, hi)
+	}
+	for i := 0; i < 3; i++ {
+		c := SynthAbdomen(6, i, 48)
+		_, g, err := PreprocessVolume(c.Images["ct"], Options{Layout: LayoutAbdomenCT1K}.Defaults())
+		if err != nil {
+			t.Fatal(err)
+		}
+		outside := 0
+		v := c.Images["ct"]
+		for k, hu := range v.Data {
+			p := [3]int{k % v.Dims[0], k / v.Dims[0] % v.Dims[1], k / (v.Dims[0] * v.Dims[1])}
+			in := true
+			for a := 0; a < 3; a++ {
+				in = in && p[a] >= g.CropLo[a] && p[a] < g.CropHi[a]
+			}
+			if !in && c.Label.Data[k] != 0 {
+				t.Fatalf("case %d: organ voxel %v outside the crop %v..%v", i, p, g.CropLo, g.CropHi)
+			}
+			if !in && hu > 0 {
+				outside++
+			}
+		}
+		if outside == 0 {
+			t.Errorf("case %d: the table should lie outside the crop %v..%v", i, g.CropLo, g.CropHi)
+		}
+	}
+}

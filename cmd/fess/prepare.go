@@ -16,7 +16,8 @@ const prepareUsage = `usage: fess prepare --in DIR [--layout auto|brats2015|brat
                     [--seed 42] [--split 0.7,0.1,0.2] [--window -200,300]
 
 Prepares a raw data set for training: picks the modality, crops each case to
-its foreground box (MRI: voxels ≠ 0; CT: body, HU > −500), resamples the box
+its foreground box (MRI: voxels ≠ 0; CT: the body, the largest region
+above −500 HU per slice, without the table), resamples the box
 to S³ (trilinear image, nearest label), normalises (MRI: z-score inside the
 brain, 0 outside; CT: clip to the HU window and scale to [0, 1]), binarises
 the label and splits the cases into train/val/test by seed. Writes

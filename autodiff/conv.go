@@ -53,6 +53,10 @@ func (g *convGeom) disjoint() bool { return g.k == g.s && g.p == [3]int{} }
 // contiguous in src (kw·c floats), so interior rows copy them in one go.
 func (g *convGeom) im2col(src []float32, r0, r1 int, col []float32) {
 	K, c := g.kcols(), g.c
+	if c == 1 {
+		g.im2col1(src, r0, r1, col)
+		return
+	}
 	run := g.k[2] * c
 	ox, oy, oz, n := g.unrow(r0)
 	for r := r0; r < r1; r++ {
@@ -99,6 +103,46 @@ func (g *convGeom) im2col(src []float32, r0, r1 int, col []float32) {
 				}
 			}
 		}
+	}
+}
+
+// im2col1 is im2col for one input channel: rows are handled in runs of
+// equal (n,oz,oy), and each kernel tap fills its column for the whole run
+// with a strided loop (no per-element slicing).
+func (g *convGeom) im2col1(src []float32, r0, r1 int, col []float32) {
+	K := g.kcols()
+	for r := r0; r < r1; {
+		ox0, oy, oz, n := g.unrow(r)
+		cnt := min(g.ow-ox0, r1-r)
+		seg := col[(r-r0)*K : (r-r0+cnt)*K]
+		j := 0
+		for kz := 0; kz < g.k[0]; kz++ {
+			iz := oz*g.s[0] - g.p[0] + kz
+			for ky := 0; ky < g.k[1]; ky++ {
+				iy := oy*g.s[1] - g.p[1] + ky
+				valid := iz >= 0 && iz < g.d && iy >= 0 && iy < g.h
+				base := ((n*g.d+iz)*g.h + iy) * g.w
+				for kx := 0; kx < g.k[2]; kx, j = kx+1, j+1 {
+					if !valid {
+						for q := 0; q < cnt; q++ {
+							seg[q*K+j] = 0
+						}
+						continue
+					}
+					// ix = (ox0+q)·s − p + kx must lie in [0, w).
+					off := ox0*g.s[2] - g.p[2] + kx
+					for q := 0; q < cnt; q++ {
+						ix := off + q*g.s[2]
+						if ix >= 0 && ix < g.w {
+							seg[q*K+j] = src[base+ix]
+						} else {
+							seg[q*K+j] = 0
+						}
+					}
+				}
+			}
+		}
+		r += cnt
 	}
 }
 

@@ -1,6 +1,7 @@
 package autodiff
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -158,6 +159,14 @@ func TestGradConv(t *testing.T) {
 		b := randVar(rng, -1, 1, 2)
 		gradCheck(t, "Conv3D "+tc.name, []*Var{x, w, b}, func(tp *Tape) *Var { return tp.Conv3D(x, w, b, tc.spec) },
 			1e-2, 2e-3, 1e-2)
+	}
+	// One input channel takes im2col's single-channel path.
+	x1 := randVar(rng, -1, 1, 2, 5, 7, 6, 1)
+	for _, spec := range []ConvSpec{Same3D(1), Same3D(2), {Stride: [3]int{1, 2, 3}, Pad: [3]int{0, 1, 2}}} {
+		w := randVar(rng, -1, 1, 3, 3, 3, 1, 2)
+		b := randVar(rng, -1, 1, 2)
+		gradCheck(t, fmt.Sprintf("Conv3D 1-channel %+v", spec), []*Var{x1, w, b},
+			func(tp *Tape) *Var { return tp.Conv3D(x1, w, b, spec) }, 1e-2, 2e-3, 1e-2)
 	}
 	for _, tc := range []struct {
 		name string

@@ -25,9 +25,12 @@ import (
 
 // kernelPair is the micro-kernel set in use: wide for n > 8, narrow for
 // n <= 8, and dot for n <= 8 with a row-major (not transposed) A.
+// pack6, when set, transposes 6-row blocks of a row-major A into packed
+// panels (see pack6AVX2); without it packA does so in Go.
 type kernelPair struct {
 	wide, narrow *microKernel
 	dot          *dotKernel
+	pack6        func(dst, src unsafe.Pointer, lda uintptr, blocks int, ds uintptr)
 	name         string
 }
 
@@ -95,6 +98,7 @@ func sgemmTuned(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 // gemmArgs carries one call's operands through the workers.
 type gemmArgs struct {
 	kern           *microKernel
+	pack6          func(dst, src unsafe.Pointer, lda uintptr, blocks int, ds uintptr)
 	transA, transB bool
 	m, n, k        int
 	alpha, beta    float32
@@ -137,7 +141,7 @@ func sgemmBlocked(kp kernelPair, threads int, transA, transB bool, m, n, k int, 
 		kern = kp.narrow
 	}
 	j := jobPool.Get().(*gemmJob)
-	j.gemmArgs = gemmArgs{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k,
+	j.gemmArgs = gemmArgs{kern: kern, pack6: kp.pack6, transA: transA, transB: transB, m: m, n: n, k: k,
 		alpha: alpha, a: a, lda: lda, c: c, ldc: ldc}
 	mr, nr := kern.mr, kern.nr
 	kcMax, mcMax := blockSizes(kern)
@@ -303,10 +307,18 @@ func (g *gemmArgs) packA(dst []float32, i0, rows, pc, kb, mr int) {
 		}
 		return
 	}
+	p0 := 0
+	if g.pack6 != nil && rows == mr && kb >= 8 {
+		// Whole 8-column blocks in assembly, six rows at a time.
+		for h := 0; h < mr; h += 6 {
+			g.pack6(unsafe.Pointer(&dst[h]), unsafe.Pointer(&a[(i0+h)*lda+pc]), uintptr(lda)*4, kb/8, uintptr(mr)*4)
+		}
+		p0 = kb &^ 7
+	}
 	for i := 0; i < rows; i++ {
 		src := a[(i0+i)*lda+pc : (i0+i)*lda+pc+kb]
-		for p, v := range src {
-			dst[p*mr+i] = v
+		for p := p0; p < kb; p++ {
+			dst[p*mr+i] = src[p]
 		}
 	}
 	for i := rows; i < mr; i++ {
@@ -319,18 +331,16 @@ func (g *gemmArgs) packA(dst []float32, i0, rows, pc, kb, mr int) {
 // packB writes op(B)[pc:pc+kb, jc:jc+nb] into dst as nr-wide panels:
 // panel q holds dst[q*kb*nr + p*nr + j] = op(B)[pc+p][jc+q*nr+j], zero-padded.
 func packB(transB bool, b []float32, ldb, pc, kb, jc, nb, nr int, dst []float32) {
+	if !transB {
+		packBRows(b, ldb, pc, kb, jc, nb, nr, dst)
+		return
+	}
 	for q := 0; q*nr < nb; q++ {
 		j0 := jc + q*nr
 		cols := min(nr, jc+nb-j0)
 		pan := dst[q*kb*nr : (q+1)*kb*nr]
 		if !transB {
-			for p := 0; p < kb; p++ {
-				d := pan[p*nr : p*nr+nr]
-				row := (pc + p) * ldb
-				copy(d, b[row+j0:row+j0+cols])
-				clear(d[cols:])
-			}
-			continue
+			continue // below, row by row
 		}
 		// op(B)[p][j] = b[j*ldb+p].
 		for j := 0; j < cols; j++ {
@@ -343,6 +353,19 @@ func packB(transB bool, b []float32, ldb, pc, kb, jc, nb, nr int, dst []float32)
 			for p := 0; p < kb; p++ {
 				pan[p*nr+j] = 0
 			}
+		}
+	}
+}
+
+func packBRows(b []float32, ldb, pc, kb, jc, nb, nr int, dst []float32) {
+	// Row by row, so that B is read sequentially; each row is scattered over
+	// the panels.
+	for p := 0; p < kb; p++ {
+		row := b[(pc+p)*ldb+jc : (pc+p)*ldb+jc+nb]
+		for q := 0; q*nr < nb; q++ {
+			d := dst[q*kb*nr+p*nr : q*kb*nr+p*nr+nr]
+			n := copy(d, row[q*nr:])
+			clear(d[n:])
 		}
 	}
 }

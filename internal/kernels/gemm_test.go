@@ -213,9 +213,10 @@ func TestMicroKernels(t *testing.T) {
 // micro-kernel also meets row-major A.
 func kernelPairs() []kernelPair {
 	ps := []kernelPair{{wide: goWide, narrow: goNarrow, dot: goDot, name: "go"}, {wide: goWide, narrow: goNarrow, name: "go-nodot"}}
-	if ks, ds := asmKernels(), asmDotKernels(); len(ks) == 2 && len(ds) == 1 {
-		ps = append(ps, kernelPair{wide: ks[0], narrow: ks[1], dot: ds[0], name: "asm"},
-			kernelPair{wide: ks[0], narrow: ks[1], name: "asm-nodot"})
+	if kernelSet.name != "go" {
+		nodot := kernelSet
+		nodot.dot, nodot.name = nil, kernelSet.name+"-nodot"
+		ps = append(ps, kernelSet, nodot)
 	}
 	return ps
 }
@@ -406,5 +407,35 @@ func TestSgemmNoAllocs(t *testing.T) {
 	run()
 	if n := testing.AllocsPerRun(20, run); n != 0 {
 		t.Errorf("Sgemm allocates %v times per call", n)
+	}
+}
+
+// TestPack6 checks the assembly 6-row transposition against the definition,
+// for both panel strides it is used with, and that it writes nothing else.
+func TestPack6(t *testing.T) {
+	if kernelSet.pack6 == nil {
+		t.Skip("no assembly packing on this CPU")
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, mr := range []int{6, 12} {
+		for _, blocks := range []int{1, 2, 5} {
+			lda := 8*blocks + 3
+			a := fillMat(r, 6, lda, lda)
+			dst := make([]float32, 8*blocks*mr+4)
+			for i := range dst {
+				dst[i] = -7
+			}
+			kernelSet.pack6(unsafe.Pointer(&dst[0]), unsafe.Pointer(&a[0]), uintptr(lda)*4, blocks, uintptr(mr)*4)
+			for idx, v := range dst {
+				p, i := idx/mr, idx%mr
+				want := float32(-7)
+				if p < 8*blocks && i < 6 {
+					want = a[i*lda+p]
+				}
+				if math.Float32bits(v) != math.Float32bits(want) {
+					t.Fatalf("mr=%d blocks=%d: dst[%d] (p=%d, i=%d) = %g, want %g", mr, blocks, idx, p, i, v, want)
+				}
+			}
+		}
 	}
 }

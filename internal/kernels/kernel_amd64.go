@@ -20,6 +20,12 @@ func kern12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ld
 //go:noescape
 func dot2x4(k int, a unsafe.Pointer, lda uintptr, bt unsafe.Pointer, ldbt uintptr, c unsafe.Pointer, ldc uintptr, alpha, beta float32, mask unsafe.Pointer)
 
+// pack6AVX2 stores, for p < 8*blocks, column p of the 6-row block at src
+// (rows lda bytes apart) as six consecutive floats at dst + p*ds.
+//
+//go:noescape
+func pack6AVX2(dst, src unsafe.Pointer, lda uintptr, blocks int, ds uintptr)
+
 // fmaPeakAVX2 runs n iterations of 12 independent register-only 8-lane FMAs
 // (192 flops per iteration); it measures the core's FMA throughput.
 //
@@ -37,7 +43,7 @@ var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 func init() {
 	if hasAVX2 {
-		kernelSet = kernelPair{wide: avx2Wide, narrow: avx2Narrow, dot: avx2Dot, name: "avx2+fma"}
+		kernelSet = kernelPair{wide: avx2Wide, narrow: avx2Narrow, dot: avx2Dot, pack6: pack6AVX2, name: "avx2+fma"}
 	}
 }
 

@@ -458,3 +458,85 @@ dotbeta0:
 	VMOVUPS X10, (DI)(R11*1)
 	VZEROUPPER
 	RET
+
+// func pack6AVX2(dst, src unsafe.Pointer, lda uintptr, blocks int, ds uintptr)
+//
+// Transposes a 6×(8·blocks) block of a row-major matrix (rows lda bytes
+// apart) into p-major order: for each p the six values of column p are stored
+// as six consecutive floats at dst + p*ds. Each column is written as a 16-byte
+// store (rows 0-3) plus an 8-byte store (rows 4-5), so nothing else is touched.
+TEXT ·pack6AVX2(SB), NOSPLIT, $0-40
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  lda+16(FP), R8
+	MOVQ  blocks+24(FP), CX
+	MOVQ  ds+32(FP), R9
+	LEAQ  (R8)(R8*2), R10 // 3*lda
+	LEAQ  (SI)(R10*1), BX // row 3
+	TESTQ CX, CX
+	JZ    packdone
+
+packloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R8*1), Y1
+	VMOVUPS (SI)(R8*2), Y2
+	VMOVUPS (BX), Y3
+	VMOVUPS (BX)(R8*1), Y4
+	VMOVUPS (BX)(R8*2), Y5
+
+	// Pairs: Y8 = [r0_0 r1_0 r0_1 r1_1 | r0_4 r1_4 r0_5 r1_5], Y9 the same
+	// for p 2,3 | 6,7; Y10, Y11 for rows 2-3; Y12, Y13 for rows 4-5.
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+
+	// Rows 0-3 of one column per 128-bit lane: Y0 = [p0 | p4], Y1 = [p1 | p5],
+	// Y2 = [p2 | p6], Y3 = [p3 | p7].
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+
+	VMOVUPS X0, (DI)
+	VMOVLPS X12, 16(DI)
+	ADDQ    R9, DI
+	VMOVUPS X1, (DI)
+	VMOVHPS X12, 16(DI)
+	ADDQ    R9, DI
+	VMOVUPS X2, (DI)
+	VMOVLPS X13, 16(DI)
+	ADDQ    R9, DI
+	VMOVUPS X3, (DI)
+	VMOVHPS X13, 16(DI)
+	ADDQ    R9, DI
+
+	VEXTRACTF128 $1, Y0, X0
+	VEXTRACTF128 $1, Y1, X1
+	VEXTRACTF128 $1, Y2, X2
+	VEXTRACTF128 $1, Y3, X3
+	VEXTRACTF128 $1, Y12, X12
+	VEXTRACTF128 $1, Y13, X13
+	VMOVUPS      X0, (DI)
+	VMOVLPS      X12, 16(DI)
+	ADDQ         R9, DI
+	VMOVUPS      X1, (DI)
+	VMOVHPS      X12, 16(DI)
+	ADDQ         R9, DI
+	VMOVUPS      X2, (DI)
+	VMOVLPS      X13, 16(DI)
+	ADDQ         R9, DI
+	VMOVUPS      X3, (DI)
+	VMOVHPS      X13, 16(DI)
+	ADDQ         R9, DI
+
+	ADDQ $32, SI
+	ADDQ $32, BX
+	DECQ CX
+	JNZ  packloop
+
+packdone:
+	VZEROUPPER
+	RET

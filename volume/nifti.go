@@ -405,6 +405,9 @@ func (h *niftiHeader) skipExtensions(s *stream) error {
 	if s.exact && off > s.bound {
 		return errs.Input(s.name, "vox_offset %d is past the end of the file (%d bytes)", off, s.bound)
 	}
+	if s.bound >= 0 && off > s.bound {
+		return errs.Input(s.name, "vox_offset %d is more than this compressed file can hold", off)
+	}
 	if off < s.pos+4 {
 		return nil
 	}

@@ -198,3 +198,20 @@ func TestWriteSamplesForNibabel(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A Volume built without an affine is written with diag(spacing).
+func TestWriteWithoutAffine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "noaff.nii")
+	v := &Volume{Dims: [4]int{2, 2, 2, 1}, Data: make([]float32, 8), Spacing: [3]float64{2, 3, 0}}
+	if err := WriteNIfTI(path, v, "uint8"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [4][4]float64{{2, 0, 0, 0}, {0, 3, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}}
+	if got.Affine != want || got.Spacing != [3]float64{2, 3, 1} {
+		t.Errorf("affine %v spacing %v, want %v", got.Affine, got.Spacing, want)
+	}
+}

@@ -4,6 +4,21 @@
 // A Volume holds voxel values as float32 after intensity scaling, in NIfTI
 // voxel order (x fastest, then y, then z, then t), with the voxel-to-world
 // affine computed by nibabel's rules (sform, else qform, else pixdim).
+//
+// Conventions, per format (details in nifti.go, metaimage.go, npy.go):
+//   - NIfTI: scl_slope 0 (or non-finite) means no scaling, as in nibabel;
+//     Spacing is |pixdim[1..3]|.
+//   - MetaImage: ITK's LPS geometry is converted to NIfTI's RAS by negating
+//     the x and y rows of the affine.
+//   - NPY: arr[i,j,k(,t)] is voxel (x=i, y=j, z=k(, t)), nibabel's
+//     get_fdata() indexing; a trailing singleton axis is dropped; identity
+//     affine, spacing 1.
+//
+// Datatype names are numpy's ("uint8", "int16", "float32", …). Readers check
+// every header field against the size of the file and MaxDataBytes before
+// allocating, never panic on malformed input, and return *errs.InputError
+// values naming the file and the fault. The writer (WriteNIfTI) writes
+// NIfTI-1 atomically (temporary file + rename).
 package volume
 
 import (

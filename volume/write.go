@@ -14,7 +14,8 @@ import (
 // "int16", "uint32", "int32", "uint64", "int64", "float32", "float64").
 // The file is written to a temporary file beside path and renamed over it.
 //
-// Geometry: the sform is v.Affine (rounded to float32, as the format stores
+// Geometry: the sform is v.Affine (if v.Affine is all zero, as in a Volume
+// built without one, diag(Spacing) is used instead; rounded to float32, as the format stores
 // it) and the qform is the nearest rotation-plus-zoom to it (exact when the
 // affine has no shear); both codes are 1 (NIFTI_XFORM_SCANNER_ANAT), so
 // readers that follow nibabel's rules (sform first) get v.Affine back.
@@ -78,6 +79,7 @@ func EncodeNIfTI(w io.Writer, v *Volume, datatype string) error {
 		return err
 	}
 	d, _ := dtypeByName(datatype)
+	aff := writeAffine(v)
 	slope, inter, err := intScaling(v.Data, d)
 	if err != nil {
 		return err
@@ -101,7 +103,7 @@ func EncodeNIfTI(w io.Writer, v *Volume, datatype string) error {
 	}
 	put16(70, niftiCode(datatype))
 	put16(72, 8*d.size)
-	q := affineToQform(v.Affine)
+	q := affineToQform(aff)
 	putF(76, q.qfac)
 	for i := 0; i < 3; i++ {
 		putF(80+4*i, q.zoom[i])
@@ -120,9 +122,9 @@ func EncodeNIfTI(w io.Writer, v *Volume, datatype string) error {
 	put16(254, 1) // sform_code: scanner anatomical
 	for i := 0; i < 3; i++ {
 		putF(256+4*i, q.quat[i])
-		putF(268+4*i, v.Affine[i][3])
+		putF(268+4*i, aff[i][3])
 		for j := 0; j < 4; j++ {
-			putF(280+16*i+4*j, v.Affine[i][j])
+			putF(280+16*i+4*j, aff[i][j])
 		}
 	}
 	copy(hdr[344:348], "n+1\x00")
@@ -150,6 +152,23 @@ func EncodeNIfTI(w io.Writer, v *Volume, datatype string) error {
 		}
 	}
 	return nil
+}
+
+// writeAffine is v.Affine, or diag(Spacing) (1 where a spacing is not
+// positive) when v.Affine was never set (all zero).
+func writeAffine(v *Volume) [4][4]float64 {
+	if v.Affine != ([4][4]float64{}) {
+		return v.Affine
+	}
+	var a [4][4]float64
+	for i := 0; i < 3; i++ {
+		a[i][i] = v.Spacing[i]
+		if !(a[i][i] > 0) {
+			a[i][i] = 1
+		}
+	}
+	a[3][3] = 1
+	return a
 }
 
 // intScaling returns scl_slope and scl_inter for storing data in integer

@@ -323,3 +323,11 @@ func (tp *Tape) Tanh(x *Var) *Var {
 	return tp.unary(x, func(v float32) float32 { return float32(math.Tanh(float64(v))) },
 		func(_, y float32) float32 { return 1 - y*y })
 }
+
+// LogSigmoid returns ln sigmoid(x) = −Softplus(−x); d/dx = 1 − sigmoid(x).
+func (tp *Tape) LogSigmoid(x *Var) *Var {
+	return tp.unary(x, func(v float32) float32 {
+		a := math.Abs(float64(v))
+		return float32(math.Min(float64(v), 0) - math.Log1p(math.Exp(-a)))
+	}, func(x, _ float32) float32 { return 1 - sigmoid(x) })
+}

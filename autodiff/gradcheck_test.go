@@ -97,6 +97,8 @@ func TestGradElementwise(t *testing.T) {
 		{"Sigmoid", []*Var{a}, func(tp *Tape) *Var { return tp.Sigmoid(tp.AddScalar(a, -1.2)) }},
 		{"Tanh", []*Var{a}, func(tp *Tape) *Var { return tp.Tanh(tp.AddScalar(a, -1.2)) }},
 		{"ReLU", []*Var{a}, func(tp *Tape) *Var { return tp.ReLU(tp.AddScalar(a, -1.25)) }},
+		{"Softplus", []*Var{a}, func(tp *Tape) *Var { return tp.Softplus(tp.AddScalar(a, -1.2)) }},
+		{"LogSigmoid", []*Var{a}, func(tp *Tape) *Var { return tp.LogSigmoid(tp.Scale(tp.AddScalar(a, -1.2), 5)) }},
 		{"Clamp", []*Var{a}, func(tp *Tape) *Var { return tp.Clamp(a, 0.9, 1.6) }},
 	} {
 		gradCheck(t, tc.name, tc.ins, tc.f, 1e-2, tol[0], tol[2])

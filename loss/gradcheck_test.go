@@ -34,7 +34,7 @@ func binaryConst(rng *rand.Rand, frac float64, shape ...int) *autodiff.Var {
 // finite differences (L(x+h) − L(x−h))/2h of the float32 forward, on up to
 // 30 elements of each input: |analytic − numeric| ≤ atol·G + rtol·|numeric|,
 // G the largest |analytic| of that input. With h = 1e-2 on inputs kept
-// away from kinks and clamps, the truncation error is O(h²·L”') and the
+// away from kinks and clamps, the truncation error is O(h²) (third derivative of L) and the
 // float32 rounding of L contributes about 6e-8·|L|/h, both far inside the
 // tolerances used (atol 2e-3, rtol 1e-2).
 func fdCheck(t *testing.T, name string, ins []*autodiff.Var, f func(tp *autodiff.Tape) *autodiff.Var) {

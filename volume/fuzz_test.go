@@ -50,7 +50,7 @@ func checkFuzzResult(t *testing.T, v *Volume, err error) {
 // fuzzLimit keeps each fuzz input from allocating much.
 func fuzzLimit(f *testing.F) {
 	saved := MaxDataBytes
-	MaxDataBytes = 64 << 20
+	MaxDataBytes = 16 << 20
 	f.Cleanup(func() { MaxDataBytes = saved })
 }
 

@@ -179,17 +179,19 @@ func (s *stream) checkVoxels(nvox int64, d dtype) error {
 }
 
 // readSamples reads nvox samples of type d and returns them as float32,
-// scaled by v*slope+inter when scale is set. Call checkVoxels first. Memory
-// is allocated as data arrives when the stream's size is not exactly known,
-// so a lying compressed header cannot make it allocate more than the data
-// that is really there (plus Go's slice growth).
+// scaled by v*slope+inter when scale is set. The output is allocated at once
+// when the stream has a size bound (checkVoxels has then checked the promise
+// against it; a large allocation is untouched, hence not resident, until
+// data arrive), and grown as data arrive when the size is unknown, so a
+// lying header cannot make it allocate much more than the data really there.
 func (s *stream) readSamples(nvox int64, d dtype, bo binary.ByteOrder, scale bool, slope, inter float64) ([]float32, error) {
 	if err := s.checkVoxels(nvox, d); err != nil {
 		return nil, err
 	}
 	const chunk = 1 << 18 // samples per read
 	var out []float32
-	if s.exact {
+	prealloc := s.bound >= 0
+	if prealloc {
 		out = make([]float32, nvox)
 	} else {
 		out = make([]float32, 0, min(nvox, chunk))
@@ -204,7 +206,7 @@ func (s *stream) readSamples(nvox int64, d dtype, bo binary.ByteOrder, scale boo
 		if err != nil {
 			return nil, s.readError(err, "voxel data", int(done)*d.size+got, int(nvox)*d.size)
 		}
-		if s.exact {
+		if prealloc {
 			decodeSamples(out[done:done+n], b, d, bo, scale, slope, inter)
 		} else {
 			l := len(out)

@@ -121,7 +121,8 @@ func (q *Queue) Load(recs []tensor.Record, file string) error {
 //
 // so query i's positive is k̂_i and its negatives are the other N−1 keys of
 // the batch and the K queued keys. Push this step's keys into the queue
-// after computing the loss.
+// after computing the loss. Masks do not enter; a zero projection
+// normalises to zero (logit 0). Mean reduction over the N queries.
 func InfoNCE(tp *autodiff.Tape, q, k *autodiff.Var, queue *Queue, temperature float32) *autodiff.Var {
 	tensor.MustRank("loss.InfoNCE", q.Value, 2)
 	tensor.MustSameShape("loss.InfoNCE", q.Value, k.Value)
@@ -147,4 +148,19 @@ func InfoNCE(tp *autodiff.Tape, q, k *autodiff.Var, queue *Queue, temperature fl
 		pos.Data[i*cols+i] = 1
 	}
 	return tp.Scale(tp.Sum(tp.Mul(ls, autodiff.Const(pos)), nil), -1/float32(n))
+}
+
+// InfoNCEParts returns the InfoNCE baseline of SPEC §1 (not in the
+// reference's code; defined here), weighted as FESS:
+//
+//	Total = λ·Dice(probs, target) + (1−λ)·scale·InfoNCE(q, k, queue, T)
+//
+// with q the projections of the first augmented view (with gradient), k
+// those of the second (detached by the caller) and probs the segmentation
+// of the first view. Parts.Con is the unweighted InfoNCE. The caller then
+// pushes k into the queue.
+func InfoNCEParts(tp *autodiff.Tape, probs, target, q, k *autodiff.Var, queue *Queue, opt FESSOptions) Parts {
+	d := Dice(tp, probs, target, opt.Eps)
+	c := InfoNCE(tp, q, k, queue, opt.Temperature)
+	return Parts{Total: Combine(tp, d, c, opt.Lambda, opt.Scale), Dice: d, Con: c}
 }

@@ -175,3 +175,27 @@ func TestBCEClamp(t *testing.T) {
 		t.Errorf("BCEWithLogits at ±100: %v, want 100 (no clamp)", l)
 	}
 }
+
+// TestBaselineWeighting checks that SimCLR and InfoNCEParts weight their
+// terms as FESS: λ·Dice + (1−λ)·scale·L_con.
+func TestBaselineWeighting(t *testing.T) {
+	p := autodiff.Const(tensor.FromSlice([]float32{0.9, 0.2, 0.6, 0.1}, 4))
+	y := autodiff.Const(tensor.FromSlice([]float32{1, 0, 1, 1}, 4))
+	z1 := autodiff.Const(tensor.FromSlice([]float32{1, 2, -1, 0.5, 0, 1}, 3, 2))
+	z2 := autodiff.Const(tensor.FromSlice([]float32{1, 1.5, -1, 1, 0.2, 1}, 3, 2))
+	opt := FESSOptions{Lambda: 0.3, Scale: 0.01, Temperature: 0.5, Eps: DiceEps}
+	queue := NewQueue(2, 2)
+	queue.Push(rows(1, -1))
+	for name, parts := range map[string]Parts{
+		"simclr":  SimCLR(nil, p, y, z1, z2, opt),
+		"infonce": InfoNCEParts(nil, p, y, z1, z2, queue, opt),
+	} {
+		want := 0.3*float64(parts.Dice.Item()) + 0.7*0.01*float64(parts.Con.Item())
+		if math.Abs(float64(parts.Total.Item())-want) > 1e-6 {
+			t.Errorf("%s: total %v, want %v", name, parts.Total.Item(), want)
+		}
+	}
+	if a, b := SimCLR(nil, p, y, z1, z2, opt).Con.Item(), NTXent(nil, z1, z2, 0.5).Item(); a != b {
+		t.Errorf("SimCLR Con %v, NTXent %v", a, b)
+	}
+}

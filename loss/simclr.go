@@ -54,7 +54,8 @@ func (h *ProjectionHead) Params() []*autodiff.Var {
 // are the other 2N−2 views. Computed as a masked log-softmax of the 2N×2N
 // cosine-similarity matrix (the diagonal set to −1e9, whose exp is 0 in
 // float32). Needs N ≥ 1 (with N = 1 the positive is the only candidate and
-// L = 0).
+// L = 0). Masks do not enter; a zero projection normalises to zero
+// (similarity 0 with everything).
 func NTXent(tp *autodiff.Tape, z1, z2 *autodiff.Var, temperature float32) *autodiff.Var {
 	tensor.MustRank("loss.NTXent", z1.Value, 2)
 	tensor.MustSameShape("loss.NTXent", z1.Value, z2.Value)
@@ -73,4 +74,18 @@ func NTXent(tp *autodiff.Tape, z1, z2 *autodiff.Var, temperature float32) *autod
 	}
 	ls := tp.LogSoftmax(tp.Add(sim, autodiff.Const(diag)), 1)
 	return tp.Scale(tp.Sum(tp.Mul(ls, autodiff.Const(pos)), nil), -1/float32(m))
+}
+
+// SimCLR returns the SimCLR baseline of SPEC §1 (not in the reference's
+// code; defined here), weighted as FESS so the comparison is fair:
+//
+//	Total = λ·Dice(probs, target) + (1−λ)·scale·NTXent(z1, z2, T)
+//
+// with z1, z2 the projection-head outputs of two augmented views of the
+// batch (package augment) and probs the segmentation of the first view
+// (target: its mask). Parts.Con is the unweighted NT-Xent.
+func SimCLR(tp *autodiff.Tape, probs, target, z1, z2 *autodiff.Var, opt FESSOptions) Parts {
+	d := Dice(tp, probs, target, opt.Eps)
+	c := NTXent(tp, z1, z2, opt.Temperature)
+	return Parts{Total: Combine(tp, d, c, opt.Lambda, opt.Scale), Dice: d, Con: c}
 }

@@ -76,10 +76,7 @@ func (g *convGeom) im2col(src []float32, r0, r1 int, col []float32) {
 				}
 				base := ((n*g.d+iz)*g.h + iy) * g.w
 				if inside {
-					sv := src[(base+ix0)*c : (base+ix0)*c+run]
-					for i := range d {
-						d[i] = sv[i]
-					}
+					copy(d, src[(base+ix0)*c:(base+ix0)*c+run])
 					continue
 				}
 				for kx := 0; kx < g.k[2]; kx++ {
@@ -181,8 +178,9 @@ func (g *convGeom) col2im(col []float32, r0, r1 int, dst []float32, set bool) {
 					if set {
 						copy(d, sv)
 					} else {
-						for i := range d {
-							d[i] += sv[i]
+						d = d[:len(sv)]
+						for i, v := range sv {
+							d[i] += v
 						}
 					}
 					continue

@@ -1,0 +1,41 @@
+package model
+
+import (
+	"testing"
+
+	"github.com/fess-seg/fess/autodiff"
+	"github.com/fess-seg/fess/loss"
+	"github.com/fess-seg/fess/optim"
+	"github.com/fess-seg/fess/tensor"
+)
+
+// BenchmarkTrainStepConfigA times SPEC §5's config a (N=2, 32³, F=8, 3
+// levels) training step as the PyTorch peer does it: a no-grad forward, a
+// forward with gradient, Dice loss, backward, clipping, Adam.
+func BenchmarkTrainStepConfigA(b *testing.B) {
+	m, err := New(Config{Preset: "unet3d", Filters: 8, Levels: 3, InputSize: 32})
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := tensor.New(2, 32, 32, 32, 1)
+	y := tensor.New(2, 32, 32, 32, 1)
+	for i := range x.Data {
+		x.Data[i] = float32(i%13)/6 - 1
+		if i%3 == 0 {
+			y.Data[i] = 1
+		}
+	}
+	xv, yv := autodiff.Const(x), autodiff.Const(y)
+	opt := optim.NewAdam(1e-4)
+	tp := autodiff.NewTape()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.Forward(nil, xv, true)
+		optim.ZeroGrad(m.Params())
+		p, _ := m.Forward(tp, xv, true)
+		tp.Backward(loss.Dice(tp, p, yv, loss.DiceEps))
+		optim.ClipGradNorm(m.Params(), 1)
+		opt.Step(m.Params())
+		tp.Reset()
+	}
+}

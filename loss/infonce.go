@@ -13,7 +13,8 @@ import (
 // up to Len L2-normalised rows of D values. Push writes a batch of keys over
 // the oldest entries; Keys returns the filled rows in storage order, so the
 // loss is a pure function of the pushes (deterministic, and a checkpoint of
-// Records restores it exactly).
+// Records restores it exactly). Build it with NewQueue, or as a literal
+// Queue{Len: n, D: d} (storage is allocated on first use).
 type Queue struct {
 	Len, D int
 	data   []float32 // Len×D, row-major
@@ -30,6 +31,18 @@ func NewQueue(n, d int) *Queue {
 	return &Queue{Len: n, D: d, data: make([]float32, n*d)}
 }
 
+// buf returns the row storage, allocating it for a literal Queue.
+func (q *Queue) buf() []float32 {
+	if q.Len < 0 || q.D < 1 {
+		panic(fmt.Sprintf("loss.Queue: length %d, dimension %d", q.Len, q.D))
+	}
+	if len(q.data) != q.Len*q.D {
+		q.data = make([]float32, q.Len*q.D)
+		q.count, q.next = 0, 0
+	}
+	return q.data
+}
+
 // Count returns the number of filled rows.
 func (q *Queue) Count() int { return q.count }
 
@@ -41,6 +54,7 @@ func (q *Queue) Push(k *tensor.Tensor) {
 	if k.Shape[1] != q.D {
 		panic(fmt.Sprintf("loss.Queue.Push: keys %v, queue dimension %d", k.Shape, q.D))
 	}
+	data := q.buf()
 	if q.Len == 0 {
 		return
 	}
@@ -51,7 +65,7 @@ func (q *Queue) Push(k *tensor.Tensor) {
 			ss += float64(v) * float64(v)
 		}
 		den := max(float32(math.Sqrt(ss)), NormEps)
-		dst := q.data[q.next*q.D : (q.next+1)*q.D]
+		dst := data[q.next*q.D : (q.next+1)*q.D]
 		for i, v := range row {
 			dst[i] = v / den
 		}
@@ -63,7 +77,7 @@ func (q *Queue) Push(k *tensor.Tensor) {
 // Keys returns a copy of the filled rows [Count,D] in storage order.
 func (q *Queue) Keys() *tensor.Tensor {
 	t := tensor.New(q.count, q.D)
-	copy(t.Data, q.data[:q.count*q.D])
+	copy(t.Data, q.buf()[:q.count*q.D])
 	return t
 }
 
@@ -77,7 +91,7 @@ const (
 // and [count, next]. The tensor is shared, not copied.
 func (q *Queue) Records() []tensor.Record {
 	return []tensor.Record{
-		{Name: queueKeysRecord, Tensor: &tensor.Tensor{Shape: []int{q.Len, q.D}, Data: q.data}},
+		{Name: queueKeysRecord, Tensor: &tensor.Tensor{Shape: []int{q.Len, q.D}, Data: q.buf()}},
 		{Name: queueStateRecord, Ints: []int64{int64(q.count), int64(q.next)}},
 	}
 }
@@ -104,7 +118,7 @@ func (q *Queue) Load(recs []tensor.Record, file string) error {
 	if len(st) != 2 || st[0] < 0 || st[0] > int64(q.Len) || st[1] < 0 || (q.Len > 0 && st[1] >= int64(q.Len)) || (q.Len == 0 && st[1] != 0) {
 		return errs.Input(file, "InfoNCE queue state %v invalid for length %d", st, q.Len)
 	}
-	copy(q.data, keys.Data)
+	copy(q.buf(), keys.Data)
 	q.count, q.next = int(st[0]), int(st[1])
 	return nil
 }

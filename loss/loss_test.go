@@ -59,7 +59,7 @@ func rows(vals ...float32) *tensor.Tensor { return tensor.FromSlice(vals, len(va
 // TestQueueRing checks the ring order, normalisation on push, and that
 // Records/Load restore a queue that gives the same loss bit for bit.
 func TestQueueRing(t *testing.T) {
-	q := NewQueue(3, 2)
+	q := &Queue{Len: 3, D: 2} // a literal works as NewQueue(3, 2)
 	q.Push(rows(3, 4, 0, 2))
 	if q.Count() != 2 || !slices.Equal(q.Keys().Data, []float32{0.6, 0.8, 0, 1}) {
 		t.Fatalf("after 2 pushes: count %d keys %v", q.Count(), q.Keys().Data)

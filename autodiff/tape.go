@@ -13,21 +13,31 @@
 // zeroed between steps (optim.ZeroGrad or Var.ZeroGrad). Intermediate Vars get
 // their Grad allocated during Backward.
 //
+// Compute: Conv3D, ConvTranspose3D, MatMul and Dense do all their
+// multiply-adds through internal/kernels.Sgemm (the seam where tuned
+// assembly kernels slot in); im2col/col2im, elementwise, BatchNorm and
+// reduction loops are spread over tensor.Threads() workers with fixed
+// chunking, and every float reduction runs in a fixed order, so results are
+// bit-identical run to run for a given thread count. OPS.md lists each op
+// with its finite-difference and PyTorch verification.
+//
 // Usage (one training step):
 //
 //	w := autodiff.NewParam("w", tensor.New(3, 3, 3, 1, 8))   // DHWIO
 //	tp := autodiff.NewTape()
 //	x := autodiff.Const(batch)                              // [N,D,H,W,1]
-//	y := tp.ReLU(tp.Conv3D(x, w, nil, autodiff.Same3D(3, 1)))
+//	y := tp.ReLU(tp.Conv3D(x, w, nil, autodiff.Same3D(1)))
 //	loss := tp.Mean(y, nil)                                 // nil axes: all
 //	tp.Backward(loss)                                       // w.Grad filled
-//	opt.Step(params)                                        // see package optim
+//	optim.ClipGradNorm(params, 1.0)                         // package optim
+//	opt.Step(params)                                        // e.g. optim.NewAdam(1e-5)
+//	optim.ZeroGrad(params)
 //	tp.Reset()
 //
 // and the same forward with a nil tape computes values only:
 //
 //	var none *autodiff.Tape
-//	y := none.ReLU(none.Conv3D(x, w, nil, autodiff.Same3D(3, 1)))
+//	y := none.ReLU(none.Conv3D(x, w, nil, autodiff.Same3D(1)))
 package autodiff
 
 import (

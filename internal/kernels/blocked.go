@@ -83,6 +83,13 @@ func blockSizes(kern *microKernel) (kcMax, mcMax int) {
 // more than it saves when each A panel is used this few times).
 var directAPanels = 2
 
+// directTransA allows reading a transposed A in place too. Off: the kernel
+// would walk A's rows with a stride of lda for every panel, while packing
+// reads them once, sequentially.
+var directTransA = true
+
+var kcOverride = 0
+
 type gemmScratch struct {
 	ap   []float32
 	tile [maxMR * maxNR]float32
@@ -145,6 +152,9 @@ func sgemmBlocked(kp kernelPair, threads int, transA, transB bool, m, n, k int, 
 		alpha: alpha, a: a, lda: lda, c: c, ldc: ldc}
 	mr, nr := kern.mr, kern.nr
 	kcMax, mcMax := blockSizes(kern)
+	if kcOverride > 0 {
+		kcMax = kcOverride
+	}
 	// Split k into equal blocks no larger than kcMax (a function of k only).
 	nkb := (k + kcMax - 1) / kcMax
 	kc := (k + nkb - 1) / nkb
@@ -157,8 +167,16 @@ func sgemmBlocked(kp kernelPair, threads int, transA, transB bool, m, n, k int, 
 		j.bp = make([]float32, need)
 	}
 	j.bp = j.bp[:need]
-	// Row blocks: equal multiples of mr no larger than mcMax.
+	// Row blocks: equal multiples of mr no larger than mcMax, and a multiple
+	// of the thread count when that keeps them at least 8 tiles tall, so the
+	// threads get equal shares. (Row blocking never changes the arithmetic
+	// of an element, so this does not affect the results.)
 	mblocks := (m + mcMax - 1) / mcMax
+	if threads > 1 && mblocks%threads != 0 {
+		if bal := (mblocks + threads - 1) / threads * threads; m >= bal*8*mr {
+			mblocks = bal
+		}
+	}
 	mc := (m + mblocks - 1) / mblocks
 	mc = (mc + mr - 1) / mr * mr
 	mblocks = (m + mc - 1) / mc
@@ -223,7 +241,7 @@ func (g *gemmArgs) block(s *gemmScratch, i0, mb, pc, kb, jc, nb, p0, p1 int, bp 
 	kern := g.kern
 	mr, nr := kern.mr, kern.nr
 	mpan := (mb + mr - 1) / mr
-	direct := p1-p0 <= directAPanels
+	direct := p1-p0 <= directAPanels && (!g.transA || directTransA)
 	// Packed A: mpan panels of kb×mr floats; in direct mode only the last,
 	// partial panel (if any) is packed.
 	var ap []float32
@@ -232,6 +250,9 @@ func (g *gemmArgs) block(s *gemmScratch, i0, mb, pc, kb, jc, nb, p0, p1 int, bp 
 			ap = s.grow(kb * mr)
 			g.packA(ap, i0+(mpan-1)*mr, mb%mr, pc, kb, mr)
 		}
+	} else if g.transA {
+		ap = s.grow(mpan * kb * mr)
+		g.packATrans(ap, i0, mb, pc, kb, mr)
 	} else {
 		ap = s.grow(mpan * kb * mr)
 		for q := 0; q < mpan; q++ {
@@ -324,6 +345,32 @@ func (g *gemmArgs) packA(dst []float32, i0, rows, pc, kb, mr int) {
 	for i := rows; i < mr; i++ {
 		for p := 0; p < kb; p++ {
 			dst[p*mr+i] = 0
+		}
+	}
+}
+
+// packATrans packs rows [i0, i0+mb) × k range [pc, pc+kb) of op(A) = Aᵀ
+// into mr-row panels (as packA does, zero-padded), reading each row of the
+// stored A once, sequentially.
+func (g *gemmArgs) packATrans(dst []float32, i0, mb, pc, kb, mr int) {
+	mpan := (mb + mr - 1) / mr
+	for p := 0; p < kb; p++ {
+		src := g.a[(pc+p)*g.lda+i0 : (pc+p)*g.lda+i0+mb]
+		for q := 0; q < mpan; q++ {
+			d := dst[q*kb*mr+p*mr : q*kb*mr+p*mr+mr]
+			x := src[q*mr:]
+			if len(x) >= mr {
+				for t := range d {
+					d[t] = x[t]
+				}
+				continue
+			}
+			for t := range d {
+				d[t] = 0
+				if t < len(x) {
+					d[t] = x[t]
+				}
+			}
 		}
 	}
 }

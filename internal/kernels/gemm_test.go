@@ -334,11 +334,14 @@ func TestSgemmOddSizes(t *testing.T) {
 	for i, tc := range cases {
 		refs[i] = newRefResult(tc, r)
 	}
-	defer func(nc, d int) { ncMax, directAPanels = nc, d }(ncMax, directAPanels)
+	defer func(nc, d int, dt bool) { ncMax, directAPanels, directTransA = nc, d, dt }(ncMax, directAPanels, directTransA)
 	for _, kp := range kernelPairs() {
 		for _, threads := range []int{1, 2} {
-			for _, cfg := range []struct{ nc, direct int }{{4096, 2}, {4096, 0}, {32, 1 << 20}} {
-				ncMax, directAPanels = cfg.nc, cfg.direct
+			for _, cfg := range []struct {
+				nc, direct int
+				directT    bool
+			}{{4096, 2, false}, {4096, 0, false}, {32, 1 << 20, true}} {
+				ncMax, directAPanels, directTransA = cfg.nc, cfg.direct, cfg.directT
 				for _, rr := range refs {
 					tc := rr.tc
 					name := fmt.Sprintf("%s/threads=%d/nc=%d/direct=%d", kp.name, threads, cfg.nc, cfg.direct)
@@ -377,6 +380,8 @@ func TestSgemmDeterministic(t *testing.T) {
 		{m: 600, n: 48, k: 700, lda: 700, ldb: 48, ldc: 48, alpha: 1},
 		{transA: true, m: 100, n: 16, k: 3000, lda: 100, ldb: 16, ldc: 16, alpha: 1},
 		{transB: true, m: 40, n: 300, k: 64, lda: 64, ldb: 64, ldc: 300, alpha: 1},
+		{m: 1001, n: 21, k: 300, lda: 300, ldb: 21, ldc: 21, alpha: 0.5, beta: 0.5},
+		{transA: true, m: 301, n: 7, k: 700, lda: 301, ldb: 7, ldc: 7, alpha: 1, beta: -1},
 	} {
 		a, b, c := tc.operands(r)
 		var first []float32

@@ -10,7 +10,7 @@ func BenchmarkTune(b *testing.B) {
 		tA, tB  bool
 		m, n, k int
 	}
-	for _, s := range []sh{{false, false, 480, 8, 216}, {false, false, 65536, 8, 216}, {false, false, 65536, 8, 27}, {true, false, 216, 8, 4800}, {false, false, 480, 16, 432}, {false, false, 65536, 16, 432}} {
+	for _, s := range []sh{{true, false, 216, 8, 4096}, {true, false, 432, 16, 4096}, {true, false, 432, 32, 4096}, {true, false, 216, 8, 65536}} {
 		lda, ldb := s.k, s.n
 		if s.tA {
 			lda = s.m
@@ -21,14 +21,12 @@ func BenchmarkTune(b *testing.B) {
 		for i := range a {
 			a[i] = 1
 		}
-		for _, v := range []string{"dot", "nodot"} {
-			kp := kernelSet
-			if v == "nodot" {
-				kp.dot = nil
-			}
-			b.Run(fmt.Sprintf("tA=%v,M=%d,N=%d,K=%d/%s", s.tA, s.m, s.n, s.k, v), func(b *testing.B) {
+		for _, v := range []bool{false, true} {
+			b.Run(fmt.Sprintf("tA=%v,M=%d,N=%d,K=%d/directT=%v", s.tA, s.m, s.n, s.k, v), func(b *testing.B) {
+				defer func(d bool) { directTransA = d }(directTransA)
+				directTransA = v
 				loop(b, 2*float64(s.m*s.n*s.k), func() {
-					sgemmBlocked(kp, 1, s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
+					sgemmBlocked(kernelSet, 1, s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
 				})
 			})
 		}

@@ -6,6 +6,9 @@ import (
 )
 
 func init() {
+	if v := os.Getenv("FESS_KC"); v != "" {
+		kcOverride, _ = strconv.Atoi(v)
+	}
 	if v := os.Getenv("FESS_DIRECTA"); v != "" {
 		directAPanels, _ = strconv.Atoi(v)
 	}

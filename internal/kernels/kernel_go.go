@@ -21,7 +21,9 @@ type microKernel struct {
 	fn     func(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32)
 }
 
-// Largest tile any kernel uses; sizes the write-back scratch tile.
+// Largest tile any kernel uses; sizes the write-back scratch tile. The
+// portable kernels below are plain loops over fixed-size arrays (no bounds
+// checks in the inner loop); Go does not vectorise them.
 const (
 	maxMR = 12
 	maxNR = 16
@@ -33,39 +35,52 @@ var (
 )
 
 func kernGo6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32) {
-	kernGo(6, 16, k, a, rsA, csA, b, c, ldc, pf, alpha, beta)
-}
-
-func kernGo12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32) {
-	kernGo(12, 8, k, a, rsA, csA, b, c, ldc, pf, alpha, beta)
-}
-
-// kernGo is the portable micro-kernel: the same contract as the assembly
-// ones, for any mr <= maxMR, nr <= maxNR.
-func kernGo(mr, nr, k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32) {
-	var acc [maxMR * maxNR]float32
+	var acc [6][16]float32
 	for p := 0; p < k; p++ {
-		bp := unsafe.Slice((*float32)(unsafe.Add(b, p*nr*4)), nr)
+		bp := (*[16]float32)(unsafe.Add(b, p*16*4))
 		ap := unsafe.Add(a, uintptr(p)*csA)
-		for i := 0; i < mr; i++ {
+		for i := range acc {
 			ai := *(*float32)(unsafe.Add(ap, uintptr(i)*rsA))
-			row := acc[i*nr : i*nr+nr]
-			for j, bv := range bp {
-				row[j] += ai * bv
+			row := &acc[i]
+			for j := range row {
+				row[j] += ai * bp[j]
 			}
 		}
 	}
-	for i := 0; i < mr; i++ {
-		ci := unsafe.Slice((*float32)(unsafe.Add(c, uintptr(i)*ldc)), nr)
-		row := acc[i*nr : i*nr+nr]
-		if beta == 0 {
-			for j := range ci {
-				ci[j] = alpha * row[j]
-			}
-		} else {
-			for j := range ci {
-				ci[j] = alpha*row[j] + beta*ci[j]
+	for i := range acc {
+		writeRow(acc[i][:], unsafe.Add(c, uintptr(i)*ldc), alpha, beta)
+	}
+}
+
+func kernGo12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32) {
+	var acc [12][8]float32
+	for p := 0; p < k; p++ {
+		bp := (*[8]float32)(unsafe.Add(b, p*8*4))
+		ap := unsafe.Add(a, uintptr(p)*csA)
+		for i := range acc {
+			ai := *(*float32)(unsafe.Add(ap, uintptr(i)*rsA))
+			row := &acc[i]
+			for j := range row {
+				row[j] += ai * bp[j]
 			}
 		}
+	}
+	for i := range acc {
+		writeRow(acc[i][:], unsafe.Add(c, uintptr(i)*ldc), alpha, beta)
+	}
+}
+
+// writeRow stores C[j] = alpha*acc[j] + beta*C[j] (C[j] = alpha*acc[j] when
+// beta == 0, without reading C) for one row of a tile.
+func writeRow(acc []float32, c unsafe.Pointer, alpha, beta float32) {
+	ci := unsafe.Slice((*float32)(c), len(acc))
+	if beta == 0 {
+		for j, v := range acc {
+			ci[j] = alpha * v
+		}
+		return
+	}
+	for j, v := range acc {
+		ci[j] = alpha*v + beta*ci[j]
 	}
 }

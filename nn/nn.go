@@ -284,3 +284,7 @@ func (s *State) ZeroGrad() {
 		p.ZeroGrad()
 	}
 }
+
+// Same returns the stride-1 'same' convolution spec (3×3×3 convs of the
+// U-Net).
+func Same() autodiff.ConvSpec { return autodiff.Same3D(1) }

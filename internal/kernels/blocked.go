@@ -92,6 +92,7 @@ var kcOverride = 0
 
 type gemmScratch struct {
 	ap   []float32
+	bp   []float32 // private packed B (narrow C)
 	tile [maxMR * maxNR]float32
 }
 
@@ -123,8 +124,14 @@ type gemmJob struct {
 	pc, kb, jc, nb, npan int
 	mc, ngroups, items   int
 	beta                 float32 // beta for the current k block
-	next                 atomic.Int64
-	wg                   sync.WaitGroup
+	// Private mode (narrow C): items loop over k blocks themselves.
+	private bool
+	b       []float32
+	ldb     int
+	kc      int
+	beta0   float32
+	next    atomic.Int64
+	wg      sync.WaitGroup
 }
 
 var jobPool = sync.Pool{New: func() any { return new(gemmJob) }}
@@ -181,6 +188,18 @@ func sgemmBlocked(kp kernelPair, threads int, transA, transB bool, m, n, k int, 
 	mc = (mc + mr - 1) / mr * mr
 	mblocks = (m + mc - 1) / mc
 	j.mc = mc
+	if npan := (n + nr - 1) / nr; n <= nc && npan <= directAPanels && (mblocks >= threads || npan == 1) {
+		// Narrow C: each item runs its row block through every k block,
+		// packing its own copy of the (small) B blocks, so the threads
+		// never wait for each other between k blocks. Same arithmetic as
+		// the shared path.
+		j.private, j.b, j.ldb, j.transB, j.kc, j.beta0 = true, b, ldb, transB, kc, beta
+		j.npan, j.nb, j.jc, j.ngroups, j.items = npan, n, 0, 1, mblocks
+		j.run(threads)
+		j.gemmArgs, j.b, j.private = gemmArgs{}, nil, false
+		jobPool.Put(j)
+		return
+	}
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		npan := (nb + nr - 1) / nr
@@ -199,18 +218,24 @@ func sgemmBlocked(kp kernelPair, threads int, transA, transB bool, m, n, k int, 
 			}
 			j.pc, j.kb, j.jc, j.nb, j.npan = pc, kb, jc, nb, npan
 			j.ngroups, j.items = ngroups, mblocks*ngroups
-			j.next.Store(0)
-			nt := min(threads, j.items)
-			j.wg.Add(nt - 1)
-			for w := 1; w < nt; w++ {
-				go j.worker(true)
-			}
-			j.worker(false)
-			j.wg.Wait()
+			j.run(threads)
 		}
 	}
 	j.gemmArgs = gemmArgs{} // drop references to the caller's slices
 	jobPool.Put(j)
+}
+
+// run shares the job's items among min(threads, items) goroutines, the
+// caller's included, and returns when all are done.
+func (j *gemmJob) run(threads int) {
+	j.next.Store(0)
+	nt := min(threads, j.items)
+	j.wg.Add(nt - 1)
+	for w := 1; w < nt; w++ {
+		go j.worker(true)
+	}
+	j.worker(false)
+	j.wg.Wait()
 }
 
 // worker takes items until none are left. Which worker runs an item does not
@@ -224,6 +249,20 @@ func (j *gemmJob) worker(done bool) {
 		}
 		ib, ig := it/j.ngroups, it%j.ngroups
 		i0 := ib * j.mc
+		if j.private {
+			nr := j.kern.nr
+			for pc := 0; pc < j.k; pc += j.kc {
+				kb := min(j.kc, j.k-pc)
+				beta := j.beta0
+				if pc > 0 {
+					beta = 1
+				}
+				bp := s.growB(kb * j.npan * nr)
+				packB(j.transB, j.b, j.ldb, pc, kb, 0, j.n, nr, bp)
+				j.block(s, i0, min(j.mc, j.m-i0), pc, kb, 0, j.n, 0, j.npan, bp, beta)
+			}
+			continue
+		}
 		p0 := ig * j.npan / j.ngroups
 		p1 := (ig + 1) * j.npan / j.ngroups
 		j.block(s, i0, min(j.mc, j.m-i0), j.pc, j.kb, j.jc, j.nb, p0, p1, j.bp, j.beta)
@@ -305,6 +344,13 @@ func (g *gemmArgs) block(s *gemmScratch, i0, mb, pc, kb, jc, nb, p0, p1 int, bp 
 			}
 		}
 	}
+}
+
+func (s *gemmScratch) growB(n int) []float32 {
+	if cap(s.bp) < n {
+		s.bp = make([]float32, n)
+	}
+	return s.bp[:n]
 }
 
 func (s *gemmScratch) grow(n int) []float32 {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"syscall"
 	"testing"
 
 	"github.com/fess-seg/fess/autodiff"
@@ -28,6 +29,8 @@ func BenchmarkTrainStepConfigA(b *testing.B) {
 	xv, yv := autodiff.Const(x), autodiff.Const(y)
 	opt := optim.NewAdam(1e-4)
 	tp := autodiff.NewTape()
+	var ru0, ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m.Forward(nil, xv, true)
@@ -38,4 +41,8 @@ func BenchmarkTrainStepConfigA(b *testing.B) {
 		opt.Step(m.Params())
 		tp.Reset()
 	}
+	b.StopTimer()
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := float64(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) / 1e9
+	b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
 }

@@ -142,7 +142,29 @@ func (tp *Tape) binary(k binKind, a, b *Var) *Var {
 		fast = false
 	}
 	var sa, sb []int
-	if fast {
+	if fast && amod == n && bmod == n {
+		tensor.Parallel(n, 0, func(_, lo, hi int) {
+			a, b, o := ad[lo:hi], bd[lo:hi], od[lo:hi]
+			switch k {
+			case kAdd:
+				for i := range o {
+					o[i] = a[i] + b[i]
+				}
+			case kSub:
+				for i := range o {
+					o[i] = a[i] - b[i]
+				}
+			case kMul:
+				for i := range o {
+					o[i] = a[i] * b[i]
+				}
+			default:
+				for i := range o {
+					o[i] = a[i] / b[i]
+				}
+			}
+		})
+	} else if fast {
 		tensor.Parallel(n, 0, func(_, lo, hi int) {
 			for i := lo; i < hi; i++ {
 				od[i] = binApply(k, ad[i%amod], bd[i%bmod])
@@ -296,13 +318,25 @@ func (tp *Tape) Clamp(x *Var, lo, hi float32) *Var {
 
 // ReLU returns max(x, 0); the gradient at 0 is 0 (as PyTorch).
 func (tp *Tape) ReLU(x *Var) *Var {
-	return tp.unary(x, func(v float32) float32 { return max(v, 0) },
-		func(_, y float32) float32 {
-			if y > 0 {
-				return 1
+	xd := x.Value.Data
+	out := tensor.New(x.Value.Shape...)
+	od := out.Data
+	tensor.Parallel(len(xd), 0, func(_, lo, hi int) {
+		for i, v := range xd[lo:hi] {
+			od[lo+i] = max(v, 0)
+		}
+	})
+	return tp.result(out, func(g []float32) {
+		gx := x.grad()
+		tensor.Parallel(len(xd), 0, func(_, lo, hi int) {
+			o, gg, dst := od[lo:hi], g[lo:hi], gx[lo:hi]
+			for i := range dst {
+				if o[i] > 0 {
+					dst[i] += gg[i]
+				}
 			}
-			return 0
 		})
+	}, x)
 }
 
 // Sigmoid returns 1/(1+e^−x), computed without overflow; dy/dx = y(1−y).

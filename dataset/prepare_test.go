@@ -288,7 +288,7 @@ func TestPrepareSpeed(t *testing.T) {
 		t.Fatalf("prepare: %v cached=%v", err, cached)
 	}
 	t.Logf("prepared %d cases of 64×72×56 in %v (%.0f ms/case)", n, el, el.Seconds()*1000/float64(n))
-	if per := el.Seconds() / float64(n); per > 0.4 {
+	if per := el.Seconds() / float64(n); per > 0.4 && !raceEnabled {
 		t.Errorf("%.3f s per case: 100 cases would take %.0f s", per, per*100)
 	}
 }

@@ -146,6 +146,10 @@ func sgemmBlocked(kp kernelPair, threads int, transA, transB bool, m, n, k int, 
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
+	if s := kSlices(m, n, k); s > 1 {
+		sgemmKSplit(kp, threads, s, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	if kp.dot != nil && !transA && n <= dotMaxN && k >= dotMinK {
 		sgemmDot(kp.dot, threads, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
@@ -308,27 +312,30 @@ func (g *gemmArgs) block(s *gemmScratch, i0, mb, pc, kb, jc, nb, p0, p1 int, bp 
 			i := i0 + q*mr
 			rows := min(mr, i0+mb-i)
 			var aptr unsafe.Pointer
-			var rs, cs, pf uintptr
+			var rs, cs, pf, pfs uintptr
 			switch {
 			case direct && rows == mr && !g.transA:
 				// Rows stream from memory: prefetch the next panel's rows.
 				rs, cs = uintptr(g.lda)*4, 4
-				aptr, pf = unsafe.Pointer(&g.a[i*g.lda+pc]), uintptr(mr)*rs
+				aptr, pf, pfs = unsafe.Pointer(&g.a[i*g.lda+pc]), uintptr(mr)*rs, rs
 			case direct && rows == mr:
+				// Each p is a new row of the stored A: prefetch 32 rows ahead.
 				rs, cs = 4, uintptr(g.lda)*4
-				aptr, pf = unsafe.Pointer(&g.a[pc*g.lda+i]), 8*cs
+				aptr, pf, pfs = unsafe.Pointer(&g.a[pc*g.lda+i]), 32*cs, cs
 			case direct:
 				aptr, rs, cs = unsafe.Pointer(&ap[0]), 4, uintptr(mr)*4
+				pf, pfs = 16*cs, 64
 			default:
 				aptr, rs, cs = unsafe.Pointer(&ap[q*kb*mr]), 4, uintptr(mr)*4
+				pf, pfs = 16*cs, 64
 			}
 			if rows == mr && cols == nr {
-				kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&g.c[i*g.ldc+j]), ldcB, pf, g.alpha, beta)
+				kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&g.c[i*g.ldc+j]), ldcB, pf, pfs, g.alpha, beta)
 				continue
 			}
 			// Partial tile: compute into scratch, then merge the valid part.
 			t := s.tile[:mr*nr]
-			kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&t[0]), uintptr(nr)*4, pf, 1, 0)
+			kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&t[0]), uintptr(nr)*4, pf, pfs, 1, 0)
 			for r := 0; r < rows; r++ {
 				cr := g.c[(i+r)*g.ldc+j : (i+r)*g.ldc+j+cols]
 				tr := t[r*nr : r*nr+cols]

@@ -175,7 +175,7 @@ func TestMicroKernels(t *testing.T) {
 					}
 					c0 := append([]float32(nil), c...)
 					alpha := float32(0.75)
-					kern.fn(k, unsafe.Pointer(&a[0]), rs, cs, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), uintptr(ldc)*4, 64, alpha, beta)
+					kern.fn(k, unsafe.Pointer(&a[0]), rs, cs, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), uintptr(ldc)*4, 64, 8, alpha, beta)
 					for i := 0; i < mr; i++ {
 						for j := 0; j < ldc && i*ldc+j < len(c); j++ {
 							got := c[i*ldc+j]
@@ -334,17 +334,20 @@ func TestSgemmOddSizes(t *testing.T) {
 	for i, tc := range cases {
 		refs[i] = newRefResult(tc, r)
 	}
-	defer func(nc, d int, dt bool) { ncMax, directAPanels, directTransA = nc, d, dt }(ncMax, directAPanels, directTransA)
+	defer func(nc, d int, dt bool, ks int) {
+		ncMax, directAPanels, directTransA, kSlice = nc, d, dt, ks
+	}(ncMax, directAPanels, directTransA, kSlice)
 	for _, kp := range kernelPairs() {
 		for _, threads := range []int{1, 2} {
 			for _, cfg := range []struct {
 				nc, direct int
 				directT    bool
-			}{{4096, 2, false}, {4096, 0, false}, {32, 1 << 20, true}} {
-				ncMax, directAPanels, directTransA = cfg.nc, cfg.direct, cfg.directT
+				kSlice     int
+			}{{4096, 2, false, 1 << 30}, {4096, 0, false, 1 << 30}, {32, 1 << 20, true, 1 << 30}, {4096, 2, true, 9}} {
+				ncMax, directAPanels, directTransA, kSlice = cfg.nc, cfg.direct, cfg.directT, cfg.kSlice
 				for _, rr := range refs {
 					tc := rr.tc
-					name := fmt.Sprintf("%s/threads=%d/nc=%d/direct=%d", kp.name, threads, cfg.nc, cfg.direct)
+					name := fmt.Sprintf("%s/threads=%d/nc=%d/direct=%d,%v/kslice=%d", kp.name, threads, cfg.nc, cfg.direct, cfg.directT, cfg.kSlice)
 					rr.check(t, name, func(a, b, c []float32) {
 						sgemmBlocked(kp, threads, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, tc.lda, b, tc.ldb, tc.beta, c, tc.ldc)
 					})
@@ -382,6 +385,7 @@ func TestSgemmDeterministic(t *testing.T) {
 		{transB: true, m: 40, n: 300, k: 64, lda: 64, ldb: 64, ldc: 300, alpha: 1},
 		{m: 1001, n: 21, k: 300, lda: 300, ldb: 21, ldc: 21, alpha: 0.5, beta: 0.5},
 		{transA: true, m: 301, n: 7, k: 700, lda: 301, ldb: 7, ldc: 7, alpha: 1, beta: -1},
+		{transA: true, m: 27, n: 8, k: 40000, lda: 27, ldb: 8, ldc: 8, alpha: 1}, // k slices
 	} {
 		a, b, c := tc.operands(r)
 		var first []float32

@@ -56,26 +56,25 @@
 	VMOVUPS acc1, 32(DI); \
 	ADDQ    R11, DI
 
-// The main loops run 8 p per iteration and prefetch, once per iteration,
-// every A row at pf bytes past the current position (R12/R13 track SI/BX
-// plus pf; R14 = 8*csA). The driver sets pf so that rows streaming from
-// memory arrive before they are needed; a pf that points at data already in
-// cache costs only the prefetch instructions.
+// The main loops run 8 p per iteration and issue, once per iteration, one
+// prefetch for each of a few lines pf, pf+pfs, pf+2*pfs, ... bytes past the
+// current A position (R12 tracks A+pf, R13 walks the lines, R11 = pfs, R14 =
+// 8*csA; C's row stride is reloaded for the write-back). The driver aims them
+// at the A data the following iterations or the next panel will read; a hint
+// at data already cached costs only the prefetch instructions.
 
-// func kern6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32)
-TEXT ·kern6x16(SB), NOSPLIT, $0-72
+// func kern6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32)
+TEXT ·kern6x16(SB), NOSPLIT, $0-80
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ rsA+16(FP), R8
 	MOVQ csA+24(FP), R10
 	MOVQ b+32(FP), DX
-	MOVQ c+40(FP), DI
-	MOVQ ldc+48(FP), R11
 	MOVQ pf+56(FP), R12
+	MOVQ pfs+64(FP), R11
 	LEAQ (R8)(R8*2), R9 // 3*rsA
 	LEAQ (SI)(R9*1), BX // row 3
 	ADDQ SI, R12
-	LEAQ (R12)(R9*1), R13
 	MOVQ R10, R14
 	SHLQ $3, R14
 
@@ -96,12 +95,21 @@ TEXT ·kern6x16(SB), NOSPLIT, $0-72
 	JLT  k6x16tail
 
 k6x16loop8:
-	PREFETCHT0 (R12)
-	PREFETCHT0 (R12)(R8*1)
-	PREFETCHT0 (R12)(R8*2)
+	MOVQ       R12, R13
 	PREFETCHT0 (R13)
-	PREFETCHT0 (R13)(R8*1)
-	PREFETCHT0 (R13)(R8*2)
+	PREFETCHT0 (R13)(R11*1)
+	PREFETCHT0 (R13)(R11*2)
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	PREFETCHT0 (R13)
+	PREFETCHT0 (R13)(R11*1)
+	PREFETCHT0 (R13)(R11*2)
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	PREFETCHT0 (R13)
+	PREFETCHT0 (R13)(R11*1)
 	STEP6x16(0)
 	STEP6x16(64)
 	STEP6x16(128)
@@ -111,7 +119,6 @@ k6x16loop8:
 	STEP6x16(384)
 	STEP6x16(448)
 	ADDQ R14, R12
-	ADDQ R14, R13
 	ADDQ $512, DX
 	SUBQ $8, CX
 	CMPQ CX, $8
@@ -128,9 +135,11 @@ k6x16loop1:
 	JNZ  k6x16loop1
 
 k6x16store:
-	VBROADCASTSS alpha+64(FP), Y0
-	VBROADCASTSS beta+68(FP), Y1
-	MOVL         beta+68(FP), AX
+	MOVQ         c+40(FP), DI
+	MOVQ         ldc+48(FP), R11
+	VBROADCASTSS alpha+72(FP), Y0
+	VBROADCASTSS beta+76(FP), Y1
+	MOVL         beta+76(FP), AX
 	TESTL        $0x7fffffff, AX
 	JZ           k6x16beta0
 	ROW16(Y4, Y5)
@@ -155,8 +164,7 @@ k6x16beta0:
 // The 12×8 kernel is for narrow outputs (n <= 8): twelve one-register rows.
 // Rows are addressed from three bases: SI (rows 0-4, 6, 8), AX = SI+5*rsA
 // (rows 5, 7) and BX = SI+9*rsA (rows 9-11), with R8 = rsA and R9 = 3*rsA.
-// The prefetch bases R12, R13, DI shadow SI, AX, BX (C's pointer is reloaded
-// for the write-back), R14 = 8*csA.
+// Prefetching as in the 6×16 kernel, twelve lines per iteration.
 #define STEP12x8(off) \
 	VMOVUPS      off(DX), Y0; \
 	VBROADCASTSS (SI), Y1; \
@@ -198,22 +206,20 @@ k6x16beta0:
 	VMOVUPS acc, (DI); \
 	ADDQ    R11, DI
 
-// func kern12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32)
-TEXT ·kern12x8(SB), NOSPLIT, $0-72
+// func kern12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32)
+TEXT ·kern12x8(SB), NOSPLIT, $0-80
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ rsA+16(FP), R8
 	MOVQ csA+24(FP), R10
 	MOVQ b+32(FP), DX
-	MOVQ ldc+48(FP), R11
 	MOVQ pf+56(FP), R12
+	MOVQ pfs+64(FP), R11
 	LEAQ (R8)(R8*2), R9 // 3*rsA
 	LEAQ (SI)(R8*4), AX
 	ADDQ R8, AX         // row 5
 	LEAQ (SI)(R8*8), BX
 	ADDQ R8, BX         // row 9
-	LEAQ (AX)(R12*1), R13
-	LEAQ (BX)(R12*1), DI
 	ADDQ SI, R12
 	MOVQ R10, R14
 	SHLQ $3, R14
@@ -235,18 +241,28 @@ TEXT ·kern12x8(SB), NOSPLIT, $0-72
 	JLT  k12x8tail
 
 k12x8loop8:
-	PREFETCHT0 (R12)
-	PREFETCHT0 (R12)(R8*1)
-	PREFETCHT0 (R12)(R8*2)
-	PREFETCHT0 (R12)(R9*1)
-	PREFETCHT0 (R12)(R8*4)
+	MOVQ       R12, R13
 	PREFETCHT0 (R13)
-	PREFETCHT0 (R12)(R9*2)
-	PREFETCHT0 (R13)(R8*2)
-	PREFETCHT0 (R12)(R8*8)
-	PREFETCHT0 (DI)
-	PREFETCHT0 (DI)(R8*1)
-	PREFETCHT0 (DI)(R8*2)
+	PREFETCHT0 (R13)(R11*1)
+	PREFETCHT0 (R13)(R11*2)
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	PREFETCHT0 (R13)
+	PREFETCHT0 (R13)(R11*1)
+	PREFETCHT0 (R13)(R11*2)
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	PREFETCHT0 (R13)
+	PREFETCHT0 (R13)(R11*1)
+	PREFETCHT0 (R13)(R11*2)
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	PREFETCHT0 (R13)
+	PREFETCHT0 (R13)(R11*1)
+	PREFETCHT0 (R13)(R11*2)
 	STEP12x8(0)
 	STEP12x8(32)
 	STEP12x8(64)
@@ -256,8 +272,6 @@ k12x8loop8:
 	STEP12x8(192)
 	STEP12x8(224)
 	ADDQ R14, R12
-	ADDQ R14, R13
-	ADDQ R14, DI
 	ADDQ $256, DX
 	SUBQ $8, CX
 	CMPQ CX, $8
@@ -275,9 +289,10 @@ k12x8loop1:
 
 k12x8store:
 	MOVQ         c+40(FP), DI
-	VBROADCASTSS alpha+64(FP), Y0
-	VBROADCASTSS beta+68(FP), Y1
-	MOVL         beta+68(FP), AX
+	MOVQ         ldc+48(FP), R11
+	VBROADCASTSS alpha+72(FP), Y0
+	VBROADCASTSS beta+76(FP), Y1
+	MOVL         beta+76(FP), AX
 	TESTL        $0x7fffffff, AX
 	JZ           k12x8beta0
 	ROW8(Y4)

@@ -10,15 +10,16 @@ import "unsafe"
 // panel has rsA = 4, csA = 4*mr; a row-major matrix read in place has
 // rsA = 4*lda, csA = 4; its transpose rsA = 4, csA = 4*lda), B is a packed
 // panel holding nr floats per p, and C's rows are ldc bytes apart. When
-// beta == 0, C is written without being read. pf is a prefetch hint: the
-// assembly kernels touch A(i,p)+pf bytes ahead of use (prefetches never
-// fault, so pf may point past A); it does not change the result. The sum runs over increasing p,
+// beta == 0, C is written without being read. pf and pfs are a prefetch
+// hint: every 8 p the assembly kernels prefetch a few lines at A(0,p)+pf,
+// +pfs, +2*pfs, ... (prefetches never fault, so these may point past A); the
+// hint does not change the result. The sum runs over increasing p,
 // so every kernel is deterministic; kernels differ from each other only by
 // rounding (the assembly ones use fused multiply-adds).
 type microKernel struct {
 	name   string
 	mr, nr int
-	fn     func(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32)
+	fn     func(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32)
 }
 
 // Largest tile any kernel uses; sizes the write-back scratch tile. The
@@ -34,7 +35,7 @@ var (
 	goNarrow = &microKernel{name: "go-12x8", mr: 12, nr: 8, fn: kernGo12x8}
 )
 
-func kernGo6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32) {
+func kernGo6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32) {
 	var acc [6][16]float32
 	for p := 0; p < k; p++ {
 		bp := (*[16]float32)(unsafe.Add(b, p*16*4))
@@ -52,7 +53,7 @@ func kernGo6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, 
 	}
 }
 
-func kernGo12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf uintptr, alpha, beta float32) {
+func kernGo12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32) {
 	var acc [12][8]float32
 	for p := 0; p < k; p++ {
 		bp := (*[8]float32)(unsafe.Add(b, p*8*4))

@@ -240,9 +240,9 @@ func (h metaHeader) decode(s *stream, dir string) (*Volume, error) {
 			sign = -1 // LPS -> RAS
 		}
 		for c := 0; c < 3; c++ {
-			aff[r][c] = sign * dir3[r][c] * sp[c]
+			aff[r][c] = sign*dir3[r][c]*sp[c] + 0 // + 0 turns -0 into 0
 		}
-		aff[r][3] = sign * origin[r]
+		aff[r][3] = sign*origin[r] + 0
 	}
 	aff[3][3] = 1
 	var spacing [3]float64

@@ -110,9 +110,7 @@ func runInspect(args []string, stdout io.Writer) error {
 		out.SformCode, out.QformCode = &sc, &qc
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return json.NewEncoder(stdout).Encode(out)
 	}
 	w := func(format string, a ...any) { fmt.Fprintf(stdout, format, a...) }
 	w("file        %s\n", path)

@@ -523,6 +523,9 @@ func readNIfTIPair(path string) (*Volume, error) {
 		if h, err = readPairHeader(path); err != nil {
 			return nil, err
 		}
+		if h.single { // single-file magic: the data follow the header
+			return readNIfTIFile(path)
+		}
 	}
 	hdrPath, imgPath, err := pairPaths(path)
 	if err != nil {

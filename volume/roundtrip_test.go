@@ -215,3 +215,22 @@ func TestWriteWithoutAffine(t *testing.T) {
 		t.Errorf("affine %v spacing %v, want %v", got.Affine, got.Spacing, want)
 	}
 }
+
+// A single-file NIfTI (magic n+1) named .hdr is read from that one file.
+func TestSingleFileNamedHdr(t *testing.T) {
+	dir := t.TempDir()
+	v := testVolume(dtype{"int16", 2, 'i'}, [4]int{3, 2, 2, 1})
+	if err := WriteNIfTI(filepath.Join(dir, "a.nii"), v, "int16"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "a.nii"), filepath.Join(dir, "a.hdr")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(filepath.Join(dir, "a.hdr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Data[11] != v.Data[11] {
+		t.Errorf("voxel 11 = %v, want %v", got.Data[11], v.Data[11])
+	}
+}

@@ -244,7 +244,7 @@ def generated_files():
     p = os.path.join(GEN, "scaled_int16.nii")
     nib.save(img, p)
     patch_scaling(p, 0.25, -7.5)
-    with open(p, "rb") as f, gzip.open(p + ".gz", "wb") as g:
+    with open(p, "rb") as f, gzip.GzipFile(p + ".gz", "wb", mtime=0) as g:
         g.write(f.read())
     os.remove(p)
     record("scaled", p + ".gz", arr * 0.25 - 7.5, A)

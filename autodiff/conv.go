@@ -53,10 +53,6 @@ func (g *convGeom) disjoint() bool { return g.k == g.s && g.p == [3]int{} }
 // contiguous in src (kw·c floats), so interior rows copy them in one go.
 func (g *convGeom) im2col(src []float32, r0, r1 int, col []float32) {
 	K, c := g.kcols(), g.c
-	if c == 1 {
-		g.im2col1(src, r0, r1, col)
-		return
-	}
 	run := g.k[2] * c
 	ox, oy, oz, n := g.unrow(r0)
 	for r := r0; r < r1; r++ {
@@ -100,46 +96,6 @@ func (g *convGeom) im2col(src []float32, r0, r1 int, col []float32) {
 				}
 			}
 		}
-	}
-}
-
-// im2col1 is im2col for one input channel: rows are handled in runs of
-// equal (n,oz,oy), and each kernel tap fills its column for the whole run
-// with a strided loop (no per-element slicing).
-func (g *convGeom) im2col1(src []float32, r0, r1 int, col []float32) {
-	K := g.kcols()
-	for r := r0; r < r1; {
-		ox0, oy, oz, n := g.unrow(r)
-		cnt := min(g.ow-ox0, r1-r)
-		seg := col[(r-r0)*K : (r-r0+cnt)*K]
-		j := 0
-		for kz := 0; kz < g.k[0]; kz++ {
-			iz := oz*g.s[0] - g.p[0] + kz
-			for ky := 0; ky < g.k[1]; ky++ {
-				iy := oy*g.s[1] - g.p[1] + ky
-				valid := iz >= 0 && iz < g.d && iy >= 0 && iy < g.h
-				base := ((n*g.d+iz)*g.h + iy) * g.w
-				for kx := 0; kx < g.k[2]; kx, j = kx+1, j+1 {
-					if !valid {
-						for q := 0; q < cnt; q++ {
-							seg[q*K+j] = 0
-						}
-						continue
-					}
-					// ix = (ox0+q)·s − p + kx must lie in [0, w).
-					off := ox0*g.s[2] - g.p[2] + kx
-					for q := 0; q < cnt; q++ {
-						ix := off + q*g.s[2]
-						if ix >= 0 && ix < g.w {
-							seg[q*K+j] = src[base+ix]
-						} else {
-							seg[q*K+j] = 0
-						}
-					}
-				}
-			}
-		}
-		r += cnt
 	}
 }
 
@@ -260,15 +216,71 @@ func (g *convGeom) forEachTile(fn func(worker, r0, r1 int, col []float32)) {
 	})
 }
 
-// gemmRowsTimesW computes out[r0:r1] = A·B where A is the tile (im2col rows
-// or, for identity geometry, the source rows directly) and B is [K, nOut].
-func (g *convGeom) colOrSrc(src []float32, r0, r1 int, col []float32) []float32 {
+// colOrSrc returns the tile's im2col matrix A (rows r0..r1 × kcols()) for
+// Sgemm as (a, transA, lda): for identity geometries the source rows
+// themselves; for one input channel A transposed (kcols() rows of r1−r0,
+// built from contiguous runs, see im2colT1); otherwise row-major im2col.
+func (g *convGeom) colOrSrc(src []float32, r0, r1 int, col []float32) ([]float32, bool, int) {
 	K := g.kcols()
 	if g.identity() {
-		return src[r0*K : r1*K]
+		return src[r0*K : r1*K], false, K
+	}
+	if g.c == 1 {
+		g.im2colT1(src, r0, r1, col)
+		return col[:(r1-r0)*K], true, r1 - r0
 	}
 	g.im2col(src, r0, r1, col)
-	return col[:(r1-r0)*K]
+	return col[:(r1-r0)*K], false, K
+}
+
+// im2colT1 writes the transposed im2col matrix of a one-channel input:
+// colT[j][q] for tap j = (kz,ky,kx) and tile row q. For a run of rows with
+// equal (n,oz,oy) and stride 1 along x, each tap's values are a contiguous
+// slice of src, so the matrix is filled by copies.
+func (g *convGeom) im2colT1(src []float32, r0, r1 int, colT []float32) {
+	m := r1 - r0
+	for r := r0; r < r1; {
+		ox0, oy, oz, n := g.unrow(r)
+		cnt := min(g.ow-ox0, r1-r)
+		q0 := r - r0
+		j := 0
+		for kz := 0; kz < g.k[0]; kz++ {
+			iz := oz*g.s[0] - g.p[0] + kz
+			for ky := 0; ky < g.k[1]; ky++ {
+				iy := oy*g.s[1] - g.p[1] + ky
+				valid := iz >= 0 && iz < g.d && iy >= 0 && iy < g.h
+				base := ((n*g.d+iz)*g.h + iy) * g.w
+				for kx := 0; kx < g.k[2]; kx, j = kx+1, j+1 {
+					dst := colT[j*m+q0 : j*m+q0+cnt]
+					if !valid {
+						clear(dst)
+						continue
+					}
+					off := ox0*g.s[2] - g.p[2] + kx // ix of q = 0
+					sx := g.s[2]
+					// valid q: 0 ≤ off + q·sx < w
+					qlo := 0
+					if off < 0 {
+						qlo = min(cnt, (-off+sx-1)/sx)
+					}
+					qhi := cnt
+					if last := off + (cnt-1)*sx; last >= g.w {
+						qhi = max(qlo, (g.w-1-off)/sx+1)
+					}
+					clear(dst[:qlo])
+					clear(dst[qhi:])
+					if sx == 1 {
+						copy(dst[qlo:qhi], src[base+off+qlo:base+off+qhi])
+					} else {
+						for q := qlo; q < qhi; q++ {
+							dst[q] = src[base+off+q*sx]
+						}
+					}
+				}
+			}
+		}
+		r += cnt
+	}
 }
 
 // newConvGeom validates x [N,D,H,W,C] against kernel dims k and channel
@@ -322,8 +334,8 @@ func (tp *Tape) Conv3D(x, w, b *Var, spec ConvSpec) *Var {
 	xd, wd, od := x.Value.Data, w.Value.Data, out.Data
 	K := g.kcols()
 	g.forEachTile(func(_, r0, r1 int, col []float32) {
-		a := g.colOrSrc(xd, r0, r1, col)
-		kernels.Sgemm(false, false, r1-r0, co, K, 1, a, K, wd, co, 0, od[r0*co:r1*co], co)
+		a, ta, lda := g.colOrSrc(xd, r0, r1, col)
+		kernels.Sgemm(ta, false, r1-r0, co, K, 1, a, lda, wd, co, 0, od[r0*co:r1*co], co)
 		if b != nil {
 			addBiasRows(od[r0*co:r1*co], b.Value.Data)
 		}
@@ -397,8 +409,8 @@ func convBackward(g *convGeom, x, w, b *Var, gy []float32, transposed bool) {
 			if parts[wk] == nil {
 				parts[wk] = make([]float32, K*co)
 			}
-			a := g.colOrSrc(src, r0, r1, col)
-			kernels.Sgemm(true, false, K, co, r1-r0, 1, a, K, rowsOf[r0*co:r1*co], co, 1, parts[wk], co)
+			a, ta, lda := g.colOrSrc(src, r0, r1, col)
+			kernels.Sgemm(!ta, false, K, co, r1-r0, 1, a, lda, rowsOf[r0*co:r1*co], co, 1, parts[wk], co)
 		})
 		gw := w.grad()
 		for _, part := range parts {
@@ -414,8 +426,8 @@ func convBackward(g *convGeom, x, w, b *Var, gy []float32, transposed bool) {
 		// dX = im2col(gy) · W  (rows × K)·(K × co): a forward conv of gy.
 		gx := x.grad()
 		g.forEachTile(func(_, r0, r1 int, col []float32) {
-			a := g.colOrSrc(gy, r0, r1, col)
-			kernels.Sgemm(false, false, r1-r0, co, K, 1, a, K, wd, co, 1, gx[r0*co:r1*co], co)
+			a, ta, lda := g.colOrSrc(gy, r0, r1, col)
+			kernels.Sgemm(ta, false, r1-r0, co, K, 1, a, lda, wd, co, 1, gx[r0*co:r1*co], co)
 		})
 		return
 	}

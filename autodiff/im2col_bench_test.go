@@ -10,7 +10,7 @@ func BenchmarkIm2colFirstLayer(b *testing.B) {
 	cpu0 := cpuSeconds()
 	for i := 0; i < b.N; i++ {
 		for r0 := 0; r0 < g.rows(); r0 += T {
-			g.im2col(src, r0, min(g.rows(), r0+T), col)
+			g.colOrSrc(src, r0, min(g.rows(), r0+T), col)
 		}
 	}
 	b.ReportMetric(float64(g.rows()*27)*float64(b.N)/(cpuSeconds()-cpu0)/1e9, "Gfloat/cpu-s")
@@ -24,7 +24,7 @@ func BenchmarkIm2colSecondLayer(b *testing.B) {
 	cpu0 := cpuSeconds()
 	for i := 0; i < b.N; i++ {
 		for r0 := 0; r0 < g.rows(); r0 += T {
-			g.im2col(src, r0, min(g.rows(), r0+T), col)
+			g.colOrSrc(src, r0, min(g.rows(), r0+T), col)
 		}
 	}
 	b.ReportMetric(float64(g.rows()*g.kcols())*float64(b.N)/(cpuSeconds()-cpu0)/1e9, "Gfloat/cpu-s")

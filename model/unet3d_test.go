@@ -90,3 +90,18 @@ func TestBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateInput(t *testing.T) {
+	m, err := New(Config{Filters: 2, Levels: 2, InputSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ValidateInput([]int{1, 8, 12, 16, 1}); err != nil {
+		t.Errorf("valid shape rejected: %v", err)
+	}
+	for _, s := range [][]int{{1, 8, 8, 8}, {1, 8, 8, 6, 1}, {1, 8, 8, 8, 2}, {0, 8, 8, 8, 1}, {1, 0, 8, 8, 1}} {
+		if m.ValidateInput(s) == nil {
+			t.Errorf("shape %v accepted", s)
+		}
+	}
+}

@@ -23,15 +23,16 @@ import (
 // k-sum is split at the same kc boundaries whatever the thread count, so the
 // result is bit-identical for any number of threads.
 
-// kernelPair is the micro-kernel set in use: wide for n > 8, narrow for
-// n <= 8, and dot for n <= 8 with a row-major (not transposed) A.
+// kernelPair is the micro-kernel set in use: narrow for n <= 8, wide for
+// larger n, wider (when set: AVX-512) for n > 16, and dot for n <= 4 with a
+// row-major (not transposed) A.
 // pack6, when set, transposes 6-row blocks of a row-major A into packed
 // panels (see pack6AVX2); without it packA does so in Go.
 type kernelPair struct {
-	wide, narrow *microKernel
-	dot          *dotKernel
-	pack6        func(dst, src unsafe.Pointer, lda uintptr, blocks int, ds uintptr)
-	name         string
+	wide, narrow, wider *microKernel
+	dot                 *dotKernel
+	pack6               func(dst, src unsafe.Pointer, lda uintptr, blocks int, ds uintptr)
+	name                string
 }
 
 // kernelSet is chosen at start-up (kernel_amd64.go replaces it when the CPU
@@ -158,8 +159,11 @@ func sgemmBlocked(kp kernelPair, threads int, transA, transB bool, m, n, k int, 
 		return
 	}
 	kern := kp.wide
-	if n <= kp.narrow.nr {
+	switch {
+	case n <= kp.narrow.nr:
 		kern = kp.narrow
+	case kp.wider != nil && n > kp.wide.nr:
+		kern = kp.wider
 	}
 	j := jobPool.Get().(*gemmJob)
 	j.gemmArgs = gemmArgs{kern: kern, pack6: kp.pack6, transA: transA, transB: transB, m: m, n: n, k: k,

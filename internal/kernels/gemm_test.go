@@ -133,7 +133,7 @@ func checkAgainstRef(t *testing.T, tc gemmCase, r *rand.Rand, name string, run f
 }
 
 func allKernels() []*microKernel {
-	return append([]*microKernel{goWide, goNarrow}, asmKernels()...)
+	return append([]*microKernel{goWide, goNarrow, goWider}, asmKernels()...)
 }
 
 // TestMicroKernels checks each micro-kernel on its own against a direct sum,
@@ -212,7 +212,8 @@ func TestMicroKernels(t *testing.T) {
 // Each set runs with and without its dot kernel, so that the narrow
 // micro-kernel also meets row-major A.
 func kernelPairs() []kernelPair {
-	ps := []kernelPair{{wide: goWide, narrow: goNarrow, dot: goDot, name: "go"}, {wide: goWide, narrow: goNarrow, name: "go-nodot"}}
+	ps := []kernelPair{{wide: goWide, narrow: goNarrow, dot: goDot, name: "go"},
+		{wide: goWide, narrow: goNarrow, wider: goWider, name: "go-wider-nodot"}}
 	if kernelSet.name != "go" {
 		nodot := kernelSet
 		nodot.dot, nodot.name = nil, kernelSet.name+"-nodot"

@@ -17,6 +17,12 @@ func kern6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ld
 //go:noescape
 func kern12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32)
 
+// kern6x32 is the AVX-512F widening of kern6x16 (kernel_avx512_amd64.s).
+// It has not been executed on the development machine, which lacks AVX-512.
+//
+//go:noescape
+func kern6x32(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32)
+
 //go:noescape
 func dot2x4(k int, a unsafe.Pointer, lda uintptr, bt unsafe.Pointer, ldbt uintptr, c unsafe.Pointer, ldc uintptr, alpha, beta float32, mask unsafe.Pointer)
 
@@ -36,7 +42,11 @@ var (
 	avx2Wide   = &microKernel{name: "avx2-6x16", mr: 6, nr: 16, fn: kern6x16}
 	avx2Narrow = &microKernel{name: "avx2-12x8", mr: 12, nr: 8, fn: kern12x8}
 	avx2Dot    = &dotKernel{name: "avx2-dot2x4", fn: dot2x4}
+	avx512Wide = &microKernel{name: "avx512-6x32", mr: 6, nr: 32, fn: kern6x32}
 )
+
+// hasAVX512 reports whether the AVX-512F kernel can run on this CPU.
+var hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F
 
 // hasAVX2 reports whether the AVX2+FMA kernels can run on this CPU.
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -45,14 +55,21 @@ func init() {
 	if hasAVX2 {
 		kernelSet = kernelPair{wide: avx2Wide, narrow: avx2Narrow, dot: avx2Dot, pack6: pack6AVX2, name: "avx2+fma"}
 	}
+	if hasAVX512 {
+		kernelSet.wider, kernelSet.name = avx512Wide, "avx512+avx2"
+	}
 }
 
 // asmKernels lists the assembly kernels runnable here, for the tests.
 func asmKernels() []*microKernel {
-	if !hasAVX2 {
-		return nil
+	var ks []*microKernel
+	if hasAVX2 {
+		ks = append(ks, avx2Wide, avx2Narrow)
 	}
-	return []*microKernel{avx2Wide, avx2Narrow}
+	if hasAVX512 {
+		ks = append(ks, avx512Wide)
+	}
+	return ks
 }
 
 // asmDotKernels lists the assembly dot kernels runnable here, for the tests.

@@ -27,18 +27,39 @@ type microKernel struct {
 // checks in the inner loop); Go does not vectorise them.
 const (
 	maxMR = 12
-	maxNR = 16
+	maxNR = 32
 )
 
 var (
 	goWide   = &microKernel{name: "go-6x16", mr: 6, nr: 16, fn: kernGo6x16}
 	goNarrow = &microKernel{name: "go-12x8", mr: 12, nr: 8, fn: kernGo12x8}
+	// goWider mirrors the AVX-512 6×32 kernel's geometry, so the driver's
+	// handling of a third, wider kernel is tested on every machine.
+	goWider = &microKernel{name: "go-6x32", mr: 6, nr: 32, fn: kernGo6x32}
 )
 
 func kernGo6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32) {
 	var acc [6][16]float32
 	for p := 0; p < k; p++ {
 		bp := (*[16]float32)(unsafe.Add(b, p*16*4))
+		ap := unsafe.Add(a, uintptr(p)*csA)
+		for i := range acc {
+			ai := *(*float32)(unsafe.Add(ap, uintptr(i)*rsA))
+			row := &acc[i]
+			for j := range row {
+				row[j] += ai * bp[j]
+			}
+		}
+	}
+	for i := range acc {
+		writeRow(acc[i][:], unsafe.Add(c, uintptr(i)*ldc), alpha, beta)
+	}
+}
+
+func kernGo6x32(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32) {
+	var acc [6][32]float32
+	for p := 0; p < k; p++ {
+		bp := (*[32]float32)(unsafe.Add(b, p*32*4))
 		ap := unsafe.Add(a, uintptr(p)*csA)
 		for i := range acc {
 			ai := *(*float32)(unsafe.Add(ap, uintptr(i)*rsA))

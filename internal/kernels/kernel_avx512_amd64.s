@@ -1,0 +1,156 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX-512 version of the 6×16 kernel (kernel_amd64.s): the same code with
+// 16-lane ZMM registers, so a 6×32 tile, B panels of 32 floats per p. Same
+// contract (see microKernel). It runs only where the CPU reports AVX-512F.
+//
+// NOT EXECUTED on the development machine (an AVX2-only Zen 3): it was
+// written as a register-for-register widening of the tested AVX2 kernel and
+// is covered by the same tests, which run it wherever AVX-512 is present.
+
+// One p step of the 6×32 kernel: B row at off(DX), A column at SI (rows
+// 0-2) and BX (rows 3-5), advancing both by csA (R10).
+#define STEP6x32(off) \
+	VMOVUPS      off(DX), Z0; \
+	VMOVUPS      off+64(DX), Z1; \
+	VBROADCASTSS (SI), Z2; \
+	VBROADCASTSS (SI)(R8*1), Z3; \
+	VFMADD231PS  Z0, Z2, Z4; \
+	VFMADD231PS  Z1, Z2, Z5; \
+	VFMADD231PS  Z0, Z3, Z6; \
+	VFMADD231PS  Z1, Z3, Z7; \
+	VBROADCASTSS (SI)(R8*2), Z2; \
+	VBROADCASTSS (BX), Z3; \
+	VFMADD231PS  Z0, Z2, Z8; \
+	VFMADD231PS  Z1, Z2, Z9; \
+	VFMADD231PS  Z0, Z3, Z10; \
+	VFMADD231PS  Z1, Z3, Z11; \
+	VBROADCASTSS (BX)(R8*1), Z2; \
+	VBROADCASTSS (BX)(R8*2), Z3; \
+	VFMADD231PS  Z0, Z2, Z12; \
+	VFMADD231PS  Z1, Z2, Z13; \
+	VFMADD231PS  Z0, Z3, Z14; \
+	VFMADD231PS  Z1, Z3, Z15; \
+	ADDQ         R10, SI; \
+	ADDQ         R10, BX
+
+// Write-back of one 32-wide row pair (acc0, acc1) at DI: C = alpha*acc + beta*C.
+#define ROW32(acc0, acc1) \
+	VMULPS      Z0, acc0, acc0; \
+	VMULPS      Z0, acc1, acc1; \
+	VFMADD231PS (DI), Z1, acc0; \
+	VFMADD231PS 64(DI), Z1, acc1; \
+	VMOVUPS     acc0, (DI); \
+	VMOVUPS     acc1, 64(DI); \
+	ADDQ        R11, DI
+
+#define ROW32B0(acc0, acc1) \
+	VMULPS  Z0, acc0, acc0; \
+	VMULPS  Z0, acc1, acc1; \
+	VMOVUPS acc0, (DI); \
+	VMOVUPS acc1, 64(DI); \
+	ADDQ    R11, DI
+
+// Loop structure and prefetching as in kern6x16. Accumulators are zeroed
+// with VPXORD (AVX-512F; the ZMM form of VXORPS needs AVX-512DQ).
+
+// func kern6x32(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32)
+TEXT ·kern6x32(SB), NOSPLIT, $0-80
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ rsA+16(FP), R8
+	MOVQ csA+24(FP), R10
+	MOVQ b+32(FP), DX
+	MOVQ pf+56(FP), R12
+	MOVQ pfs+64(FP), R11
+	LEAQ (R8)(R8*2), R9 // 3*rsA
+	LEAQ (SI)(R9*1), BX // row 3
+	ADDQ SI, R12
+	MOVQ R10, R14
+	SHLQ $3, R14
+
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	CMPQ CX, $8
+	JLT  k6x32tail
+
+k6x32loop8:
+	MOVQ       R12, R13
+	PREFETCHT0 (R13)
+	PREFETCHT0 (R13)(R11*1)
+	PREFETCHT0 (R13)(R11*2)
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	PREFETCHT0 (R13)
+	PREFETCHT0 (R13)(R11*1)
+	PREFETCHT0 (R13)(R11*2)
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	ADDQ       R11, R13
+	PREFETCHT0 (R13)
+	PREFETCHT0 (R13)(R11*1)
+	STEP6x32(0)
+	STEP6x32(128)
+	STEP6x32(256)
+	STEP6x32(384)
+	STEP6x32(512)
+	STEP6x32(640)
+	STEP6x32(768)
+	STEP6x32(896)
+	ADDQ R14, R12
+	ADDQ $1024, DX
+	SUBQ $8, CX
+	CMPQ CX, $8
+	JGE  k6x32loop8
+
+k6x32tail:
+	TESTQ CX, CX
+	JZ    k6x32store
+
+k6x32loop1:
+	STEP6x32(0)
+	ADDQ $128, DX
+	DECQ CX
+	JNZ  k6x32loop1
+
+k6x32store:
+	MOVQ         c+40(FP), DI
+	MOVQ         ldc+48(FP), R11
+	VBROADCASTSS alpha+72(FP), Z0
+	VBROADCASTSS beta+76(FP), Z1
+	MOVL         beta+76(FP), AX
+	TESTL        $0x7fffffff, AX
+	JZ           k6x32beta0
+	ROW32(Z4, Z5)
+	ROW32(Z6, Z7)
+	ROW32(Z8, Z9)
+	ROW32(Z10, Z11)
+	ROW32(Z12, Z13)
+	ROW32(Z14, Z15)
+	VZEROUPPER
+	RET
+
+k6x32beta0:
+	ROW32B0(Z4, Z5)
+	ROW32B0(Z6, Z7)
+	ROW32B0(Z8, Z9)
+	ROW32B0(Z10, Z11)
+	ROW32B0(Z12, Z13)
+	ROW32B0(Z14, Z15)
+	VZEROUPPER
+	RET
+

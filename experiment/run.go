@@ -1,0 +1,417 @@
+package experiment
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fess-seg/fess/dataset"
+	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/internal/atomicio"
+	"github.com/fess-seg/fess/train"
+)
+
+// Options are per-invocation settings that do not change results.
+type Options struct {
+	// Log receives one line per step and per run (nil: discard).
+	Log io.Writer
+	// Progress receives the training progress bars when runs go one at a
+	// time (nil: none).
+	Progress io.Writer
+	// Jobs, if > 0, overrides the file's jobs.
+	Jobs int
+	// DryRun lists the runs and their state without training or writing
+	// anything.
+	DryRun bool
+	// Command is shown in the report's "generated" line.
+	Command string
+}
+
+// Stats counts what an invocation did with the grid's runs.
+type Stats struct {
+	// Runs is the size of the grid.
+	Runs int
+	// Skipped runs were already complete (test/summary.json present).
+	Skipped int
+	// Resumed runs continued from last.ckpt; Trained runs started afresh.
+	Resumed, Trained int
+	// Failed runs returned an error (listed in the returned error).
+	Failed int
+	// Elapsed is the wall time of the whole invocation.
+	Elapsed time.Duration
+}
+
+// Job is one cell of the grid: one training run and its test.
+type Job struct {
+	Dataset string
+	// Loss is the loss name; Pairing is set for FESS only.
+	Loss, Pairing string
+	// Variant is Loss, or "fess-<pairing>" for FESS: the folder name and
+	// the key of the results.
+	Variant   string
+	TrainSize int
+	Seed      uint64
+	// Dir is OUT/runs/<dataset>/<variant>/n<size>/s<seed>.
+	Dir string
+	// Config is what the run is trained with.
+	Config train.Config
+}
+
+// TestDir is the run's test output folder.
+func (j *Job) TestDir() string { return filepath.Join(j.Dir, "test") }
+
+// Complete reports whether the run's test summary exists.
+func (j *Job) Complete() bool {
+	_, err := os.Stat(filepath.Join(j.TestDir(), "summary.json"))
+	return err == nil
+}
+
+// jobRecord is job.json: what the experiment asked of a run folder, free of
+// paths so that the output folder can be moved.
+type jobRecord struct {
+	Dataset    string `json:"dataset"`
+	Loss       string `json:"loss"`
+	Pairing    string `json:"pairing,omitempty"`
+	TrainCases int    `json:"train_cases"`
+	Seed       uint64 `json:"seed"`
+	Recipe     Recipe `json:"train"`
+}
+
+const jobFile = "job.json"
+
+// Run carries out the experiment: it synthesises and prepares the data
+// sets, trains and tests every run that is not complete (resuming those
+// that have a checkpoint), then aggregates all complete runs into
+// OUT/results and OUT/report. Failed runs do not stop the others; they are
+// reported in the error after aggregation.
+func Run(f *File, opts Options) (Stats, error) {
+	start := time.Now()
+	var st Stats
+	log := opts.Log
+	if log == nil {
+		log = io.Discard
+	}
+	jobs := f.Jobs
+	if opts.Jobs > 0 {
+		jobs = opts.Jobs
+	}
+	if !opts.DryRun {
+		if err := os.MkdirAll(f.Out, 0o755); err != nil {
+			return st, err
+		}
+		if err := atomicio.WriteJSON(filepath.Join(f.Out, "experiment.json"), f); err != nil {
+			return st, err
+		}
+	}
+	preps := map[string]*dataset.Prepared{}
+	for i, d := range f.Datasets {
+		fmt.Fprintf(log, "data %d/%d: %s\n", i+1, len(f.Datasets), d.Name)
+		if opts.DryRun {
+			continue
+		}
+		p, err := prepareDataset(f, d, opts.Progress, log)
+		if err != nil {
+			return st, err
+		}
+		preps[d.Name] = p
+	}
+	grid, err := Plan(f, preps)
+	if err != nil {
+		return st, err
+	}
+	st.Runs = len(grid)
+	var pending []*Job
+	for _, j := range grid {
+		if j.Complete() {
+			if err := checkJobRecord(j); err != nil {
+				return st, err
+			}
+			st.Skipped++
+			continue
+		}
+		pending = append(pending, j)
+	}
+	fmt.Fprintf(log, "grid: %d runs, %d complete (skipped), %d to run, %d at a time with %d thread(s) each\n",
+		st.Runs, st.Skipped, len(pending), min(jobs, max(1, len(pending))), f.Train.Threads)
+	if opts.DryRun {
+		for _, j := range grid {
+			state := "to train"
+			if j.Complete() {
+				state = "complete"
+			} else if _, err := os.Stat(filepath.Join(j.Dir, "last.ckpt")); err == nil {
+				state = "to resume"
+			}
+			fmt.Fprintf(log, "  %-60s %s\n", j.Dir, state)
+		}
+		return st, nil
+	}
+	for _, j := range pending {
+		if err := checkJobRecord(j); err != nil {
+			return st, err
+		}
+	}
+
+	var (
+		mu       sync.Mutex
+		failures []string
+		done     int
+		next     = make(chan *Job)
+		wg       sync.WaitGroup
+	)
+	progress := opts.Progress
+	if jobs > 1 {
+		progress = nil // interleaved bars from several runs would be unreadable
+	}
+	for range min(jobs, len(pending)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				t0 := time.Now()
+				resumed, dice, err := runJob(j, progress)
+				mu.Lock()
+				done++
+				rel := relPath(f.Out, j.Dir)
+				switch {
+				case err != nil:
+					st.Failed++
+					failures = append(failures, fmt.Sprintf("%s: %v", rel, err))
+					fmt.Fprintf(log, "[%d/%d] %s FAILED after %s: %v\n", done, len(pending), rel, since(t0), err)
+				default:
+					if resumed {
+						st.Resumed++
+					} else {
+						st.Trained++
+					}
+					how := "trained"
+					if resumed {
+						how = "resumed"
+					}
+					fmt.Fprintf(log, "[%d/%d] %s %s in %s, test Dice %.3f (elapsed %s)\n", done, len(pending), rel, how, since(t0), dice, since(start))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, j := range pending {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+
+	fmt.Fprintf(log, "aggregating into %s and %s\n", filepath.Join(f.Out, "results"), filepath.Join(f.Out, "report", "index.html"))
+	if err := Aggregate(f, grid, preps, opts.Command, log); err != nil {
+		return st, err
+	}
+	st.Elapsed = time.Since(start)
+	fmt.Fprintf(log, "done in %s: %d runs, %d skipped, %d resumed, %d trained, %d failed\n",
+		since(start), st.Runs, st.Skipped, st.Resumed, st.Trained, st.Failed)
+	if len(failures) > 0 {
+		return st, fmt.Errorf("%d of %d runs failed (the results leave them out):\n  %s", len(failures), st.Runs, strings.Join(failures, "\n  "))
+	}
+	return st, nil
+}
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(time.Second) }
+
+func relPath(base, p string) string {
+	if r, err := filepath.Rel(base, p); err == nil {
+		return r
+	}
+	return p
+}
+
+// synthRecord is raw/.synth.json: the parameters the synthetic sources were
+// written with, written after the last case.
+type synthRecord struct {
+	Kind  string `json:"kind"`
+	Cases int    `json:"cases"`
+	Size  int    `json:"synth_size"`
+	Seed  int64  `json:"seed"`
+}
+
+// prepareDataset synthesises (if needed) and prepares one data set.
+func prepareDataset(f *File, d Dataset, progress, log io.Writer) (*dataset.Prepared, error) {
+	base := filepath.Join(f.Out, "data", d.Name)
+	raw := d.Path
+	if d.Kind != "" {
+		raw = filepath.Join(base, "raw")
+		want := synthRecord{d.Kind, d.Cases, d.SynthSize, f.DataSeed}
+		marker := filepath.Join(raw, ".synth.json")
+		if data, err := os.ReadFile(marker); err == nil {
+			var have synthRecord
+			if err := json.Unmarshal(data, &have); err != nil {
+				return nil, errs.Input(marker, "bad synthesis record: %v", err)
+			}
+			if have != want {
+				return nil, errs.Input(marker, "synthetic data was written with %+v but the experiment asks for %+v; remove %s or choose another out", have, want, base)
+			}
+		} else {
+			fmt.Fprintf(log, "  synthesising %d %s cases (%d³) in %s\n", d.Cases, d.Kind, d.SynthSize, raw)
+			if err := os.MkdirAll(raw, 0o755); err != nil {
+				return nil, err
+			}
+			if err := dataset.WriteSynth(d.Kind, raw, d.Cases, d.SynthSize, f.DataSeed, 2, progress); err != nil {
+				return nil, err
+			}
+			if err := atomicio.WriteJSON(marker, want); err != nil {
+				return nil, err
+			}
+		}
+	}
+	prepDir := filepath.Join(base, "prepared")
+	m, cached, err := dataset.Prepare(raw, prepDir, dataset.Options{Layout: d.Layout, Modality: d.Modality,
+		Size: d.Size, Target: d.Target, Seed: f.DataSeed, Split: f.Split, Workers: 2, Progress: progress})
+	if err != nil {
+		return nil, err
+	}
+	p, err := dataset.Open(prepDir)
+	if err != nil {
+		return nil, err
+	}
+	how := "prepared"
+	if cached {
+		how = "already prepared"
+	}
+	fmt.Fprintf(log, "  %s: %d cases (%d train, %d val, %d test) at %d³ in %s\n", how, len(m.Cases),
+		len(p.Split("train")), len(p.Split("val")), len(p.Split("test")), p.Size(), prepDir)
+	return p, nil
+}
+
+// Variants lists the grid's loss variants in table order: each loss in the
+// file's order, FESS once per pairing.
+func (f *File) Variants() []Job {
+	var out []Job
+	for _, l := range f.Losses {
+		if l == "fess" {
+			for _, p := range f.Pairings {
+				out = append(out, Job{Loss: l, Pairing: p, Variant: "fess-" + p})
+			}
+			continue
+		}
+		out = append(out, Job{Loss: l, Variant: l})
+	}
+	return out
+}
+
+// Sizes resolves the file's training sizes against a data set with nTrain
+// training cases: 0 means nTrain; duplicates are dropped; sizes are sorted.
+func (f *File) Sizes(name string, nTrain int) ([]int, error) {
+	var out []int
+	for _, n := range f.TrainSizes {
+		if n == 0 {
+			n = nTrain
+		}
+		if n > nTrain {
+			return nil, fmt.Errorf("dataset %s: train size %d exceeds its %d training cases", name, n, nTrain)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Plan lists the grid's runs in a fixed order (dataset, size, seed,
+// variant), given the prepared data sets (nil entries, as in a dry run,
+// are looked up on disk if present).
+func Plan(f *File, preps map[string]*dataset.Prepared) ([]*Job, error) {
+	var grid []*Job
+	for _, d := range f.Datasets {
+		prepDir := filepath.Join(f.Out, "data", d.Name, "prepared")
+		p := preps[d.Name]
+		if p == nil {
+			var err error
+			if p, err = dataset.Open(prepDir); err != nil {
+				return nil, fmt.Errorf("dataset %s is not prepared yet (%v)", d.Name, err)
+			}
+		}
+		nTrain := len(p.Split("train"))
+		if nTrain == 0 || len(p.Split("test")) == 0 {
+			return nil, errs.Input(prepDir, "needs training and test cases (has %d and %d)", nTrain, len(p.Split("test")))
+		}
+		sizes, err := f.Sizes(d.Name, nTrain)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range sizes {
+			for _, seed := range f.Seeds {
+				for _, v := range f.Variants() {
+					j := v
+					j.Dataset, j.TrainSize, j.Seed = d.Name, n, seed
+					j.Dir = filepath.Join(f.Out, "runs", d.Name, v.Variant, fmt.Sprintf("n%d", n), fmt.Sprintf("s%d", seed))
+					j.Config = f.Train.config(prepDir, v.Loss, v.Pairing, n, seed)
+					grid = append(grid, &j)
+				}
+			}
+		}
+	}
+	return grid, nil
+}
+
+func (j *Job) record() jobRecord {
+	return jobRecord{Dataset: j.Dataset, Loss: j.Loss, Pairing: j.Pairing, TrainCases: j.TrainSize, Seed: j.Seed,
+		Recipe: recipeOf(j.Config)}
+}
+
+// recipeOf recovers the shared recipe from a run's configuration.
+func recipeOf(c train.Config) Recipe {
+	return Recipe{Preset: c.Model.Preset, Filters: c.Model.Filters, Levels: c.Model.Levels, Dropout: c.Model.Dropout,
+		Epochs: c.Epochs, Batch: c.Batch, LR: c.LR, ValEvery: c.ValEvery, ClipNorm: c.ClipNorm,
+		WeightDecay: c.WeightDecay, DecoupledDecay: c.DecoupledDecay, Lambda: c.Lambda, Scale: c.Scale,
+		Temperature: c.Temperature, ProjectionDim: c.ProjectionDim, QueueLen: c.QueueLen, Threads: c.Threads}
+}
+
+// checkJobRecord fails if the run folder was made for a different job.
+func checkJobRecord(j *Job) error {
+	path := filepath.Join(j.Dir, jobFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return errs.Input(path, "cannot read: %v", err)
+	}
+	var have jobRecord
+	if err := json.Unmarshal(data, &have); err != nil {
+		return errs.Input(path, "bad job record: %v", err)
+	}
+	if want := j.record(); have != want {
+		return errs.Input(path, "this run folder was made with %+v but the experiment now asks for %+v; remove the folder (or the whole out folder) or choose another out", have, want)
+	}
+	return nil
+}
+
+// runJob trains (or resumes) and tests one run and returns whether it was
+// resumed and its mean test Dice.
+func runJob(j *Job, progress io.Writer) (resumed bool, dice float64, err error) {
+	if err := os.MkdirAll(j.Dir, 0o755); err != nil {
+		return false, 0, err
+	}
+	if err := atomicio.WriteJSON(filepath.Join(j.Dir, jobFile), j.record()); err != nil {
+		return false, 0, err
+	}
+	_, statErr := os.Stat(filepath.Join(j.Dir, "last.ckpt"))
+	resumed = statErr == nil
+	topts := train.Options{Resume: resumed, Progress: progress}
+	t, err := train.New(j.Config, j.Dir, topts)
+	if err != nil {
+		return resumed, 0, err
+	}
+	if _, err := t.Run(topts); err != nil {
+		return resumed, 0, err
+	}
+	sum, _, err := train.Evaluate(j.Dir, j.Config.Data, j.TestDir(), nil)
+	if err != nil {
+		return resumed, 0, err
+	}
+	return resumed, sum.Metrics["dice"].Mean, nil
+}

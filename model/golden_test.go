@@ -44,9 +44,6 @@ import (
 //     directions. They are only required to stay within Adam's bound of
 //     10·lr·(1−β1)/√(1−β2) ≈ 10·lr·3.17 of their initial value.
 func TestGoldenUNetAdam(t *testing.T) {
-	if testing.Short() {
-		t.Skip("golden U-Net training skipped in -short mode")
-	}
 	fi, err := golden.Load("testdata/unet_init")
 	if err != nil {
 		t.Fatal(err)

@@ -436,10 +436,50 @@ func convBackward(g *convGeom, x, w, b *Var, gy []float32, transposed bool) {
 		return
 	}
 	if !transposed && x.RequiresGrad {
+		if g.s == [3]int{1, 1, 1} && !g.identity() {
+			inputGradAsConv(g, gy, wd, x.grad())
+			return
+		}
 		// dX = col2im(gy · Wᵀ).
 		colAdjoint(g, gy, wd, x.grad(), T, p, false)
 	}
-	_ = T
+}
+
+// inputGradAsConv computes dX += the input gradient of a stride-1 conv as a
+// forward conv of gy with the kernel flipped in space and transposed in
+// channels, padding k−1−p:
+//
+//	dX[i, ci] = Σ_{k', co} gy[i − (k−1−p) + k', co] · W[k−1−k', ci, co]
+//
+// Each tile writes its own rows of dX, so workers need no private buffers
+// and no col2im scatter.
+func inputGradAsConv(g *convGeom, gy, wd, gx []float32) {
+	ci, co := g.c, g.co
+	kd, kh, kw := g.k[0], g.k[1], g.k[2]
+	flip := getScratch(len(wd))
+	defer putScratch(flip)
+	wf := *flip
+	// wf[kz',ky',kx',co,ci] = w[kd−1−kz', kh−1−ky', kw−1−kx', ci, co]
+	for kz := 0; kz < kd; kz++ {
+		for ky := 0; ky < kh; ky++ {
+			for kx := 0; kx < kw; kx++ {
+				src := wd[((kz*kh+ky)*kw+kx)*ci*co:]
+				dst := wf[(((kd-1-kz)*kh+(kh-1-ky))*kw+(kw-1-kx))*co*ci:]
+				for a := 0; a < ci; a++ {
+					for b := 0; b < co; b++ {
+						dst[b*ci+a] = src[a*co+b]
+					}
+				}
+			}
+		}
+	}
+	g2 := convGeom{n: g.n, d: g.od, h: g.oh, w: g.ow, c: co, k: g.k, s: [3]int{1, 1, 1},
+		p: [3]int{kd - 1 - g.p[0], kh - 1 - g.p[1], kw - 1 - g.p[2]}, od: g.d, oh: g.h, ow: g.w, co: ci}
+	K := g2.kcols()
+	g2.forEachTile(func(_, r0, r1 int, col []float32) {
+		a, ta, lda := g2.colOrSrc(gy, r0, r1, col)
+		kernels.Sgemm(ta, false, r1-r0, ci, K, 1, a, lda, wf, ci, 1, gx[r0*ci:r1*ci], ci)
+	})
 }
 
 // colAdjoint computes dst += col2im(rows · Wᵀ) over all tiles, where rows

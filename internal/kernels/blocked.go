@@ -237,13 +237,7 @@ func sgemmBlocked(kp kernelPair, threads int, transA, transB bool, m, n, k int, 
 // caller's included, and returns when all are done.
 func (j *gemmJob) run(threads int) {
 	j.next.Store(0)
-	nt := min(threads, j.items)
-	j.wg.Add(nt - 1)
-	for w := 1; w < nt; w++ {
-		go j.worker(true)
-	}
-	j.worker(false)
-	j.wg.Wait()
+	runParallel(j, min(threads, j.items), &j.wg)
 }
 
 // worker takes items until none are left. Which worker runs an item does not

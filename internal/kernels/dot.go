@@ -114,13 +114,7 @@ func sgemmDot(kern *dotKernel, threads int, transB bool, m, n, k int, alpha floa
 	if 2*float64(m)*float64(n)*float64(k) < parallelFlops {
 		threads = 1
 	}
-	nt := min(threads, j.items)
-	j.wg.Add(nt - 1)
-	for w := 1; w < nt; w++ {
-		go j.worker(true)
-	}
-	j.worker(false)
-	j.wg.Wait()
+	runParallel(j, min(threads, j.items), &j.wg)
 	bt = j.bt
 	*j = dotJob{bt: bt}
 	dotPool.Put(j)

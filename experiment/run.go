@@ -27,8 +27,8 @@ type Options struct {
 	Progress io.Writer
 	// Jobs, if > 0, overrides the file's jobs.
 	Jobs int
-	// DryRun lists the runs and their state without training or writing
-	// anything.
+	// DryRun prepares the data sets and lists the runs and their state
+	// without training or aggregating anything.
 	DryRun bool
 	// Command is shown in the report's "generated" line.
 	Command string
@@ -102,20 +102,15 @@ func Run(f *File, opts Options) (Stats, error) {
 	if opts.Jobs > 0 {
 		jobs = opts.Jobs
 	}
-	if !opts.DryRun {
-		if err := os.MkdirAll(f.Out, 0o755); err != nil {
-			return st, err
-		}
-		if err := atomicio.WriteJSON(filepath.Join(f.Out, "experiment.json"), f); err != nil {
-			return st, err
-		}
+	if err := os.MkdirAll(f.Out, 0o755); err != nil {
+		return st, err
+	}
+	if err := atomicio.WriteJSON(filepath.Join(f.Out, "experiment.json"), f); err != nil {
+		return st, err
 	}
 	preps := map[string]*dataset.Prepared{}
 	for i, d := range f.Datasets {
 		fmt.Fprintf(log, "data %d/%d: %s\n", i+1, len(f.Datasets), d.Name)
-		if opts.DryRun {
-			continue
-		}
 		p, err := prepareDataset(f, d, opts.Progress, log)
 		if err != nil {
 			return st, err
@@ -157,6 +152,10 @@ func Run(f *File, opts Options) (Stats, error) {
 			return st, err
 		}
 	}
+	// Longest runs first (training cost grows with the training size), so
+	// that parallel workers finish together and an interrupted experiment
+	// already has the largest size, the one the table reports.
+	slices.SortStableFunc(pending, func(a, b *Job) int { return b.TrainSize - a.TrainSize })
 
 	var (
 		mu       sync.Mutex
@@ -321,8 +320,8 @@ func (f *File) Sizes(name string, nTrain int) ([]int, error) {
 }
 
 // Plan lists the grid's runs in a fixed order (dataset, size, seed,
-// variant), given the prepared data sets (nil entries, as in a dry run,
-// are looked up on disk if present).
+// variant), given the prepared data sets (missing entries are opened from
+// OUT/data/<dataset>/prepared).
 func Plan(f *File, preps map[string]*dataset.Prepared) ([]*Job, error) {
 	var grid []*Job
 	for _, d := range f.Datasets {

@@ -73,7 +73,7 @@ func runExperiment(args []string, stdout, stderr io.Writer) (experiment.Stats, e
 	config := fs.String("config", "", "experiment `file` (JSON)")
 	out := fs.String("out", "", "output `folder` (overrides the file's out)")
 	jobs := fs.Int("jobs", 0, "runs trained at once (overrides the file's jobs; results do not change)")
-	dry := fs.Bool("dry-run", false, "list the runs and their state; train nothing")
+	dry := fs.Bool("dry-run", false, "prepare the data, list the runs and their state; train nothing")
 	quiet := fs.Bool("quiet", false, "no progress bars (one line per run is still logged on stderr)")
 	if err := parseFlags(fs, experimentUsage, args); err != nil {
 		return st, err

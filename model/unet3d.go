@@ -48,6 +48,12 @@ type Config struct {
 	InChannels         int     // default 1
 	BottleneckChannels int     // Cb; default F·2^L (unet3d) or 1024 (seed)
 	Seed               uint64  // weight initialisation and dropout seed
+	// NoUpBN drops the BatchNorm after each up-sampling transposed conv
+	// (the decoder then concatenates the up-conv output directly). SPEC's
+	// unet3d has that BatchNorm; the PyTorch timing peer
+	// (bench/torch_unet3d.py) has not, so `fess bench` sets NoUpBN to run
+	// exactly the peer's network. Parameter names are unchanged otherwise.
+	NoUpBN bool `json:",omitempty"`
 }
 
 // block is conv → BN → ReLU → dropout.
@@ -157,9 +163,9 @@ func New(cfg Config) (*UNet3D, error) {
 	for i := cfg.Levels - 1; i >= 0; i-- {
 		co := cfg.Filters << i
 		name := fmt.Sprintf("dec%d", i)
-		l := level{
-			up:   b.NewConvTranspose3D(name+".up", 2, 2, c, co, true),
-			upbn: b.NewBatchNorm(name+".upbn", co),
+		l := level{up: b.NewConvTranspose3D(name+".up", 2, 2, c, co, true)}
+		if !cfg.NoUpBN {
+			l.upbn = b.NewBatchNorm(name+".upbn", co)
 		}
 		l.blocks = []block{mk(name+".0", 2*co, co), mk(name+".1", co, co)}
 		m.dec[i] = l
@@ -202,7 +208,10 @@ func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (
 	bott := h
 	for i := m.Cfg.Levels - 1; i >= 0; i-- {
 		l := m.dec[i]
-		u := l.upbn.Forward(tp, l.up.Forward(tp, h), train)
+		u := l.up.Forward(tp, h)
+		if l.upbn != nil {
+			u = l.upbn.Forward(tp, u, train)
+		}
 		h = tp.Concat(4, u, skips[i])
 		for _, bl := range l.blocks {
 			h = m.runBlock(tp, bl, h, train)

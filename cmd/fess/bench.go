@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fess-seg/fess/bench"
+	"github.com/fess-seg/fess/errs"
+)
+
+const benchUsage = `usage: fess bench [--config a,b,c,d] [--json] [--threads 2] [--warmup 2] [--iters 5]
+                  [--no-gate] [--peer torch.json]
+
+Times the 3-D U-Net training step of the PyTorch peer (bench/torch_unet3d.py
+beside SPEC.md) on this engine: no-grad pass, grad pass, FESS loss (0.5·Dice +
+0.5·1e-4·contrastive), backward, gradient clipping to norm 1, Adam.
+Configurations (N batch, S³ input, F base filters, L levels):
+  a  N2, 32³, F8,  L3, training step
+  b  N1, 64³, F16, L4, training step
+  c  N2, 64³, F8,  L4, training step
+  d  N1, 64³, F32, L4, forward only (inference mode)
+Each configuration runs in a fresh subprocess (its own peak RSS); after
+--warmup untimed steps, --iters timed ones; the median is reported.
+Samples during which other processes used CPU are retried as the peer does
+(--no-gate keeps every sample). GFLOP/s uses the peer's analytic FLOP count.
+--json prints one object per configuration. --peer reads the peer's --json
+output and prints a side-by-side table against its fastest variant.
+
+example:
+  python3 torch_unet3d.py --configs a,b,c,d --json /tmp/torch.json
+  fess bench --config a,b,c,d --peer /tmp/torch.json`
+
+func init() {
+	register("bench", "time the U-Net training step (PyTorch peer's configurations)",
+		func(args []string) error { return runBench(args, os.Stdout, os.Stderr) })
+}
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench", benchUsage)
+	cfgs := fs.String("config", "a,b,c,d", "comma-separated configurations (a, b, c, d)")
+	asJSON := fs.Bool("json", false, "print JSON (one object per configuration)")
+	threads := fs.Int("threads", 2, "worker threads")
+	warmup := fs.Int("warmup", 2, "untimed steps first")
+	iters := fs.Int("iters", 5, "timed steps (median reported)")
+	noGate := fs.Bool("no-gate", false, "keep samples disturbed by other processes")
+	peer := fs.String("peer", "", "the PyTorch peer's --json output, for a side-by-side table")
+	one := fs.String("one", "", "internal: run one configuration in this process, print JSON")
+	if err := parseFlags(fs, benchUsage, args); err != nil {
+		if err == errHelp {
+			return nil
+		}
+		return err
+	}
+	if *threads < 1 || *iters < 1 || *warmup < 0 {
+		return errs.Usage("bench: need --threads ≥ 1, --iters ≥ 1, --warmup ≥ 0\n%s", benchUsage)
+	}
+	opt := bench.Options{Warmup: *warmup, Iters: *iters, Threads: *threads, Gate: !*noGate}
+	if *one != "" {
+		c, ok := bench.Lookup(*one)
+		if !ok {
+			return errs.Usage("bench: unknown configuration %q", *one)
+		}
+		r, err := bench.Run(c, opt)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "@@JSON@@%s\n", b)
+		return nil
+	}
+	var list []bench.Config
+	for _, n := range strings.Split(*cfgs, ",") {
+		c, ok := bench.Lookup(strings.TrimSpace(n))
+		if !ok {
+			return errs.Usage("bench: unknown configuration %q (want a, b, c or d)\n%s", n, benchUsage)
+		}
+		list = append(list, c)
+	}
+	var peerRows []peerRow
+	if *peer != "" {
+		b, err := os.ReadFile(*peer)
+		if err != nil {
+			return errs.Input(*peer, "%v", err)
+		}
+		if err := json.Unmarshal(b, &peerRows); err != nil {
+			return errs.Input(*peer, "not the peer's --json output: %v", err)
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var results []*bench.Result
+	for _, c := range list {
+		if opt.Gate {
+			if fc, waited := bench.WaitQuiet(120*time.Second, 0.15, time.Second); waited > 1500*time.Millisecond {
+				fmt.Fprintf(stderr, "(waited %.0fs for a quiet machine; foreign load now %.2f cores)\n",
+					waited.Seconds(), fc)
+			}
+		}
+		cmd := exec.Command(exe, "bench", "--one", c.Name, "--threads", strconv.Itoa(*threads),
+			"--warmup", strconv.Itoa(*warmup), "--iters", strconv.Itoa(*iters))
+		if *noGate {
+			cmd.Args = append(cmd.Args, "--no-gate")
+		}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("bench: configuration %s: %v", c.Name, err)
+		}
+		var r bench.Result
+		found := false
+		for _, l := range strings.Split(out.String(), "\n") {
+			if s, ok := strings.CutPrefix(l, "@@JSON@@"); ok {
+				if err := json.Unmarshal([]byte(s), &r); err != nil {
+					return fmt.Errorf("bench: configuration %s: %v", c.Name, err)
+				}
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("bench: configuration %s printed no result", c.Name)
+		}
+		if !*asJSON {
+			fmt.Fprintln(stdout, r.String())
+		}
+		results = append(results, &r)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", " ")
+		return enc.Encode(results)
+	}
+	fmt.Fprintln(stdout)
+	fmt.Fprint(stdout, benchTable(results))
+	if len(peerRows) > 0 {
+		fmt.Fprintln(stdout)
+		fmt.Fprint(stdout, sideBySide(results, peerRows))
+	}
+	return nil
+}
+
+func benchTable(rs []*bench.Result) string {
+	var b strings.Builder
+	fmt.Fprintln(&b, "| cfg | N | S³ | F | L | params | step GFLOP | step med s | step min s | GFLOP/s | fwd med s | fwd GFLOP/s | peak RSS MiB | allocs/step | MiB alloc/step | clean/tries |")
+	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		g := r.FwdGFLOP
+		if r.Train {
+			g = r.TrainGFLOP
+		}
+		noisy := ""
+		if r.Noisy {
+			noisy = " NOISY"
+		}
+		fmt.Fprintf(&b, "| %s%s | %d | %d³ | %d | %d | %d | %.2f | %.3f | %.3f | %.1f | %.3f | %.1f | %.0f | %.0f | %.1f | %d/%d%s |\n",
+			r.Config, map[bool]string{true: "", false: " (fwd)"}[r.Train], r.N, r.S, r.F, r.L, r.Params, g,
+			r.StepMedian, r.StepMin, r.GFLOPs, r.FwdMedian, r.FwdGFLOPs, r.PeakRSSMiB, r.AllocsPerStep,
+			r.AllocMiBPerStep, r.StepClean, r.StepAttempts, noisy)
+	}
+	return b.String()
+}
+
+// peerRow is the part of the peer's JSON rows the comparison uses.
+type peerRow struct {
+	Config     string  `json:"config"`
+	Variant    string  `json:"variant"`
+	TrainMed   float64 `json:"train_med"`
+	FwdMed     float64 `json:"fwd_med"`
+	TrainGFLOP float64 `json:"train_gflop"`
+	FwdGFLOP   float64 `json:"fwd_gflop"`
+	MaxRSS     float64 `json:"maxrss_mib"`
+	Threads    int     `json:"threads"`
+}
+
+// sideBySide compares each result with the peer's fastest variant of the
+// same configuration (training step for a–c, forward for d).
+func sideBySide(rs []*bench.Result, peer []peerRow) string {
+	var b strings.Builder
+	fmt.Fprintln(&b, "| cfg | what | fess s | PyTorch s (variant) | fess/PyTorch | fess GFLOP/s | PyTorch GFLOP/s | fess RSS MiB | PyTorch RSS MiB (that variant) |")
+	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		var best *peerRow
+		bestT := 0.0
+		for i := range peer {
+			p := &peer[i]
+			if p.Config != r.Config {
+				continue
+			}
+			t := p.FwdMed
+			if r.Train {
+				t = p.TrainMed
+			}
+			if t > 0 && (best == nil || t < bestT) {
+				best, bestT = p, t
+			}
+		}
+		what := "train step"
+		if !r.Train {
+			what = "forward"
+		}
+		if best == nil {
+			fmt.Fprintf(&b, "| %s | %s | %.3f | – | – | %.1f | – | %.0f | – |\n", r.Config, what, r.StepMedian,
+				r.GFLOPs, r.PeakRSSMiB)
+			continue
+		}
+		g := best.FwdGFLOP
+		if r.Train {
+			g = best.TrainGFLOP
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.3f | %.3f (%s) | %.2f | %.1f | %.1f | %.0f | %.0f |\n", r.Config, what,
+			r.StepMedian, bestT, best.Variant, r.StepMedian/bestT, r.GFLOPs, g/bestT, r.PeakRSSMiB, best.MaxRSS)
+	}
+	return b.String()
+}

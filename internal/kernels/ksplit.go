@@ -17,8 +17,12 @@ import (
 // never on the thread count, so the result is still bit-identical for any
 // number of threads; it differs from the unsliced path only by rounding.
 
-// kSlice is the slice length; k must be at least twice it for slicing.
-var kSlice = 16384
+// kSlice is the shortest slice; k must be at least twice it for slicing.
+// It is short enough that a weight gradient over one 4096-voxel chunk still
+// gets two slices (two threads). At most maxKSlices slices are made.
+var kSlice = 2048
+
+const maxKSlices = 16
 
 // kSplitMaxFloats bounds the partial-product buffers (m·n per slice).
 const kSplitMaxFloats = 1 << 20
@@ -28,7 +32,7 @@ func kSlices(m, n, k int) int {
 	if k < 2*kSlice || m*n > kSplitMaxFloats/2 {
 		return 1
 	}
-	return min((k+kSlice-1)/kSlice, kSplitMaxFloats/(m*n))
+	return min(k/kSlice, maxKSlices, kSplitMaxFloats/(m*n))
 }
 
 // kSplitJob is one sliced call's state, pooled so that a call allocates

@@ -35,12 +35,13 @@ import (
 // kernelPair is the micro-kernel set in use: narrow for n <= 8, wide for
 // larger n, wider (when set: AVX-512) for n > 16, and dot for n <= 4 with a
 // row-major (not transposed) A. pack6, when set, transposes 6-row blocks of a
-// row-major A into packed panels (see pack6AVX2); without it packA does so in
-// Go.
+// row-major A into packed panels (see pack6AVX2) and packT packs full panels
+// of a transposed A (see packTransAVX2); without them packing is done in Go.
 type kernelPair struct {
 	wide, narrow, wider *microKernel
 	dot                 *dotKernel
 	pack6               func(dst, src unsafe.Pointer, lda uintptr, blocks int, ds uintptr)
+	packT               func(dst, src unsafe.Pointer, lda uintptr, kb, npan, mr int)
 	name                string
 }
 
@@ -120,6 +121,7 @@ func sgemmTuned(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 type gemmArgs struct {
 	kern           *microKernel
 	pack6          func(dst, src unsafe.Pointer, lda uintptr, blocks int, ds uintptr)
+	packT          func(dst, src unsafe.Pointer, lda uintptr, kb, npan, mr int)
 	transA, transB bool
 	m, n, k        int
 	alpha, beta    float32
@@ -175,7 +177,7 @@ func sgemmBlocked(kp kernelPair, threads int, transA, transB bool, m, n, k int, 
 		kern = kp.wider
 	}
 	j := jobPool.Get().(*gemmJob)
-	j.gemmArgs = gemmArgs{kern: kern, pack6: kp.pack6, transA: transA, transB: transB, m: m, n: n, k: k,
+	j.gemmArgs = gemmArgs{kern: kern, pack6: kp.pack6, packT: kp.packT, transA: transA, transB: transB, m: m, n: n, k: k,
 		alpha: alpha, a: a, lda: lda, c: c, ldc: ldc}
 	mr, nr := kern.mr, kern.nr
 	kcMax, mcMax := blockSizes(kern)
@@ -424,6 +426,18 @@ func (g *gemmArgs) packA(dst []float32, i0, rows, pc, kb, mr int) {
 // stored A once, sequentially.
 func (g *gemmArgs) packATrans(dst []float32, i0, mb, pc, kb, mr int) {
 	mpan := (mb + mr - 1) / mr
+	if g.packT != nil && mb >= mr && (mr == 6 || mr == 12) {
+		full := mb / mr
+		g.packT(unsafe.Pointer(&dst[0]), unsafe.Pointer(&g.a[pc*g.lda+i0]), uintptr(g.lda)*4, kb, full, mr)
+		if full == mpan {
+			return
+		}
+		// The partial last panel, in Go below.
+		dst = dst[full*kb*mr:]
+		i0 += full * mr
+		mb -= full * mr
+		mpan = 1
+	}
 	for p := 0; p < kb; p++ {
 		src := g.a[(pc+p)*g.lda+i0 : (pc+p)*g.lda+i0+mb]
 		for q := 0; q < mpan; q++ {

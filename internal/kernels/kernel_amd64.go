@@ -32,6 +32,13 @@ func dot2x4(k int, a unsafe.Pointer, lda uintptr, bt unsafe.Pointer, ldbt uintpt
 //go:noescape
 func pack6AVX2(dst, src unsafe.Pointer, lda uintptr, blocks int, ds uintptr)
 
+// packTransAVX2 packs npan full mr-row panels (mr = 6 or 12) of a
+// transposed A: for p < kb, q < npan, the mr floats at src + p*lda + q*mr*4
+// go to dst + (q*kb + p)*mr*4.
+//
+//go:noescape
+func packTransAVX2(dst, src unsafe.Pointer, lda uintptr, kb, npan, mr int)
+
 // fmaPeakAVX2 runs n iterations of 12 independent register-only 8-lane FMAs
 // (192 flops per iteration); it measures the core's FMA throughput.
 //
@@ -53,7 +60,7 @@ var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 func init() {
 	if hasAVX2 {
-		kernelSet = kernelPair{wide: avx2Wide, narrow: avx2Narrow, dot: avx2Dot, pack6: pack6AVX2, name: "avx2+fma"}
+		kernelSet = kernelPair{wide: avx2Wide, narrow: avx2Narrow, dot: avx2Dot, pack6: pack6AVX2, packT: packTransAVX2, name: "avx2+fma"}
 	}
 	if hasAVX512 {
 		kernelSet.wider, kernelSet.name = avx512Wide, "avx512+avx2"

@@ -555,3 +555,71 @@ packloop:
 packdone:
 	VZEROUPPER
 	RET
+
+// func packTransAVX2(dst, src unsafe.Pointer, lda uintptr, kb, npan, mr int)
+//
+// Packs npan full mr-row panels (mr = 6 or 12) of op(A) = Aᵀ: for p < kb and
+// q < npan, the mr floats at src + p*lda + q*mr*4 (contiguous in the stored
+// A) go to dst + q*kb*mr*4 + p*mr*4. Rows of A are read in order, and exactly
+// mr floats are read and written per panel and p.
+TEXT ·packTransAVX2(SB), NOSPLIT, $0-48
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  lda+16(FP), R8
+	MOVQ  kb+24(FP), CX
+	MOVQ  npan+32(FP), R9
+	MOVQ  mr+40(FP), R10
+	MOVQ  R10, R12
+	SHLQ  $2, R12     // mr*4: dst step per p
+	MOVQ  CX, R11
+	IMULQ R12, R11    // kb*mr*4: dst step per panel
+	TESTQ CX, CX
+	JZ    ptdone
+	TESTQ R9, R9
+	JZ    ptdone
+	CMPQ  R10, $12
+	JEQ   pt12
+
+pt6p:
+	MOVQ SI, AX
+	MOVQ DI, BX
+	MOVQ R9, DX
+
+pt6q:
+	VMOVUPS (AX), X0
+	MOVQ    16(AX), R13
+	VMOVUPS X0, (BX)
+	MOVQ    R13, 16(BX)
+	ADDQ    $24, AX
+	ADDQ    R11, BX
+	DECQ    DX
+	JNZ     pt6q
+	ADDQ    R8, SI
+	ADDQ    R12, DI
+	DECQ    CX
+	JNZ     pt6p
+	JMP     ptdone
+
+pt12:
+pt12p:
+	MOVQ SI, AX
+	MOVQ DI, BX
+	MOVQ R9, DX
+
+pt12q:
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), X1
+	VMOVUPS Y0, (BX)
+	VMOVUPS X1, 32(BX)
+	ADDQ    $48, AX
+	ADDQ    R11, BX
+	DECQ    DX
+	JNZ     pt12q
+	ADDQ    R8, SI
+	ADDQ    R12, DI
+	DECQ    CX
+	JNZ     pt12p
+
+ptdone:
+	VZEROUPPER
+	RET

@@ -337,13 +337,22 @@ func (tp *Tape) Conv3D(x, w, b *Var, spec ConvSpec) *Var {
 	out := tensor.New(g.n, g.od, g.oh, g.ow, co)
 	xd, wd, od := x.Value.Data, w.Value.Data, out.Data
 	K := g.kcols()
-	g.forEachTile(func(_, r0, r1 int, col []float32) {
-		a, ta, lda := g.colOrSrc(xd, r0, r1, col)
-		kernels.Sgemm(ta, false, r1-r0, co, K, 1, a, lda, wd, co, 0, od[r0*co:r1*co], co)
+	if g.zsplit() {
+		g.convZ(xd, wd, od, false)
 		if b != nil {
-			addBiasRows(od[r0*co:r1*co], b.Value.Data)
+			tensor.Parallel(len(od)/co, 1024, func(_, lo, hi int) {
+				addBiasRows(od[lo*co:hi*co], b.Value.Data)
+			})
 		}
-	})
+	} else {
+		g.forEachTile(func(_, r0, r1 int, col []float32) {
+			a, ta, lda := g.colOrSrc(xd, r0, r1, col)
+			kernels.Sgemm(ta, false, r1-r0, co, K, 1, a, lda, wd, co, 0, od[r0*co:r1*co], co)
+			if b != nil {
+				addBiasRows(od[r0*co:r1*co], b.Value.Data)
+			}
+		})
+	}
 	return tp.result(out, func(gy []float32) {
 		convBackward(&g, x, w, b, gy, false)
 	}, x, w, b)
@@ -401,7 +410,9 @@ func convBackward(g *convGeom, x, w, b *Var, gy []float32, transposed bool) {
 	}
 	T, nt := g.tiles()
 	p := tensor.Chunks(nt, 1)
-	if w.RequiresGrad {
+	if w.RequiresGrad && !transposed && g.zsplit() {
+		g.weightGradZ(x.Value.Data, gy, w.grad())
+	} else if w.RequiresGrad {
 		// dW[K,co] = Σ_tiles colᵀ · rows  (conv: col of x, rows of gy;
 		// transposed: col of gy, rows of x), per-worker partials.
 		parts := make([][]float32, p)
@@ -475,6 +486,10 @@ func inputGradAsConv(g *convGeom, gy, wd, gx []float32) {
 	}
 	g2 := convGeom{n: g.n, d: g.od, h: g.oh, w: g.ow, c: co, k: g.k, s: [3]int{1, 1, 1},
 		p: [3]int{kd - 1 - g.p[0], kh - 1 - g.p[1], kw - 1 - g.p[2]}, od: g.d, oh: g.h, ow: g.w, co: ci}
+	if g2.zsplit() {
+		g2.convZ(gy, wf, gx, true)
+		return
+	}
 	K := g2.kcols()
 	g2.forEachTile(func(_, r0, r1 int, col []float32) {
 		a, ta, lda := g2.colOrSrc(gy, r0, r1, col)

@@ -3,8 +3,18 @@
 // micro-kernels), with Go-assembly implementations selected at start-up by CPU
 // feature detection and a pure-Go fallback.
 //
-// All kernels are deterministic: for a given thread count the order of every
-// floating-point reduction is fixed, so results are bit-identical run to run.
+// All kernels are deterministic: the order of every floating-point reduction
+// depends only on the call's shape, so results are bit-identical run to run
+// and for any thread count (SetThreads).
+//
+// Performance notes for callers (measured on the 2-vCPU Zen 3 development
+// machine, AVX2, ~90 GFLOP/s FMA peak per core; see bench_test.go): the
+// narrow GEMMs of channels-last 3-D convolutions are memory-bound when their
+// operands come from DRAM. Lowering a convolution in chunks of a few thousand
+// output voxels, so that the chunk's im2col matrix (M×K) stays in L3, runs the
+// forward GEMM at 50-70 GFLOP/s per core instead of 20-55; the weight
+// gradient can accumulate over chunks with beta = 1. The input-gradient GEMM
+// (k = Cout small) is bound by writing its M×K result.
 package kernels
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where

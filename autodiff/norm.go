@@ -52,6 +52,19 @@ func channelSums(m, c int, fn func(r int, acc []float64)) []float64 {
 // Inference (train=false): x̂ = (x − run_mean)/√(run_var + eps), statistics
 // untouched; dx = g·γ/√(run_var+eps).
 func (tp *Tape) BatchNorm(x, gamma, beta *Var, st *BNState, train bool) *Var {
+	return tp.batchNorm(x, gamma, beta, st, train, false)
+}
+
+// BatchNormReLU returns ReLU(BatchNorm(x, …)) as one op: the same values
+// and gradients, bit for bit, as tp.ReLU(tp.BatchNorm(x, …)) (the ReLU's
+// gradient mask, output > 0, is applied while the BatchNorm backward reads
+// the output gradient), without the intermediate tensor, its gradient and
+// two passes over memory.
+func (tp *Tape) BatchNormReLU(x, gamma, beta *Var, st *BNState, train bool) *Var {
+	return tp.batchNorm(x, gamma, beta, st, train, true)
+}
+
+func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *Var {
 	xs := x.Value.Shape
 	c := xs[len(xs)-1]
 	if len(gamma.Value.Data) != c || len(beta.Value.Data) != c || st.RunMean.Len() != c || st.RunVar.Len() != c {
@@ -108,24 +121,46 @@ func (tp *Tape) BatchNorm(x, gamma, beta *Var, st *BNState, train bool) *Var {
 	tensor.Parallel(m, 512, func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr, or := xd[r*c:(r+1)*c], od[r*c:(r+1)*c]
+			if relu {
+				for j, v := range xr {
+					or[j] = max(v*scale[j]+shift[j], 0)
+				}
+				continue
+			}
 			for j, v := range xr {
 				or[j] = v*scale[j] + shift[j]
 			}
 		}
 	})
 	return tp.result(out, func(g []float32) {
-		sums := channelSums(m, c, func(r int, acc []float64) {
+		if relu {
+			// the ReLU's backward: the BatchNorm output's gradient is g
+			// where the output is positive, else 0 (a private copy: g is
+			// the caller's)
+			gm := getScratch(len(g))
+			defer putScratch(gm)
+			gr := *gm
+			tensor.Parallel(len(g), 0, func(_, lo, hi int) {
+				for i, o := range od[lo:hi] {
+					if o > 0 {
+						gr[lo+i] = g[lo+i]
+					} else {
+						gr[lo+i] = 0
+					}
+				}
+			})
+			g = gr
+		}
+		// dβ and dγ in one pass (two independent accumulators per channel)
+		both := channelSums(m, 2*c, func(r int, acc []float64) {
 			xr, gr := xd[r*c:(r+1)*c], g[r*c:(r+1)*c]
+			as, ad := acc[:c], acc[c:2*c]
 			for j := range xr {
-				acc[j] += float64(gr[j]) // dβ
+				as[j] += float64(gr[j])                                      // dβ
+				ad[j] += float64(gr[j]) * float64((xr[j]-mean[j])*invstd[j]) // dγ
 			}
 		})
-		dots := channelSums(m, c, func(r int, acc []float64) {
-			xr, gr := xd[r*c:(r+1)*c], g[r*c:(r+1)*c]
-			for j := range xr {
-				acc[j] += float64(gr[j]) * float64((xr[j]-mean[j])*invstd[j]) // dγ
-			}
-		})
+		sums, dots := both[:c], both[c:]
 		if gamma.RequiresGrad {
 			gg := gamma.grad()
 			for j := range gg {

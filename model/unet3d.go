@@ -176,7 +176,7 @@ func New(cfg Config) (*UNet3D, error) {
 }
 
 func (m *UNet3D) runBlock(tp *autodiff.Tape, bl block, x *autodiff.Var, train bool) *autodiff.Var {
-	y := tp.ReLU(bl.bn.Forward(tp, bl.conv.Forward(tp, x), train))
+	y := bl.bn.ForwardReLU(tp, bl.conv.Forward(tp, x), train)
 	return tp.Dropout(y, m.drop, train, bl.rng)
 }
 

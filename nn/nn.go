@@ -158,6 +158,11 @@ func (bn *BatchNorm) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *au
 	return tp.BatchNorm(x, bn.Gamma, bn.Beta, bn.St, train)
 }
 
+// ForwardReLU is ReLU(Forward(x)) as one fused op (identical results).
+func (bn *BatchNorm) ForwardReLU(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
+	return tp.BatchNormReLU(x, bn.Gamma, bn.Beta, bn.St, train)
+}
+
 // NewRNG registers a dropout RNG under name, seeded from seed and name.
 func (b *Builder) NewRNG(name string, seed uint64) *autodiff.RNG {
 	h := seed

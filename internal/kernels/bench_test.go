@@ -128,7 +128,7 @@ func BenchmarkMicroKernel(b *testing.B) {
 					bp[i] = 1
 				}
 				loop(b, 2*float64(kern.mr*kern.nr*k), func() {
-					kern.fn(k, unsafe.Pointer(&a[0]), 4, uintptr(kern.mr)*4, unsafe.Pointer(&bp[0]), unsafe.Pointer(&c[0]), uintptr(kern.nr)*4, 0, 64, 1, 0)
+					kern.fn(k, unsafe.Pointer(&a[0]), 4, uintptr(kern.mr)*4, unsafe.Pointer(&bp[0]), unsafe.Pointer(&c[0]), uintptr(kern.nr)*4, 0, 64, 1, 0, 1, 0, 0)
 				})
 			})
 		}

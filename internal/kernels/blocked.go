@@ -319,6 +319,7 @@ func (g *gemmArgs) block(s *gemmScratch, i0, mb, pc, kb, jc, nb, p0, p1 int, bp 
 		}
 	}
 	ldcB := uintptr(g.ldc) * 4
+	full := mb / mr // panels with all mr rows
 	for p := p0; p < p1; p++ {
 		j := jc + p*nr
 		cols := min(nr, jc+nb-j)
@@ -327,30 +328,37 @@ func (g *gemmArgs) block(s *gemmScratch, i0, mb, pc, kb, jc, nb, p0, p1 int, bp 
 			i := i0 + q*mr
 			rows := min(mr, i0+mb-i)
 			var aptr unsafe.Pointer
-			var rs, cs, pf, pfs uintptr
+			var rs, cs, pf, pfs, astep uintptr
 			switch {
 			case direct && rows == mr && !g.transA:
 				// Rows stream from memory: prefetch the next panel's rows.
 				rs, cs = uintptr(g.lda)*4, 4
 				aptr, pf, pfs = unsafe.Pointer(&g.a[i*g.lda+pc]), uintptr(mr)*rs, rs
+				astep = uintptr(mr) * rs
 			case direct && rows == mr:
 				// Each p is a new row of the stored A: prefetch 32 rows ahead.
 				rs, cs = 4, uintptr(g.lda)*4
 				aptr, pf, pfs = unsafe.Pointer(&g.a[pc*g.lda+i]), 32*cs, cs
+				astep = uintptr(mr) * 4
 			case direct:
 				aptr, rs, cs = unsafe.Pointer(&ap[0]), 4, uintptr(mr)*4
 				pf, pfs = 16*cs, 64
 			default:
 				aptr, rs, cs = unsafe.Pointer(&ap[q*kb*mr]), 4, uintptr(mr)*4
 				pf, pfs = 16*cs, 64
+				astep = uintptr(kb*mr) * 4
 			}
 			if rows == mr && cols == nr {
-				kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&g.c[i*g.ldc+j]), ldcB, pf, pfs, g.alpha, beta)
+				// All the remaining full panels in one call.
+				tiles := full - q
+				kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&g.c[i*g.ldc+j]), ldcB, pf, pfs, g.alpha, beta,
+					tiles, astep, uintptr(mr)*ldcB)
+				q += tiles - 1
 				continue
 			}
 			// Partial tile: compute into scratch, then merge the valid part.
 			t := s.tile[:mr*nr]
-			kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&t[0]), uintptr(nr)*4, pf, pfs, 1, 0)
+			kern.fn(kb, aptr, rs, cs, bpan, unsafe.Pointer(&t[0]), uintptr(nr)*4, pf, pfs, 1, 0, 1, 0, 0)
 			for r := 0; r < rows; r++ {
 				cr := g.c[(i+r)*g.ldc+j : (i+r)*g.ldc+j+cols]
 				tr := t[r*nr : r*nr+cols]

@@ -175,7 +175,7 @@ func TestMicroKernels(t *testing.T) {
 					}
 					c0 := append([]float32(nil), c...)
 					alpha := float32(0.75)
-					kern.fn(k, unsafe.Pointer(&a[0]), rs, cs, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), uintptr(ldc)*4, 64, 8, alpha, beta)
+					kern.fn(k, unsafe.Pointer(&a[0]), rs, cs, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), uintptr(ldc)*4, 64, 8, alpha, beta, 1, 0, 0)
 					for i := 0; i < mr; i++ {
 						for j := 0; j < ldc && i*ldc+j < len(c); j++ {
 							got := c[i*ldc+j]
@@ -485,5 +485,36 @@ func TestSgemmConcurrentCalls(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestMicroKernelTiles: one call over several tiles gives the same bits as
+// one call per tile, and touches nothing between the tiles' rows.
+func TestMicroKernelTiles(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	for _, kern := range allKernels() {
+		mr, nr := kern.mr, kern.nr
+		for _, k := range []int{1, 9, 70} {
+			for _, beta := range []float32{0, 0.5} {
+				const tiles = 3
+				a := fillMat(r, tiles*k, mr, mr) // tile t's packed panel at t*k*mr
+				b := fillMat(r, k, nr, nr)
+				ldc := nr + 2
+				c := fillMat(r, tiles*(mr+1), ldc, ldc)
+				want := append([]float32(nil), c...)
+				cStep := (mr + 1) * ldc // leave one untouched row after each tile
+				for tt := 0; tt < tiles; tt++ {
+					kern.fn(k, unsafe.Pointer(&a[tt*k*mr]), 4, uintptr(mr)*4, unsafe.Pointer(&b[0]),
+						unsafe.Pointer(&want[tt*cStep]), uintptr(ldc)*4, 0, 64, 1.5, beta, 1, 0, 0)
+				}
+				kern.fn(k, unsafe.Pointer(&a[0]), 4, uintptr(mr)*4, unsafe.Pointer(&b[0]),
+					unsafe.Pointer(&c[0]), uintptr(ldc)*4, 0, 64, 1.5, beta, tiles, uintptr(k*mr)*4, uintptr(cStep)*4)
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s k=%d beta=%g: C[%d] = %g, want %g", kern.name, k, beta, i, c[i], want[i])
+					}
+				}
+			}
+		}
 	}
 }

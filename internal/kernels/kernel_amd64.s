@@ -63,20 +63,32 @@
 // at the A data the following iterations or the next panel will read; a hint
 // at data already cached costs only the prefetch instructions.
 
-// func kern6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32)
-TEXT ·kern6x16(SB), NOSPLIT, $0-80
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
+// func kern6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32, tiles int, aStep, cStep uintptr)
+//
+// Runs tiles tiles one after the other: tile t reads A at a + t*aStep and
+// writes C at c + t*cStep (the same B panel), so one call covers a column of
+// tiles. Locals hold the current A and C bases and the tiles left.
+TEXT ·kern6x16(SB), NOSPLIT, $24-104
+	MOVQ a+8(FP), AX
+	MOVQ AX, abase-8(SP)
+	MOVQ c+40(FP), AX
+	MOVQ AX, cbase-16(SP)
+	MOVQ tiles+80(FP), AX
+	MOVQ AX, left-24(SP)
 	MOVQ rsA+16(FP), R8
 	MOVQ csA+24(FP), R10
+	LEAQ (R8)(R8*2), R9  // 3*rsA
+	MOVQ R10, R14
+	SHLQ $3, R14
+
+k6x16tile:
+	MOVQ k+0(FP), CX
+	MOVQ abase-8(SP), SI
 	MOVQ b+32(FP), DX
 	MOVQ pf+56(FP), R12
 	MOVQ pfs+64(FP), R11
-	LEAQ (R8)(R8*2), R9 // 3*rsA
-	LEAQ (SI)(R9*1), BX // row 3
+	LEAQ (SI)(R9*1), BX  // row 3
 	ADDQ SI, R12
-	MOVQ R10, R14
-	SHLQ $3, R14
 
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
@@ -135,7 +147,7 @@ k6x16loop1:
 	JNZ  k6x16loop1
 
 k6x16store:
-	MOVQ         c+40(FP), DI
+	MOVQ         cbase-16(SP), DI
 	MOVQ         ldc+48(FP), R11
 	VBROADCASTSS alpha+72(FP), Y0
 	VBROADCASTSS beta+76(FP), Y1
@@ -148,8 +160,7 @@ k6x16store:
 	ROW16(Y10, Y11)
 	ROW16(Y12, Y13)
 	ROW16(Y14, Y15)
-	VZEROUPPER
-	RET
+	JMP k6x16next
 
 k6x16beta0:
 	ROW16B0(Y4, Y5)
@@ -158,6 +169,16 @@ k6x16beta0:
 	ROW16B0(Y10, Y11)
 	ROW16B0(Y12, Y13)
 	ROW16B0(Y14, Y15)
+
+k6x16next:
+	MOVQ abase-8(SP), AX
+	ADDQ aStep+88(FP), AX
+	MOVQ AX, abase-8(SP)
+	MOVQ cbase-16(SP), AX
+	ADDQ cStep+96(FP), AX
+	MOVQ AX, cbase-16(SP)
+	DECQ left-24(SP)
+	JNZ  k6x16tile
 	VZEROUPPER
 	RET
 
@@ -206,23 +227,31 @@ k6x16beta0:
 	VMOVUPS acc, (DI); \
 	ADDQ    R11, DI
 
-// func kern12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32)
-TEXT ·kern12x8(SB), NOSPLIT, $0-80
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
+// func kern12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32, tiles int, aStep, cStep uintptr)
+TEXT ·kern12x8(SB), NOSPLIT, $24-104
+	MOVQ a+8(FP), AX
+	MOVQ AX, abase-8(SP)
+	MOVQ c+40(FP), AX
+	MOVQ AX, cbase-16(SP)
+	MOVQ tiles+80(FP), AX
+	MOVQ AX, left-24(SP)
 	MOVQ rsA+16(FP), R8
 	MOVQ csA+24(FP), R10
+	LEAQ (R8)(R8*2), R9  // 3*rsA
+	MOVQ R10, R14
+	SHLQ $3, R14
+
+k12x8tile:
+	MOVQ k+0(FP), CX
+	MOVQ abase-8(SP), SI
 	MOVQ b+32(FP), DX
 	MOVQ pf+56(FP), R12
 	MOVQ pfs+64(FP), R11
-	LEAQ (R8)(R8*2), R9 // 3*rsA
 	LEAQ (SI)(R8*4), AX
-	ADDQ R8, AX         // row 5
+	ADDQ R8, AX          // row 5
 	LEAQ (SI)(R8*8), BX
-	ADDQ R8, BX         // row 9
+	ADDQ R8, BX          // row 9
 	ADDQ SI, R12
-	MOVQ R10, R14
-	SHLQ $3, R14
 
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
@@ -288,7 +317,7 @@ k12x8loop1:
 	JNZ  k12x8loop1
 
 k12x8store:
-	MOVQ         c+40(FP), DI
+	MOVQ         cbase-16(SP), DI
 	MOVQ         ldc+48(FP), R11
 	VBROADCASTSS alpha+72(FP), Y0
 	VBROADCASTSS beta+76(FP), Y1
@@ -307,8 +336,7 @@ k12x8store:
 	ROW8(Y13)
 	ROW8(Y14)
 	ROW8(Y15)
-	VZEROUPPER
-	RET
+	JMP k12x8next
 
 k12x8beta0:
 	ROW8B0(Y4)
@@ -323,6 +351,16 @@ k12x8beta0:
 	ROW8B0(Y13)
 	ROW8B0(Y14)
 	ROW8B0(Y15)
+
+k12x8next:
+	MOVQ abase-8(SP), AX
+	ADDQ aStep+88(FP), AX
+	MOVQ AX, abase-8(SP)
+	MOVQ cbase-16(SP), AX
+	ADDQ cStep+96(FP), AX
+	MOVQ AX, cbase-16(SP)
+	DECQ left-24(SP)
+	JNZ  k12x8tile
 	VZEROUPPER
 	RET
 

@@ -53,23 +53,35 @@
 	VMOVUPS acc1, 64(DI); \
 	ADDQ    R11, DI
 
-// Loop structure and prefetching as in kern6x16. Accumulators are zeroed
-// with VPXORD (AVX-512F; the ZMM form of VXORPS needs AVX-512DQ).
+// Loop structure, tiling and prefetching as in kern6x16. Accumulators are
+// zeroed with VPXORD (AVX-512F; the ZMM form of VXORPS needs AVX-512DQ).
 
-// func kern6x32(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32)
-TEXT ·kern6x32(SB), NOSPLIT, $0-80
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
+// func kern6x32(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32, tiles int, aStep, cStep uintptr)
+//
+// Runs tiles tiles one after the other: tile t reads A at a + t*aStep and
+// writes C at c + t*cStep (the same B panel), so one call covers a column of
+// tiles. Locals hold the current A and C bases and the tiles left.
+TEXT ·kern6x32(SB), NOSPLIT, $24-104
+	MOVQ a+8(FP), AX
+	MOVQ AX, abase-8(SP)
+	MOVQ c+40(FP), AX
+	MOVQ AX, cbase-16(SP)
+	MOVQ tiles+80(FP), AX
+	MOVQ AX, left-24(SP)
 	MOVQ rsA+16(FP), R8
 	MOVQ csA+24(FP), R10
+	LEAQ (R8)(R8*2), R9  // 3*rsA
+	MOVQ R10, R14
+	SHLQ $3, R14
+
+k6x32tile:
+	MOVQ k+0(FP), CX
+	MOVQ abase-8(SP), SI
 	MOVQ b+32(FP), DX
 	MOVQ pf+56(FP), R12
 	MOVQ pfs+64(FP), R11
-	LEAQ (R8)(R8*2), R9 // 3*rsA
-	LEAQ (SI)(R9*1), BX // row 3
+	LEAQ (SI)(R9*1), BX  // row 3
 	ADDQ SI, R12
-	MOVQ R10, R14
-	SHLQ $3, R14
 
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
@@ -128,7 +140,7 @@ k6x32loop1:
 	JNZ  k6x32loop1
 
 k6x32store:
-	MOVQ         c+40(FP), DI
+	MOVQ         cbase-16(SP), DI
 	MOVQ         ldc+48(FP), R11
 	VBROADCASTSS alpha+72(FP), Z0
 	VBROADCASTSS beta+76(FP), Z1
@@ -141,8 +153,7 @@ k6x32store:
 	ROW32(Z10, Z11)
 	ROW32(Z12, Z13)
 	ROW32(Z14, Z15)
-	VZEROUPPER
-	RET
+	JMP k6x32next
 
 k6x32beta0:
 	ROW32B0(Z4, Z5)
@@ -151,6 +162,16 @@ k6x32beta0:
 	ROW32B0(Z10, Z11)
 	ROW32B0(Z12, Z13)
 	ROW32B0(Z14, Z15)
+
+k6x32next:
+	MOVQ abase-8(SP), AX
+	ADDQ aStep+88(FP), AX
+	MOVQ AX, abase-8(SP)
+	MOVQ cbase-16(SP), AX
+	ADDQ cStep+96(FP), AX
+	MOVQ AX, cbase-16(SP)
+	DECQ left-24(SP)
+	JNZ  k6x32tile
 	VZEROUPPER
 	RET
 

@@ -13,13 +13,14 @@ import "unsafe"
 // beta == 0, C is written without being read. pf and pfs are a prefetch
 // hint: every 8 p the assembly kernels prefetch a few lines at A(0,p)+pf,
 // +pfs, +2*pfs, ... (prefetches never fault, so these may point past A); the
-// hint does not change the result. The sum runs over increasing p,
+// hint does not change the result. One call runs tiles tiles that share the
+// B panel: tile t reads A at a + t*aStep and writes C at c + t*cStep. The sum runs over increasing p,
 // so every kernel is deterministic; kernels differ from each other only by
 // rounding (the assembly ones use fused multiply-adds).
 type microKernel struct {
 	name   string
 	mr, nr int
-	fn     func(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32)
+	fn     func(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32, tiles int, aStep, cStep uintptr)
 }
 
 // Largest tile any kernel uses; sizes the write-back scratch tile. The
@@ -38,7 +39,13 @@ var (
 	goWider = &microKernel{name: "go-6x32", mr: 6, nr: 32, fn: kernGo6x32}
 )
 
-func kernGo6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32) {
+func kernGo6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32, tiles int, aStep, cStep uintptr) {
+	for t := 0; t < tiles; t++ {
+		kernGo6x16Tile(k, unsafe.Add(a, uintptr(t)*aStep), rsA, csA, b, unsafe.Add(c, uintptr(t)*cStep), ldc, alpha, beta)
+	}
+}
+
+func kernGo6x16Tile(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32) {
 	var acc [6][16]float32
 	for p := 0; p < k; p++ {
 		bp := (*[16]float32)(unsafe.Add(b, p*16*4))
@@ -56,7 +63,13 @@ func kernGo6x16(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, 
 	}
 }
 
-func kernGo6x32(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32) {
+func kernGo6x32(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32, tiles int, aStep, cStep uintptr) {
+	for t := 0; t < tiles; t++ {
+		kernGo6x32Tile(k, unsafe.Add(a, uintptr(t)*aStep), rsA, csA, b, unsafe.Add(c, uintptr(t)*cStep), ldc, alpha, beta)
+	}
+}
+
+func kernGo6x32Tile(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32) {
 	var acc [6][32]float32
 	for p := 0; p < k; p++ {
 		bp := (*[32]float32)(unsafe.Add(b, p*32*4))
@@ -74,7 +87,13 @@ func kernGo6x32(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, 
 	}
 }
 
-func kernGo12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32) {
+func kernGo12x8(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc, pf, pfs uintptr, alpha, beta float32, tiles int, aStep, cStep uintptr) {
+	for t := 0; t < tiles; t++ {
+		kernGo12x8Tile(k, unsafe.Add(a, uintptr(t)*aStep), rsA, csA, b, unsafe.Add(c, uintptr(t)*cStep), ldc, alpha, beta)
+	}
+}
+
+func kernGo12x8Tile(k int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32) {
 	var acc [12][8]float32
 	for p := 0; p < k; p++ {
 		bp := (*[8]float32)(unsafe.Add(b, p*8*4))

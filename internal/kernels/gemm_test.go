@@ -413,6 +413,9 @@ func TestSgemmDeterministic(t *testing.T) {
 // garbage collection may empty, so an occasional refill is allowed: fewer than
 // one allocation per call on average.)
 func TestSgemmNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
 	for _, s := range []struct {
 		m, n, k int
 		transA  bool

@@ -68,3 +68,11 @@ func BenchmarkConv3DSecondLayerConfigA(b *testing.B) {
 	b.Run("forward", func(b *testing.B) { benchConv(b, 2, 32, 8, 8, "forward") })
 	b.Run("backward", func(b *testing.B) { benchConv(b, 2, 32, 8, 8, "backward+input") })
 }
+
+// BenchmarkConv3DLargestConfigB is config b's largest conv by FLOPs: the
+// first conv of decoder level 0, [1,64³,32] → 16 channels (7.2 GFLOP
+// forward). SPEC §5's target: ≥ 50 % of the machine's FP32 peak.
+func BenchmarkConv3DLargestConfigB(b *testing.B) {
+	b.Run("forward", func(b *testing.B) { benchConv(b, 1, 64, 32, 16, "forward") })
+	b.Run("backward", func(b *testing.B) { benchConv(b, 1, 64, 32, 16, "backward+input") })
+}

@@ -334,7 +334,7 @@ func (tp *Tape) Conv3D(x, w, b *Var, spec ConvSpec) *Var {
 	co := ws[4]
 	checkBias("Conv3D", b, co)
 	g := newConvGeom("autodiff.Conv3D", x.Value.Shape, [3]int{ws[0], ws[1], ws[2]}, co, spec)
-	out := tensor.New(g.n, g.od, g.oh, g.ow, co)
+	out := tp.alloc(g.n, g.od, g.oh, g.ow, co)
 	xd, wd, od := x.Value.Data, w.Value.Data, out.Data
 	K := g.kcols()
 	if g.zsplit() {
@@ -422,7 +422,7 @@ func convBackward(g *convGeom, x, w, b *Var, gy []float32, transposed bool) {
 		}
 		g.forEachTile(func(wk, r0, r1 int, col []float32) {
 			if parts[wk] == nil {
-				parts[wk] = make([]float32, K*co)
+				parts[wk] = getBuf(K * co)
 			}
 			a, ta, lda := g.colOrSrc(src, r0, r1, col)
 			kernels.Sgemm(!ta, false, K, co, r1-r0, 1, a, lda, rowsOf[r0*co:r1*co], co, 1, parts[wk], co)
@@ -435,6 +435,7 @@ func convBackward(g *convGeom, x, w, b *Var, gy []float32, transposed bool) {
 			for i, v := range part {
 				gw[i] += v
 			}
+			putBuf(part)
 		}
 	}
 	if transposed && x.RequiresGrad {
@@ -509,7 +510,7 @@ func colAdjoint(g *convGeom, rows, wd, dst []float32, T, p int, set bool) {
 		target := dst
 		if wk > 0 && !direct {
 			if bufs[wk] == nil {
-				bufs[wk] = make([]float32, len(dst))
+				bufs[wk] = getBuf(len(dst))
 			}
 			target = bufs[wk]
 		}
@@ -530,6 +531,7 @@ func colAdjoint(g *convGeom, rows, wd, dst []float32, T, p int, set bool) {
 				dst[i] += buf[i]
 			}
 		})
+		putBuf(buf)
 	}
 }
 
@@ -576,7 +578,7 @@ func (tp *Tape) ConvTranspose3D(x, w, b *Var, spec ConvSpec) *Var {
 		}
 	}
 	g.d, g.h, g.w = outSz[0], outSz[1], outSz[2]
-	out := tensor.New(g.n, g.d, g.h, g.w, cout)
+	out := tp.alloc(g.n, g.d, g.h, g.w, cout)
 	T, nt := g.tiles()
 	colAdjoint(&g, x.Value.Data, w.Value.Data, out.Data, T, tensor.Chunks(nt, 1), true)
 	if b != nil {

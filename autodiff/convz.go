@@ -136,7 +136,7 @@ func (g *convGeom) weightGradZ(src, gy, gw []float32) {
 	parts := make([][]float32, tensor.Chunks(g.n*nz*ny, 1))
 	g.forEachZTile(src, func(wk int, t zTile, col []float32) {
 		if parts[wk] == nil {
-			parts[wk] = make([]float32, len(gw))
+			parts[wk] = getBuf(len(gw))
 		}
 		part := parts[wk]
 		rows := (t.y1 - t.y0) * g.ow
@@ -164,5 +164,6 @@ func (g *convGeom) weightGradZ(src, gy, gw []float32) {
 		for i, v := range part {
 			gw[i] += v
 		}
+		putBuf(part)
 	}
 }

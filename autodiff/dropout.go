@@ -40,9 +40,9 @@ func (tp *Tape) Dropout(x *Var, p float32, train bool, rng *RNG) *Var {
 	key := splitmix64(rng.Seed ^ splitmix64(rng.Counter+0x5851f42d4c957f2d))
 	rng.Counter++
 	xd := x.Value.Data
-	out := tensor.New(x.Value.Shape...)
+	out := tp.alloc(x.Value.Shape...)
 	od := out.Data
-	keep := make([]float32, len(xd))
+	keep := tp.allocBuf(len(xd))
 	s := 1 / (1 - p)
 	if p >= 1 {
 		s = 0

@@ -115,7 +115,7 @@ func (tp *Tape) binary(k binKind, a, b *Var) *Var {
 	as, bs := a.Value.Shape, b.Value.Shape
 	ad, bd := a.Value.Data, b.Value.Data
 	os := broadcastShape(binNames[k], as, bs)
-	out := tensor.New(os...)
+	out := tp.alloc(os...)
 	od := out.Data
 	n := len(od)
 	// index maps: ai(i), bi(i) for the fast paths; nil means general.
@@ -251,7 +251,7 @@ func (tp *Tape) Div(a, b *Var) *Var { return tp.binary(kDiv, a, b) }
 // unary applies y = f(x) elementwise; df(x, y) is dy/dx.
 func (tp *Tape) unary(x *Var, f func(float32) float32, df func(x, y float32) float32) *Var {
 	xd := x.Value.Data
-	out := tensor.New(x.Value.Shape...)
+	out := tp.alloc(x.Value.Shape...)
 	od := out.Data
 	tensor.Parallel(len(xd), 0, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -319,7 +319,7 @@ func (tp *Tape) Clamp(x *Var, lo, hi float32) *Var {
 // ReLU returns max(x, 0); the gradient at 0 is 0 (as PyTorch).
 func (tp *Tape) ReLU(x *Var) *Var {
 	xd := x.Value.Data
-	out := tensor.New(x.Value.Shape...)
+	out := tp.alloc(x.Value.Shape...)
 	od := out.Data
 	tensor.Parallel(len(xd), 0, func(_, lo, hi int) {
 		for i, v := range xd[lo:hi] {

@@ -17,7 +17,7 @@ func (tp *Tape) MatMul(a, b *Var) *Var {
 		panic(fmt.Sprintf("autodiff.MatMul: shapes %v and %v", a.Value.Shape, b.Value.Shape))
 	}
 	n := b.Value.Shape[1]
-	out := tensor.New(m, n)
+	out := tp.alloc(m, n)
 	if m*n > 0 && k > 0 {
 		kernels.Sgemm(false, false, m, n, k, 1, a.Value.Data, k, b.Value.Data, n, 0, out.Data, n)
 	}

@@ -109,7 +109,7 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 			invstd[j] = float32(1 / math.Sqrt(float64(st.RunVar.Data[j])+float64(st.Eps)))
 		}
 	}
-	out := tensor.New(xs...)
+	out := tp.alloc(xs...)
 	od := out.Data
 	gd, bd := gamma.Value.Data, beta.Value.Data
 	scale := make([]float32, c)
@@ -137,9 +137,8 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 			// the ReLU's backward: the BatchNorm output's gradient is g
 			// where the output is positive, else 0 (a private copy: g is
 			// the caller's)
-			gm := getScratch(len(g))
-			defer putScratch(gm)
-			gr := *gm
+			gr := getBuf(len(g))
+			defer putBuf(gr)
 			tensor.Parallel(len(g), 0, func(_, lo, hi int) {
 				for i, o := range od[lo:hi] {
 					if o > 0 {

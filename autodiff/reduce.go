@@ -133,7 +133,7 @@ func (tp *Tape) reduceSum(op string, x *Var, axes []int, keep bool, mean bool) *
 	if !keep {
 		shape = dropAxes(xs, axes)
 	}
-	out := tensor.New(shape...)
+	out := tp.alloc(shape...)
 	for i, v := range acc {
 		out.Data[i] = float32(v * scale)
 	}
@@ -182,7 +182,7 @@ func (tp *Tape) L2Normalize(x *Var, axes []int, eps float32) *Var {
 	for i, s := range ss {
 		den[i] = max(float32(math.Sqrt(s)), eps)
 	}
-	out := tensor.New(xs...)
+	out := tp.alloc(xs...)
 	od := out.Data
 	st := bstrides(xs, kept)
 	forEachBcast(xs, st, st, func(i, io, _ int) { od[i] = xd[i] / den[io] })
@@ -227,7 +227,7 @@ func axisGeom(op string, shape []int, axis int) (int, int, int, int) {
 func (tp *Tape) LogSoftmax(x *Var, axis int) *Var {
 	_, outer, n, inner := axisGeom("LogSoftmax", x.Value.Shape, axis)
 	xd := x.Value.Data
-	out := tensor.New(x.Value.Shape...)
+	out := tp.alloc(x.Value.Shape...)
 	od := out.Data
 	for o := 0; o < outer; o++ {
 		for in := 0; in < inner; in++ {
@@ -269,7 +269,7 @@ func (tp *Tape) LogSoftmax(x *Var, axis int) *Var {
 func (tp *Tape) LogSumExp(x *Var, axis int) *Var {
 	ax, outer, n, inner := axisGeom("LogSumExp", x.Value.Shape, axis)
 	xd := x.Value.Data
-	out := tensor.New(dropAxes(x.Value.Shape, []int{ax})...)
+	out := tp.alloc(dropAxes(x.Value.Shape, []int{ax})...)
 	od := out.Data
 	for o := 0; o < outer; o++ {
 		for in := 0; in < inner; in++ {

@@ -55,7 +55,7 @@ func (tp *Tape) Concat(axis int, xs ...*Var) *Var {
 	}
 	shape := append([]int(nil), s0...)
 	shape[axis] = tot
-	out := tensor.New(shape...)
+	out := tp.alloc(shape...)
 	row := tot * inner
 	od := out.Data
 	tensor.Parallel(outer, 64, func(_, lo, hi int) {
@@ -98,7 +98,7 @@ func (tp *Tape) Slice(x *Var, axis, lo, hi int) *Var {
 	}
 	shape := append([]int(nil), x.Value.Shape...)
 	shape[ax] = hi - lo
-	out := tensor.New(shape...)
+	out := tp.alloc(shape...)
 	w := (hi - lo) * inner
 	for o := 0; o < outer; o++ {
 		copy(out.Data[o*w:(o+1)*w], x.Value.Data[(o*n+lo)*inner:(o*n+lo)*inner+w])
@@ -132,7 +132,7 @@ func (tp *Tape) Flip(x *Var, axis int) *Var {
 			}
 		}
 	}
-	out := tensor.New(x.Value.Shape...)
+	out := tp.alloc(x.Value.Shape...)
 	flip(out.Data, x.Value.Data, false)
 	return tp.result(out, func(g []float32) { flip(x.grad(), g, true) }, x)
 }
@@ -141,7 +141,7 @@ func (tp *Tape) Flip(x *Var, axis int) *Var {
 func (tp *Tape) Transpose(x *Var) *Var {
 	tensor.MustRank("autodiff.Transpose", x.Value, 2)
 	r, c := x.Value.Shape[0], x.Value.Shape[1]
-	out := tensor.New(c, r)
+	out := tp.alloc(c, r)
 	for i := 0; i < r; i++ {
 		for j := 0; j < c; j++ {
 			out.Data[j*r+i] = x.Value.Data[i*c+j]

@@ -58,6 +58,9 @@ type Var struct {
 	RequiresGrad bool
 	// Name identifies parameters ("enc0.conv1.w"); empty for intermediates.
 	Name string
+	// arena is the arena tape that computed this Var (nil otherwise): its
+	// gradient is drawn from the buffer pool.
+	arena *Tape
 }
 
 // Const wraps t as a Var that needs no gradient (inputs, targets).
@@ -94,7 +97,11 @@ func (v *Var) Detach() *Var { return &Var{Value: v.Value} }
 // grad returns v's gradient storage, allocating zeros on first use.
 func (v *Var) grad() []float32 {
 	if v.Grad == nil {
-		v.Grad = tensor.ZerosLike(v.Value)
+		if v.arena != nil {
+			v.Grad = tensor.FromSlice(getBuf(len(v.Value.Data)), v.Value.Shape...)
+		} else {
+			v.Grad = tensor.ZerosLike(v.Value)
+		}
 	}
 	return v.Grad.Data
 }
@@ -108,10 +115,56 @@ type record struct {
 // is ready to use; a nil *Tape records nothing.
 type Tape struct {
 	recs []record
+	// arena: op outputs (and intermediate gradients) come from the buffer
+	// pool and go back to it (see NewArenaTape); noGrad: record nothing.
+	arena, noGrad bool
+	owned         [][]float32 // pooled buffers handed out since the last Reset
 }
 
 // NewTape returns an empty tape.
 func NewTape() *Tape { return &Tape{} }
+
+// NewArenaTape returns a recording tape whose op outputs and intermediate
+// gradients live in a package-wide pool of float32 buffers reused across
+// steps, so that a steady-state training step allocates almost nothing:
+//
+//   - during BackwardFrom, an intermediate's gradient goes back to the pool
+//     as soon as it has been propagated to the op's inputs (its Grad is set
+//     to nil: intermediate gradients cannot be read after Backward);
+//   - Reset returns every value the tape's ops computed to the pool: Vars
+//     computed on the tape (and views of them, such as Reshape results or
+//     Detach copies) must not be used after Reset — read the loss first.
+//
+// Parameters, constants and their gradients are never pooled. Results are
+// bit-identical to NewTape's.
+func NewArenaTape() *Tape { return &Tape{arena: true} }
+
+// NewNoGradArena returns a tape that records nothing (like a nil tape: the
+// no-grad forward) but whose op outputs come from the buffer pool and go
+// back to it at Reset, with NewArenaTape's rule: do not use its Vars after
+// Reset.
+func NewNoGradArena() *Tape { return &Tape{arena: true, noGrad: true} }
+
+// alloc returns a zero tensor of the given shape for an op's output: from
+// the pool on an arena tape, freshly allocated otherwise.
+func (tp *Tape) alloc(shape ...int) *tensor.Tensor {
+	if tp == nil || !tp.arena {
+		return tensor.New(shape...)
+	}
+	b := tp.allocBuf(tensor.Numel(shape))
+	return tensor.FromSlice(b, shape...)
+}
+
+// allocBuf returns n zeros for an op's own use (for example a backward
+// mask): pooled and owned by an arena tape until Reset, fresh otherwise.
+func (tp *Tape) allocBuf(n int) []float32 {
+	if tp == nil || !tp.arena {
+		return make([]float32, n)
+	}
+	b := getBuf(n)
+	tp.owned = append(tp.owned, b)
+	return b
+}
 
 // Len returns the number of recorded operations.
 func (tp *Tape) Len() int {
@@ -123,15 +176,29 @@ func (tp *Tape) Len() int {
 
 // Reset forgets every record (keeps capacity).
 func (tp *Tape) Reset() {
-	if tp != nil {
-		clear(tp.recs)
-		tp.recs = tp.recs[:0]
+	if tp == nil {
+		return
 	}
+	if tp.arena {
+		for _, r := range tp.recs {
+			if r.out.Grad != nil {
+				putBuf(r.out.Grad.Data)
+				r.out.Grad = nil
+			}
+		}
+		for _, b := range tp.owned {
+			putBuf(b)
+		}
+		clear(tp.owned)
+		tp.owned = tp.owned[:0]
+	}
+	clear(tp.recs)
+	tp.recs = tp.recs[:0]
 }
 
 // needs reports whether an op on these inputs must be recorded.
 func (tp *Tape) needs(ins ...*Var) bool {
-	if tp == nil {
+	if tp == nil || tp.noGrad {
 		return false
 	}
 	for _, v := range ins {
@@ -148,6 +215,9 @@ func (tp *Tape) result(t *tensor.Tensor, back func(g []float32), ins ...*Var) *V
 	out := &Var{Value: t}
 	if tp.needs(ins...) {
 		out.RequiresGrad = true
+		if tp.arena {
+			out.arena = tp
+		}
 		tp.recs = append(tp.recs, record{out: out, back: back})
 	}
 	return out
@@ -175,5 +245,9 @@ func (tp *Tape) BackwardFrom() {
 			continue // nothing flowed into this output
 		}
 		r.back(r.out.Grad.Data)
+		if tp.arena {
+			putBuf(r.out.Grad.Data)
+			r.out.Grad = nil
+		}
 	}
 }

@@ -12,7 +12,8 @@ import (
 
 // BenchmarkTrainStepConfigA times SPEC §5's config a (N=2, 32³, F=8, 3
 // levels) training step as the PyTorch peer does it: a no-grad forward, a
-// forward with gradient, Dice loss, backward, clipping, Adam.
+// forward with gradient, Dice loss, backward, clipping, Adam, on arena tapes
+// (pooled buffers: -benchmem shows the steady state allocates little).
 func BenchmarkTrainStepConfigA(b *testing.B) {
 	m, err := New(Config{Preset: "unet3d", Filters: 8, Levels: 3, InputSize: 32})
 	if err != nil {
@@ -28,18 +29,19 @@ func BenchmarkTrainStepConfigA(b *testing.B) {
 	}
 	xv, yv := autodiff.Const(x), autodiff.Const(y)
 	opt := optim.NewAdam(1e-4)
-	tp := autodiff.NewTape()
+	tp, ng := autodiff.NewArenaTape(), autodiff.NewNoGradArena()
 	var ru0, ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		m.Forward(nil, xv, true)
+		m.Forward(ng, xv, true)
 		optim.ZeroGrad(m.Params())
 		p, _ := m.Forward(tp, xv, true)
 		tp.Backward(loss.Dice(tp, p, yv, loss.DiceEps))
 		optim.ClipGradNorm(m.Params(), 1)
 		opt.Step(m.Params())
 		tp.Reset()
+		ng.Reset()
 	}
 	b.StopTimer()
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)

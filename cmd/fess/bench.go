@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	noGate := fs.Bool("no-gate", false, "keep samples disturbed by other processes")
 	peer := fs.String("peer", "", "the PyTorch peer's --json output, for a side-by-side table")
 	one := fs.String("one", "", "internal: run one configuration in this process, print JSON")
+	cpuprof := fs.String("cpuprofile", "", "with --one: write a CPU profile of the run to this file")
 	if err := parseFlags(fs, benchUsage, args); err != nil {
 		if err == errHelp {
 			return nil
@@ -66,6 +68,17 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		c, ok := bench.Lookup(*one)
 		if !ok {
 			return errs.Usage("bench: unknown configuration %q", *one)
+		}
+		if *cpuprof != "" {
+			f, err := os.Create(*cpuprof)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
 		}
 		r, err := bench.Run(c, opt)
 		if err != nil {

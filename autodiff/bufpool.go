@@ -1,0 +1,48 @@
+package autodiff
+
+import "sync"
+
+// The buffer pool behind arena tapes (NewArenaTape): free float32 slices
+// kept by exact length, handed out zeroed. A training step asks for the
+// same lengths every time, so after the first step every request is met
+// from the pool and the Go heap stops growing and churning (no garbage
+// collection work, no fresh pages to fault in). The pool keeps what it is
+// given until FreePool.
+var bufPool = struct {
+	sync.Mutex
+	free map[int][][]float32
+}{free: map[int][][]float32{}}
+
+// getBuf returns n zeros, reusing a pooled slice of that length if any.
+func getBuf(n int) []float32 {
+	bufPool.Lock()
+	l := bufPool.free[n]
+	if k := len(l); k > 0 {
+		b := l[k-1]
+		l[k-1] = nil
+		bufPool.free[n] = l[:k-1]
+		bufPool.Unlock()
+		clear(b)
+		return b
+	}
+	bufPool.Unlock()
+	return make([]float32, n)
+}
+
+// putBuf gives b back to the pool; b must not be used afterwards.
+func putBuf(b []float32) {
+	if cap(b) == 0 {
+		return
+	}
+	b = b[:cap(b)]
+	bufPool.Lock()
+	bufPool.free[len(b)] = append(bufPool.free[len(b)], b)
+	bufPool.Unlock()
+}
+
+// FreePool drops every pooled buffer (the garbage collector reclaims them).
+func FreePool() {
+	bufPool.Lock()
+	bufPool.free = map[int][][]float32{}
+	bufPool.Unlock()
+}

@@ -1,0 +1,72 @@
+package model
+
+import (
+	"testing"
+
+	"github.com/fess-seg/fess/autodiff"
+	"github.com/fess-seg/fess/loss"
+	"github.com/fess-seg/fess/optim"
+	"github.com/fess-seg/fess/tensor"
+)
+
+// peerStep runs k training steps of the PyTorch peer's step (no-grad pass,
+// grad pass, FESS loss, backward, clip, Adam) with either plain tapes or
+// arena tapes, and returns the losses and the final parameters.
+func peerStep(t *testing.T, k int, arena bool) ([]float32, [][]float32) {
+	m, err := New(Config{Preset: "unet3d", Filters: 4, Levels: 2, InputSize: 8, NoUpBN: true, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(2, 8, 8, 8, 1)
+	y := tensor.New(2, 8, 8, 8, 1)
+	for i := range x.Data {
+		x.Data[i] = float32(i%11)/5 - 1
+		if i%3 == 0 {
+			y.Data[i] = 1
+		}
+	}
+	xv, yv := autodiff.Const(x), autodiff.Const(y)
+	opt := optim.NewAdam(1e-2)
+	tp, ng := autodiff.NewTape(), (*autodiff.Tape)(nil)
+	if arena {
+		tp, ng = autodiff.NewArenaTape(), autodiff.NewNoGradArena()
+	}
+	var losses []float32
+	for s := 0; s < k; s++ {
+		_, a := m.Forward(ng, xv, true)
+		probs, b := m.Forward(tp, xv, true)
+		l := loss.FESS(tp, probs, yv, a, b, loss.DefaultFESSOptions()).Total
+		optim.ZeroGrad(m.Params())
+		tp.Backward(l)
+		losses = append(losses, l.Item())
+		optim.ClipGradNorm(m.Params(), 1)
+		opt.Step(m.Params())
+		tp.Reset()
+		ng.Reset()
+	}
+	var ps [][]float32
+	for _, p := range m.Params() {
+		ps = append(ps, append([]float32(nil), p.Value.Data...))
+	}
+	return losses, ps
+}
+
+// TestArenaTapeIdentical checks that arena tapes (pooled, reused buffers)
+// give bit-identical losses and parameters over several steps, i.e. no
+// buffer is recycled while still in use.
+func TestArenaTapeIdentical(t *testing.T) {
+	l0, p0 := peerStep(t, 4, false)
+	l1, p1 := peerStep(t, 4, true)
+	for i := range l0 {
+		if l0[i] != l1[i] {
+			t.Fatalf("step %d: loss %v with arena tapes, %v without", i, l1[i], l0[i])
+		}
+	}
+	for i := range p0 {
+		for j := range p0[i] {
+			if p0[i][j] != p1[i][j] {
+				t.Fatalf("parameter %d element %d differs: %v vs %v", i, j, p1[i][j], p0[i][j])
+			}
+		}
+	}
+}

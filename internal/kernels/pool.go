@@ -6,9 +6,12 @@ import (
 )
 
 // Parallel regions run on a small set of long-lived helper goroutines, so
-// that a call neither spawns goroutines nor allocates. A job's caller always
-// works on the job itself too, so it completes even when every helper is busy
-// with another caller's job (helpers never start nested parallel regions).
+// that a call neither spawns goroutines nor allocates. A job is handed only
+// to helpers that are idle at that moment, and its caller works on it too:
+// when the caller is itself one of several goroutines calling Sgemm at once
+// (an engine spreading tiles over the cores), the calls simply run on fewer
+// threads instead of queueing behind each other. Which goroutine runs an item
+// never changes the result.
 
 // task is a parallel job: worker(true) takes items until none are left and
 // then reports done to the job's WaitGroup.
@@ -17,8 +20,9 @@ type task interface {
 }
 
 var (
-	taskQueue   = make(chan task, 64)
+	taskQueue   = make(chan task) // unbuffered: a send reaches a waiting helper
 	helpers     atomic.Int32
+	idle        atomic.Int32 // helpers waiting on taskQueue, not yet claimed
 	helpersLock sync.Mutex
 )
 
@@ -31,7 +35,9 @@ func ensureHelpers(n int) {
 	for int(helpers.Load()) < n {
 		helpers.Add(1)
 		go func() {
-			for t := range taskQueue {
+			for {
+				idle.Add(1)
+				t := <-taskQueue // the sender has claimed this helper
 				t.worker(true)
 			}
 		}()
@@ -39,13 +45,18 @@ func ensureHelpers(n int) {
 	helpersLock.Unlock()
 }
 
-// runParallel runs t on nt goroutines, the caller's included; wg must be the
-// job's WaitGroup that t.worker(true) marks done.
+// runParallel runs t on up to nt goroutines: the caller and as many as
+// nt-1 idle helpers. wg must be the job's WaitGroup, which t.worker(true)
+// marks done.
 func runParallel(t task, nt int, wg *sync.WaitGroup) {
 	if nt > 1 {
 		ensureHelpers(nt - 1)
-		wg.Add(nt - 1)
 		for w := 1; w < nt; w++ {
+			if idle.Add(-1) < 0 { // no idle helper left: undo the claim
+				idle.Add(1)
+				break
+			}
+			wg.Add(1)
 			taskQueue <- t
 		}
 	}

@@ -165,6 +165,13 @@ func sgemmBlocked(kp kernelPair, threads int, transA, transB bool, m, n, k int, 
 		sgemmKSplit(kp, threads, s, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
+	sgemmUnsliced(kp, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmUnsliced is sgemmBlocked without the k slicing, for checked,
+// non-empty calls (a k slice itself is computed by it, so slices never nest).
+func sgemmUnsliced(kp kernelPair, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if kp.dot != nil && !transA && n <= dotMaxN && k >= dotMinK {
 		sgemmDot(kp.dot, threads, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return

@@ -103,7 +103,7 @@ func (j *kSplitJob) worker(done bool) {
 		} else {
 			bs = j.b[k0*j.ldb:]
 		}
-		sgemmBlocked(j.kp, 1, j.transA, j.transB, m, n, k1-k0, 1, as, j.lda, bs, j.ldb, 0, j.buf[s*m*n:(s+1)*m*n], n)
+		sgemmUnsliced(j.kp, 1, j.transA, j.transB, m, n, k1-k0, 1, as, j.lda, bs, j.ldb, 0, j.buf[s*m*n:(s+1)*m*n], n)
 	}
 	if done {
 		j.wg.Done()

@@ -76,3 +76,16 @@ func BenchmarkConv3DLargestConfigB(b *testing.B) {
 	b.Run("forward", func(b *testing.B) { benchConv(b, 1, 64, 32, 16, "forward") })
 	b.Run("backward", func(b *testing.B) { benchConv(b, 1, 64, 32, 16, "backward+input") })
 }
+
+// BenchmarkConv3DPaths compares the z-split path with the one-GEMM im2col
+// path on config a's 8→8 and config b's 32→16 layers.
+func BenchmarkConv3DPaths(b *testing.B) {
+	for _, path := range []string{"zsplit", "im2col"} {
+		useZSplit = path == "zsplit"
+		b.Run(path+"/a8x8/forward", func(b *testing.B) { benchConv(b, 2, 32, 8, 8, "forward") })
+		b.Run(path+"/a8x8/backward", func(b *testing.B) { benchConv(b, 2, 32, 8, 8, "backward+input") })
+		b.Run(path+"/b32x16/forward", func(b *testing.B) { benchConv(b, 1, 64, 32, 16, "forward") })
+		b.Run(path+"/b32x16/backward", func(b *testing.B) { benchConv(b, 1, 64, 32, 16, "backward+input") })
+	}
+	useZSplit = true
+}

@@ -338,12 +338,11 @@ func (tp *Tape) Conv3D(x, w, b *Var, spec ConvSpec) *Var {
 	xd, wd, od := x.Value.Data, w.Value.Data, out.Data
 	K := g.kcols()
 	if g.zsplit() {
-		g.convZ(xd, wd, od, false)
+		var bias []float32
 		if b != nil {
-			tensor.Parallel(len(od)/co, 1024, func(_, lo, hi int) {
-				addBiasRows(od[lo*co:hi*co], b.Value.Data)
-			})
+			bias = b.Value.Data
 		}
+		g.convZ(xd, wd, od, false, bias)
 	} else {
 		g.forEachTile(func(_, r0, r1 int, col []float32) {
 			a, ta, lda := g.colOrSrc(xd, r0, r1, col)
@@ -488,7 +487,7 @@ func inputGradAsConv(g *convGeom, gy, wd, gx []float32) {
 	g2 := convGeom{n: g.n, d: g.od, h: g.oh, w: g.ow, c: co, k: g.k, s: [3]int{1, 1, 1},
 		p: [3]int{kd - 1 - g.p[0], kh - 1 - g.p[1], kw - 1 - g.p[2]}, od: g.d, oh: g.h, ow: g.w, co: ci}
 	if g2.zsplit() {
-		g2.convZ(gy, wf, gx, true)
+		g2.convZ(gy, wf, gx, true, nil)
 		return
 	}
 	K := g2.kcols()

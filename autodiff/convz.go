@@ -96,8 +96,9 @@ func (g *convGeom) zRange(t zTile, kz int) (lo, hi int) {
 }
 
 // convZ computes dst (= if accumulate, += ) the conv of src with weights wd
-// [kd, K9, co] on the z-split path.
-func (g *convGeom) convZ(src, wd, dst []float32, accumulate bool) {
+// [kd, K9, co] on the z-split path. Without accumulate, each output row
+// starts as bias (zeros if bias is nil) and the taps are added to it.
+func (g *convGeom) convZ(src, wd, dst []float32, accumulate bool, bias []float32) {
 	K9 := g.k[1] * g.k[2] * g.c
 	co, ohw := g.co, g.oh*g.ow
 	g.forEachZTile(src, func(_ int, t zTile, col []float32) {
@@ -106,7 +107,14 @@ func (g *convGeom) convZ(src, wd, dst []float32, accumulate bool) {
 		if !accumulate {
 			for oz := t.z0; oz < t.z1; oz++ {
 				o := ((t.n*g.od+oz)*ohw + t.y0*g.ow) * co
-				clear(dst[o : o+rows*co])
+				d := dst[o : o+rows*co]
+				if bias == nil {
+					clear(d)
+					continue
+				}
+				for i := 0; i < len(d); i += co {
+					copy(d[i:i+co], bias)
+				}
 			}
 		}
 		for kz := 0; kz < g.k[0]; kz++ {

@@ -15,6 +15,21 @@ var bufPool = struct {
 
 // getBuf returns n zeros, reusing a pooled slice of that length if any.
 func getBuf(n int) []float32 {
+	b, reused := takeBuf(n)
+	if reused {
+		clear(b)
+	}
+	return b
+}
+
+// getBufDirty is getBuf without the zeroing of a reused slice (for callers
+// that overwrite every element).
+func getBufDirty(n int) []float32 {
+	b, _ := takeBuf(n)
+	return b
+}
+
+func takeBuf(n int) ([]float32, bool) {
 	bufPool.Lock()
 	l := bufPool.free[n]
 	if k := len(l); k > 0 {
@@ -22,11 +37,10 @@ func getBuf(n int) []float32 {
 		l[k-1] = nil
 		bufPool.free[n] = l[:k-1]
 		bufPool.Unlock()
-		clear(b)
-		return b
+		return b, true
 	}
 	bufPool.Unlock()
-	return make([]float32, n)
+	return make([]float32, n), false
 }
 
 // putBuf gives b back to the pool; b must not be used afterwards.

@@ -334,7 +334,7 @@ func (tp *Tape) Conv3D(x, w, b *Var, spec ConvSpec) *Var {
 	co := ws[4]
 	checkBias("Conv3D", b, co)
 	g := newConvGeom("autodiff.Conv3D", x.Value.Shape, [3]int{ws[0], ws[1], ws[2]}, co, spec)
-	out := tp.alloc(g.n, g.od, g.oh, g.ow, co)
+	out := tp.allocFull(g.n, g.od, g.oh, g.ow, co)
 	xd, wd, od := x.Value.Data, w.Value.Data, out.Data
 	K := g.kcols()
 	if g.zsplit() {

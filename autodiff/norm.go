@@ -109,7 +109,7 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 			invstd[j] = float32(1 / math.Sqrt(float64(st.RunVar.Data[j])+float64(st.Eps)))
 		}
 	}
-	out := tp.alloc(xs...)
+	out := tp.allocFull(xs...)
 	od := out.Data
 	gd, bd := gamma.Value.Data, beta.Value.Data
 	scale := make([]float32, c)

@@ -19,7 +19,7 @@ func (tp *Tape) MaxPool3D(x *Var, k int) *Var {
 		panic(fmt.Sprintf("autodiff.MaxPool3D: window %d for input %v", k, xs))
 	}
 	od, oh, ow := d/k, h/k, w/k
-	out := tp.alloc(n, od, oh, ow, c)
+	out := tp.allocFull(n, od, oh, ow, c)
 	arg := make([]int32, len(out.Data))
 	xd, o := x.Value.Data, out.Data
 	rows := n * od * oh * ow

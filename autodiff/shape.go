@@ -55,7 +55,7 @@ func (tp *Tape) Concat(axis int, xs ...*Var) *Var {
 	}
 	shape := append([]int(nil), s0...)
 	shape[axis] = tot
-	out := tp.alloc(shape...)
+	out := tp.allocFull(shape...)
 	row := tot * inner
 	od := out.Data
 	tensor.Parallel(outer, 64, func(_, lo, hi int) {
@@ -98,7 +98,7 @@ func (tp *Tape) Slice(x *Var, axis, lo, hi int) *Var {
 	}
 	shape := append([]int(nil), x.Value.Shape...)
 	shape[ax] = hi - lo
-	out := tp.alloc(shape...)
+	out := tp.allocFull(shape...)
 	w := (hi - lo) * inner
 	for o := 0; o < outer; o++ {
 		copy(out.Data[o*w:(o+1)*w], x.Value.Data[(o*n+lo)*inner:(o*n+lo)*inner+w])

@@ -155,6 +155,17 @@ func (tp *Tape) alloc(shape ...int) *tensor.Tensor {
 	return tensor.FromSlice(b, shape...)
 }
 
+// allocFull is alloc for ops that write every element of their output:
+// a pooled buffer is handed out as is (its old contents are overwritten).
+func (tp *Tape) allocFull(shape ...int) *tensor.Tensor {
+	if tp == nil || !tp.arena {
+		return tensor.New(shape...)
+	}
+	b := getBufDirty(tensor.Numel(shape))
+	tp.owned = append(tp.owned, b)
+	return tensor.FromSlice(b, shape...)
+}
+
 // allocBuf returns n zeros for an op's own use (for example a backward
 // mask): pooled and owned by an arena tape until Reset, fresh otherwise.
 func (tp *Tape) allocBuf(n int) []float32 {

@@ -17,7 +17,7 @@ import (
 )
 
 const benchUsage = `usage: fess bench [--config a,b,c,d] [--json] [--threads 2] [--warmup 2] [--iters 5]
-                  [--no-gate] [--peer torch.json]
+                  [--no-gate] [--peer torch.json] [--results fess.json]
 
 Times the 3-D U-Net training step of the PyTorch peer (bench/torch_unet3d.py
 beside SPEC.md) on this engine: no-grad pass, grad pass, FESS loss (0.5·Dice +
@@ -32,7 +32,8 @@ Each configuration runs in a fresh subprocess (its own peak RSS); after
 Samples during which other processes used CPU are retried as the peer does
 (--no-gate keeps every sample). GFLOP/s uses the peer's analytic FLOP count.
 --json prints one object per configuration. --peer reads the peer's --json
-output and prints a side-by-side table against its fastest variant.
+output and prints a side-by-side table against its fastest variant;
+--results prints the tables from an earlier --json output without running.
 
 example:
   python3 torch_unet3d.py --configs a,b,c,d --json /tmp/torch.json
@@ -52,6 +53,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	iters := fs.Int("iters", 5, "timed steps (median reported)")
 	noGate := fs.Bool("no-gate", false, "keep samples disturbed by other processes")
 	peer := fs.String("peer", "", "the PyTorch peer's --json output, for a side-by-side table")
+	prev := fs.String("results", "", "print the tables from an earlier --json output instead of running")
 	one := fs.String("one", "", "internal: run one configuration in this process, print JSON")
 	cpuprof := fs.String("cpuprofile", "", "with --one: write a CPU profile of the run to this file")
 	if err := parseFlags(fs, benchUsage, args); err != nil {
@@ -109,11 +111,21 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return errs.Input(*peer, "not the peer's --json output: %v", err)
 		}
 	}
+	var results []*bench.Result
+	if *prev != "" {
+		b, err := os.ReadFile(*prev)
+		if err != nil {
+			return errs.Input(*prev, "%v", err)
+		}
+		if err := json.Unmarshal(b, &results); err != nil {
+			return errs.Input(*prev, "not fess bench --json output: %v", err)
+		}
+		list = nil
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	var results []*bench.Result
 	for _, c := range list {
 		if opt.Gate {
 			if fc, waited := bench.WaitQuiet(120*time.Second, 0.15, time.Second); waited > 1500*time.Millisecond {

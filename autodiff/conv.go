@@ -202,6 +202,7 @@ func (g *convGeom) tiles() (int, int) {
 func (g *convGeom) forEachTile(fn func(worker, r0, r1 int, col []float32)) {
 	T, nt := g.tiles()
 	M := g.rows()
+	defer sgemmSerial(tensor.Chunks(nt, 1))()
 	tensor.Parallel(nt, 1, func(w, lo, hi int) {
 		var col []float32
 		if !g.identity() {

@@ -67,6 +67,7 @@ func (g *convGeom) forEachZTile(src []float32, fn func(worker int, t zTile, col 
 	g2 := convGeom{n: 1, d: 1, h: g.h, w: g.w, c: g.c, k: [3]int{1, g.k[1], g.k[2]},
 		s: [3]int{1, g.s[1], g.s[2]}, p: [3]int{0, g.p[1], g.p[2]}, od: 1, oh: g.oh, ow: g.ow, co: g.co}
 	plane := g.h * g.w * g.c
+	defer sgemmSerial(tensor.Chunks(total, 1))()
 	tensor.Parallel(total, 1, func(w, lo, hi int) {
 		buf := getScratch((tz + kd - 1) * by * g.ow * K9)
 		defer putScratch(buf)
@@ -174,4 +175,18 @@ func (g *convGeom) weightGradZ(src, gy, gw []float32) {
 		}
 		putBuf(part)
 	}
+}
+
+// sgemmSerial makes each Sgemm call single-threaded while workers > 1
+// goroutines already run tiles in parallel (otherwise every worker's call
+// would start its own helpers: more runnable goroutines than cores); it
+// returns the function that restores the setting. Sgemm's results do not
+// depend on its thread count.
+func sgemmSerial(workers int) func() {
+	if workers <= 1 {
+		return func() {}
+	}
+	old := kernels.Threads()
+	kernels.SetThreads(1)
+	return func() { kernels.SetThreads(old) }
 }

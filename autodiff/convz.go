@@ -27,6 +27,14 @@ import (
 // useZSplit switches the path off (tests compare it with the im2col path).
 var useZSplit = true
 
+// stripW is the width of the weight strips convZ runs its GEMMs on (the
+// AVX2 wide micro-kernel's panel width).
+const stripW = 16
+
+// zMinRows is the fewest output rows the z-split path gives one GEMM when
+// the plane allows (a multiple of the AVX2 kernels' 6 and 12 rows).
+const zMinRows = 192
+
 // zTileElems bounds one worker's col9 buffer (floats): 2 MiB.
 var zTileElems = 1 << 19
 
@@ -43,6 +51,24 @@ func (g *convGeom) zTiling() (tz, by, nz, ny int) {
 	rowFloats := g.ow * K9
 	tz = min(g.od, 8)
 	by = max(1, min(g.oh, zTileElems/((tz+kd-1)*rowFloats)))
+	if by < g.oh && by*g.ow < zMinRows {
+		// wide rows (large K9): fewer planes per slab, so that each GEMM
+		// still gets at least zMinRows rows (small GEMMs cost more in call
+		// overhead and partial micro-tiles than the extra im2col rows)
+		bmin := min(g.oh, (zMinRows+g.ow-1)/g.ow)
+		tz = max(1, min(g.od, zTileElems/(bmin*rowFloats)-(kd-1)))
+		by = max(bmin, min(g.oh, zTileElems/((tz+kd-1)*rowFloats)))
+	}
+	if by < g.oh && by >= 3 && (by*g.ow)%6 != 0 {
+		// whole 6-row panels for the AVX2 kernel (no partial panel to pack
+		// per call) where the band allows
+		for b := by; b >= max(1, by-5); b-- {
+			if (b*g.ow)%6 == 0 {
+				by = b
+				break
+			}
+		}
+	}
 	if by == g.oh {
 		// whole planes: grow the slab while the buffer allows
 		tz = max(tz, min(g.od, zTileElems/(g.oh*rowFloats)-(kd-1)))
@@ -102,6 +128,37 @@ func (g *convGeom) zRange(t zTile, kz int) (lo, hi int) {
 func (g *convGeom) convZ(src, wd, dst []float32, accumulate bool, bias []float32) {
 	K9 := g.k[1] * g.k[2] * g.c
 	co, ohw := g.co, g.oh*g.ow
+	// With more than 16 output channels (a multiple of 16), the weights are
+	// laid out once as 16-column strips [kd][co/16][K9][16] and each GEMM
+	// runs per strip: a B operand that is exactly one 16-wide panel is read
+	// in place by Sgemm, where a wider B would be re-packed on every call
+	// (the calls are many: one per tile, tap and plane).
+	strips := co > stripW && co%stripW == 0
+	var ws []float32
+	if strips {
+		ws = getBufDirty(len(wd))
+		defer putBuf(ws)
+		ns := co / stripW
+		for kz := 0; kz < g.k[0]; kz++ {
+			for r := 0; r < K9; r++ {
+				src := wd[(kz*K9+r)*co : (kz*K9+r+1)*co]
+				for j := 0; j < ns; j++ {
+					copy(ws[((kz*ns+j)*K9+r)*stripW:((kz*ns+j)*K9+r+1)*stripW], src[j*stripW:(j+1)*stripW])
+				}
+			}
+		}
+	}
+	gemm := func(kz, m int, a, c []float32) {
+		if !strips {
+			kernels.Sgemm(false, false, m, co, K9, 1, a, K9, wd[kz*K9*co:(kz+1)*K9*co], co, 1, c, co)
+			return
+		}
+		ns := co / stripW
+		for j := 0; j < ns; j++ {
+			b := ws[(kz*ns+j)*K9*stripW : (kz*ns+j+1)*K9*stripW]
+			kernels.Sgemm(false, false, m, stripW, K9, 1, a, K9, b, stripW, 1, c[j*stripW:], co)
+		}
+	}
 	g.forEachZTile(src, func(_ int, t zTile, col []float32) {
 		rows := (t.y1 - t.y0) * g.ow
 		whole := rows == ohw
@@ -120,17 +177,16 @@ func (g *convGeom) convZ(src, wd, dst []float32, accumulate bool, bias []float32
 		}
 		for kz := 0; kz < g.k[0]; kz++ {
 			lo, hi := g.zRange(t, kz)
-			wk := wd[kz*K9*co : (kz+1)*K9*co]
 			if whole && hi > lo {
 				a := col[(lo-g.p[0]+kz-t.a)*rows*K9:]
 				o := (t.n*g.od + lo) * ohw * co
-				kernels.Sgemm(false, false, (hi-lo)*rows, co, K9, 1, a, K9, wk, co, 1, dst[o:o+(hi-lo)*rows*co], co)
+				gemm(kz, (hi-lo)*rows, a, dst[o:o+(hi-lo)*rows*co])
 				continue
 			}
 			for oz := lo; oz < hi; oz++ {
 				a := col[(oz-g.p[0]+kz-t.a)*rows*K9:]
 				o := ((t.n*g.od+oz)*ohw + t.y0*g.ow) * co
-				kernels.Sgemm(false, false, rows, co, K9, 1, a, K9, wk, co, 1, dst[o:o+rows*co], co)
+				gemm(kz, rows, a, dst[o:o+rows*co])
 			}
 		}
 	})

@@ -52,6 +52,9 @@ func TestConvZSplitMatchesIm2col(t *testing.T) {
 		{1, 4, 4, 4, 40, 33, [3]int{3, 3, 3}, Same3D(1), 1 << 19},
 		{3, 3, 2, 3, 2, 2, [3]int{3, 1, 3}, ConvSpec{Pad: [3]int{2, 0, 1}}, 50},
 		{1, 10, 3, 3, 6, 2, [3]int{3, 3, 3}, Same3D(1), 1},
+		// weight strips (co a multiple of 16 above 16)
+		{1, 5, 6, 7, 12, 32, [3]int{3, 3, 3}, Same3D(1), 1 << 19},
+		{2, 4, 5, 5, 3, 48, [3]int{3, 3, 3}, Same3D(1), 400},
 	}
 	defer func(b int) { zTileElems = b }(zTileElems)
 	for i, c := range cases {

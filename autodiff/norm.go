@@ -133,27 +133,22 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 		}
 	})
 	return tp.result(out, func(g []float32) {
-		if relu {
-			// the ReLU's backward: the BatchNorm output's gradient is g
-			// where the output is positive, else 0 (a private copy: g is
-			// the caller's)
-			gr := getBuf(len(g))
-			defer putBuf(gr)
-			tensor.Parallel(len(g), 0, func(_, lo, hi int) {
-				for i, o := range od[lo:hi] {
-					if o > 0 {
-						gr[lo+i] = g[lo+i]
-					} else {
-						gr[lo+i] = 0
-					}
-				}
-			})
-			g = gr
-		}
+		// With relu, the BatchNorm output's gradient is g where the output
+		// is positive, else 0 (the ReLU's backward), applied as g is read.
 		// dβ and dγ in one pass (two independent accumulators per channel)
 		both := channelSums(m, 2*c, func(r int, acc []float64) {
 			xr, gr := xd[r*c:(r+1)*c], g[r*c:(r+1)*c]
 			as, ad := acc[:c], acc[c:2*c]
+			if relu {
+				or := od[r*c : (r+1)*c]
+				for j := range xr {
+					if or[j] > 0 {
+						as[j] += float64(gr[j])
+						ad[j] += float64(gr[j]) * float64((xr[j]-mean[j])*invstd[j])
+					}
+				}
+				return
+			}
 			for j := range xr {
 				as[j] += float64(gr[j])                                      // dβ
 				ad[j] += float64(gr[j]) * float64((xr[j]-mean[j])*invstd[j]) // dγ
@@ -179,9 +174,13 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 		if !train {
 			tensor.Parallel(m, 512, func(_, lo, hi int) {
 				for r := lo; r < hi; r++ {
-					gr, xg := g[r*c:(r+1)*c], gx[r*c:(r+1)*c]
+					gr, xg, or := g[r*c:(r+1)*c], gx[r*c:(r+1)*c], od[r*c:(r+1)*c]
 					for j := range gr {
-						xg[j] += gr[j] * scale[j]
+						gv := gr[j]
+						if relu && !(or[j] > 0) {
+							gv = 0
+						}
+						xg[j] += gv * scale[j]
 					}
 				}
 			})
@@ -196,10 +195,14 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 		}
 		tensor.Parallel(m, 512, func(_, lo, hi int) {
 			for r := lo; r < hi; r++ {
-				xr, gr, xg := xd[r*c:(r+1)*c], g[r*c:(r+1)*c], gx[r*c:(r+1)*c]
+				xr, gr, xg, or := xd[r*c:(r+1)*c], g[r*c:(r+1)*c], gx[r*c:(r+1)*c], od[r*c:(r+1)*c]
 				for j := range xr {
+					gv := gr[j]
+					if relu && !(or[j] > 0) {
+						gv = 0
+					}
 					xh := (xr[j] - mean[j]) * invstd[j]
-					xg[j] += scale[j] * (gr[j] - a[j] - xh*bb[j])
+					xg[j] += scale[j] * (gv - a[j] - xh*bb[j])
 				}
 			}
 		})

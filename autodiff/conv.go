@@ -322,8 +322,12 @@ func newConvGeom(op string, xs []int, k [3]int, co int, spec ConvSpec) convGeom 
 //	y[n,o,co] = b[co] + Σ_{kz,ky,kx,ci} x[n, o·s − p + k, ci] · w[kz,ky,kx,ci,co]
 //
 // computed as im2col tiles × W on kernels.Sgemm, tiles spread over
-// tensor.Threads() workers. Backward: dW = colᵀ·dY (per-worker partial sums
-// added in worker order), db = Σ dY, dX = col2im(dY·Wᵀ).
+// tensor.Threads() workers; convs with stride 1 along z, kd > 1 and at
+// least two input channels take the z-split path (convz.go: per-plane
+// (ky,kx,c) im2col, one GEMM per z-tap). Backward: dW = colᵀ·dY
+// (per-worker partial sums added in worker order), db = Σ dY, dX as a
+// forward conv of dY with the flipped kernel at stride 1, else
+// col2im(dY·Wᵀ).
 func (tp *Tape) Conv3D(x, w, b *Var, spec ConvSpec) *Var {
 	tensor.MustRank("autodiff.Conv3D input", x.Value, 5)
 	tensor.MustRank("autodiff.Conv3D weight", w.Value, 5)

@@ -34,7 +34,12 @@
 //	optim.ZeroGrad(params)
 //	tp.Reset()
 //
-// and the same forward with a nil tape computes values only:
+// For repeated steps, NewArenaTape and NewNoGradArena (in place of
+// NewTape and the nil tape) take op outputs and intermediate gradients from
+// a pool of buffers reused step after step, so a steady-state step
+// allocates almost nothing; their Vars must not be used after Reset.
+//
+// The same forward with a nil tape computes values only:
 //
 //	var none *autodiff.Tape
 //	y := none.ReLU(none.Conv3D(x, w, nil, autodiff.Same3D(1)))

@@ -18,7 +18,9 @@ type stepResult struct {
 // objective is one loss's way of running the model on a batch. Every loss
 // sees the same data, λ, scale and temperature, so comparisons are fair.
 type objective interface {
-	step(tp *autodiff.Tape, x, y *autodiff.Var, step int64) stepResult
+	// step records the loss on tp; detached passes run on ng (a no-grad
+	// tape whose buffers live until the step ends).
+	step(tp, ng *autodiff.Tape, x, y *autodiff.Var, step int64) stepResult
 	// after runs once the optimiser has stepped (e.g. to keep this batch's
 	// bottleneck for the next step's pairing).
 	after()
@@ -47,7 +49,7 @@ type segObjective struct {
 	name string
 }
 
-func (o *segObjective) step(tp *autodiff.Tape, x, y *autodiff.Var, _ int64) stepResult {
+func (o *segObjective) step(tp, _ *autodiff.Tape, x, y *autodiff.Var, _ int64) stepResult {
 	p, _ := o.m.Forward(tp, x, true)
 	var l *autodiff.Var
 	switch o.name {
@@ -90,8 +92,7 @@ type fessObjective struct {
 	cur  *tensor.Tensor
 }
 
-func (o *fessObjective) step(tp *autodiff.Tape, x, y *autodiff.Var, _ int64) stepResult {
-	var none *autodiff.Tape
+func (o *fessObjective) step(tp, none *autodiff.Tape, x, y *autodiff.Var, _ int64) stepResult {
 	probs, pres := o.m.Forward(tp, x, true)
 	var prev *autodiff.Var
 	switch o.cfg.Pairing {

@@ -230,7 +230,9 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 		)
 		defer bar.Finish()
 	}
-	tp := autodiff.NewTape()
+	// Arena tapes reuse their buffers from step to step, so a steady-state
+	// step allocates almost nothing; no Var of theirs is used after Reset.
+	tp, ng := autodiff.NewArenaTape(), autodiff.NewNoGradArena()
 	for t.epoch < t.Cfg.Epochs {
 		e := t.epoch + 1
 		start := time.Now()
@@ -246,14 +248,17 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 			xt, yt := t.batch(t.train, idx)
 			x, y := autodiff.Const(xt), autodiff.Const(yt)
 			optim.ZeroGrad(t.params())
-			res := t.obj.step(tp, x, y, t.step)
+			res := t.obj.step(tp, ng, x, y, t.step)
 			lv := float64(res.total.Item())
+			d := hardDice(res.probs.Value.Data, yt.Data)
 			if math.IsNaN(lv) || math.IsInf(lv, 0) {
 				tp.Reset()
+				ng.Reset()
 				return logs, &ErrNonFinite{Epoch: e, Step: t.step + 1, Value: lv, Ckpt: filepath.Join(t.Out, "last.ckpt")}
 			}
 			tp.Backward(res.total)
 			tp.Reset()
+			ng.Reset()
 			if t.Cfg.ClipNorm > 0 {
 				optim.ClipGradNorm(t.params(), t.Cfg.ClipNorm)
 			}
@@ -265,7 +270,6 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 			for k, v := range res.parts {
 				sums[k] += v
 			}
-			d := hardDice(res.probs.Value.Data, yt.Data)
 			diceSum += d
 			if bar != nil {
 				bar.Describe(fmt.Sprintf("%s ep %d/%d loss %.4f dice %.3f", t.Cfg.Loss, e, t.Cfg.Epochs, lv, d))
@@ -311,8 +315,9 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 // validate returns the mean per-case Dice (threshold 0.5) and mean per-case
 // soft Dice loss over the validation cases, in inference mode.
 func (t *Trainer) validate() (dice, loss float64) {
+	ng := autodiff.NewNoGradArena()
 	for _, s := range t.val {
-		p := Predict(t.Model, s.Img, t.size)
+		p := predictOn(ng, t.Model, s.Img, t.size)
 		var inter, ps, ys float64
 		for i, v := range p {
 			y := float64(s.Mask[i])
@@ -323,6 +328,7 @@ func (t *Trainer) validate() (dice, loss float64) {
 		loss += 1 - (2*inter+1e-5)/(ps+ys+1e-5)
 		r := metric.FromCounts(metric.Confusion(metric.FromProbabilities(p, 0.5), s.Mask))
 		dice += r.Dice
+		ng.Reset()
 	}
 	n := float64(len(t.val))
 	return dice / n, loss / n
@@ -331,9 +337,14 @@ func (t *Trainer) validate() (dice, loss float64) {
 // Predict runs the model in inference mode on one S³ image and returns the
 // foreground probabilities (x-fastest).
 func Predict(m *model.UNet3D, img []float32, s int) []float32 {
+	return predictOn(nil, m, img, s)
+}
+
+// predictOn is Predict on a no-grad tape ng (nil or a NewNoGradArena); with
+// an arena the result is valid until ng.Reset.
+func predictOn(ng *autodiff.Tape, m *model.UNet3D, img []float32, s int) []float32 {
 	x := autodiff.Const(tensor.FromSlice(img, 1, s, s, s, 1))
-	var none *autodiff.Tape
-	p, _ := m.Forward(none, x, false)
+	p, _ := m.Forward(ng, x, false)
 	return p.Value.Data
 }
 

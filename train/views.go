@@ -62,7 +62,7 @@ func (o *viewObjective) views(x, y *autodiff.Var, step int64) (x1, y1, x2 *tenso
 	return x1, y1, x2
 }
 
-func (o *viewObjective) step(tp *autodiff.Tape, x, y *autodiff.Var, step int64) stepResult {
+func (o *viewObjective) step(tp, none *autodiff.Tape, x, y *autodiff.Var, step int64) stepResult {
 	x1, y1, x2 := o.views(x, y, step)
 	p1, b1 := o.m.Forward(tp, autodiff.Const(x1), true)
 	dice := loss.Dice(tp, p1, autodiff.Const(y1), loss.DiceEps)
@@ -72,7 +72,6 @@ func (o *viewObjective) step(tp *autodiff.Tape, x, y *autodiff.Var, step int64) 
 		_, b2 := o.m.Forward(tp, autodiff.Const(x2), true)
 		con = loss.NTXent(tp, z1, o.head.Forward(tp, b2), float32(o.cfg.Temperature))
 	} else {
-		var none *autodiff.Tape
 		_, b2 := o.m.Forward(none, autodiff.Const(x2), true)
 		k := o.head.Forward(none, b2)
 		con = loss.InfoNCE(tp, z1, k, o.queue, float32(o.cfg.Temperature))

@@ -160,6 +160,34 @@ func (tp *Tape) alloc(shape ...int) *tensor.Tensor {
 	return tensor.FromSlice(b, shape...)
 }
 
+// Free gives the values of vs back to the buffer pool at once when tp is a
+// no-grad arena (NewNoGradArena) that computed them; for any other tape
+// (nil included), or a Var the tape did not compute, it does nothing. A
+// no-grad pass can so drop each intermediate as soon as its last consumer
+// has run, and the next op reuses the memory. The caller guarantees that
+// nothing reads the Var, or a view of it, afterwards.
+func (tp *Tape) Free(vs ...*Var) {
+	if tp == nil || !tp.arena || !tp.noGrad {
+		return
+	}
+	for _, v := range vs {
+		if v == nil || len(v.Value.Data) == 0 {
+			continue
+		}
+		p := &v.Value.Data[0]
+		for i := len(tp.owned) - 1; i >= 0; i-- {
+			if b := tp.owned[i]; len(b) == len(v.Value.Data) && &b[0] == p {
+				putBuf(b)
+				last := len(tp.owned) - 1
+				tp.owned[i] = tp.owned[last]
+				tp.owned[last] = nil
+				tp.owned = tp.owned[:last]
+				break
+			}
+		}
+	}
+}
+
 // allocFull is alloc for ops that write every element of their output:
 // a pooled buffer is handed out as is (its old contents are overwritten).
 func (tp *Tape) allocFull(shape ...int) *tensor.Tensor {

@@ -70,3 +70,38 @@ func TestArenaTapeIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestNoGradArenaForwardIdentical checks that the no-grad arena forward
+// (intermediates freed and their buffers reused within the pass) gives the
+// same probabilities and bottleneck as the nil-tape forward, in training
+// and inference mode, twice in a row (the second pass reuses the pool).
+func TestNoGradArenaForwardIdentical(t *testing.T) {
+	for _, train := range []bool{false, true} {
+		mk := func() *UNet3D {
+			m, err := New(Config{Preset: "unet3d", Filters: 4, Levels: 2, InputSize: 8, Seed: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+		m0, m1 := mk(), mk()
+		x := tensor.New(2, 8, 8, 8, 1)
+		for i := range x.Data {
+			x.Data[i] = float32(i%7)/3 - 1
+		}
+		xv := autodiff.Const(x)
+		ng := autodiff.NewNoGradArena()
+		for pass := 0; pass < 2; pass++ {
+			p0, b0 := m0.Forward(nil, xv, train)
+			p1, b1 := m1.Forward(ng, xv, train)
+			for _, c := range [][2][]float32{{p0.Value.Data, p1.Value.Data}, {b0.Value.Data, b1.Value.Data}} {
+				for i := range c[0] {
+					if c[0][i] != c[1][i] {
+						t.Fatalf("train=%v pass %d: element %d: arena %v, nil tape %v", train, pass, i, c[1][i], c[0][i])
+					}
+				}
+			}
+			ng.Reset()
+		}
+	}
+}

@@ -176,8 +176,29 @@ func New(cfg Config) (*UNet3D, error) {
 }
 
 func (m *UNet3D) runBlock(tp *autodiff.Tape, bl block, x *autodiff.Var, train bool) *autodiff.Var {
-	y := bl.bn.ForwardReLU(tp, bl.conv.Forward(tp, x), train)
-	return tp.Dropout(y, m.drop, train, bl.rng)
+	c := bl.conv.Forward(tp, x)
+	y := bl.bn.ForwardReLU(tp, c, train)
+	tp.Free(c)
+	d := tp.Dropout(y, m.drop, train, bl.rng)
+	if d != y {
+		tp.Free(y)
+	}
+	return d
+}
+
+// runBlocks runs blocks on h; on a no-grad arena tape each intermediate is
+// freed as soon as the next block has read it (never h itself: the caller
+// owns it).
+func (m *UNet3D) runBlocks(tp *autodiff.Tape, bls []block, h *autodiff.Var, train bool) *autodiff.Var {
+	in := h
+	for _, bl := range bls {
+		nh := m.runBlock(tp, bl, h, train)
+		if h != in {
+			tp.Free(h)
+		}
+		h = nh
+	}
+	return h
 }
 
 // Forward runs the network on x [N,S,S,S,Cin]. train selects batch
@@ -193,31 +214,44 @@ func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (
 	if err := m.ValidateInput(x.Value.Shape); err != nil {
 		panic(err.Error())
 	}
+	// On a no-grad arena tape (autodiff.NewNoGradArena) every intermediate
+	// is freed after its last use (tp.Free; a no-op on other tapes), so the
+	// pass holds only the skips and a few live maps at a time.
 	skips := make([]*autodiff.Var, m.Cfg.Levels)
 	h := x
 	for i, l := range m.enc {
-		for _, bl := range l.blocks {
-			h = m.runBlock(tp, bl, h, train)
+		in := h
+		h = m.runBlocks(tp, l.blocks, h, train)
+		if in != x {
+			tp.Free(in)
 		}
 		skips[i] = h
 		h = tp.MaxPool3D(h, 2)
 	}
-	for _, bl := range m.bott {
-		h = m.runBlock(tp, bl, h, train)
-	}
+	in := h
+	h = m.runBlocks(tp, m.bott, h, train)
+	tp.Free(in)
 	bott := h
 	for i := m.Cfg.Levels - 1; i >= 0; i-- {
 		l := m.dec[i]
 		u := l.up.Forward(tp, h)
+		if h != bott {
+			tp.Free(h)
+		}
 		if l.upbn != nil {
-			u = l.upbn.Forward(tp, u, train)
+			ub := l.upbn.Forward(tp, u, train)
+			tp.Free(u)
+			u = ub
 		}
 		h = tp.Concat(4, u, skips[i])
-		for _, bl := range l.blocks {
-			h = m.runBlock(tp, bl, h, train)
-		}
+		tp.Free(u, skips[i])
+		cat := h
+		h = m.runBlocks(tp, l.blocks, h, train)
+		tp.Free(cat)
 	}
-	return m.final.Forward(tp, h), bott
+	out := m.final.Forward(tp, h)
+	tp.Free(h)
+	return out, bott
 }
 
 // ValidateInput reports whether a batch of the given shape can go through

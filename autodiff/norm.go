@@ -142,10 +142,9 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 			if relu {
 				or := od[r*c : (r+1)*c]
 				for j := range xr {
-					if or[j] > 0 {
-						as[j] += float64(gr[j])
-						ad[j] += float64(gr[j]) * float64((xr[j]-mean[j])*invstd[j])
-					}
+					gv := reluMask(gr[j], or[j])
+					as[j] += float64(gv)
+					ad[j] += float64(gv) * float64((xr[j]-mean[j])*invstd[j])
 				}
 				return
 			}
@@ -177,8 +176,8 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 					gr, xg, or := g[r*c:(r+1)*c], gx[r*c:(r+1)*c], od[r*c:(r+1)*c]
 					for j := range gr {
 						gv := gr[j]
-						if relu && !(or[j] > 0) {
-							gv = 0
+						if relu {
+							gv = reluMask(gv, or[j])
 						}
 						xg[j] += gv * scale[j]
 					}
@@ -198,8 +197,8 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 				xr, gr, xg, or := xd[r*c:(r+1)*c], g[r*c:(r+1)*c], gx[r*c:(r+1)*c], od[r*c:(r+1)*c]
 				for j := range xr {
 					gv := gr[j]
-					if relu && !(or[j] > 0) {
-						gv = 0
+					if relu {
+						gv = reluMask(gv, or[j])
 					}
 					xh := (xr[j] - mean[j]) * invstd[j]
 					xg[j] += scale[j] * (gv - a[j] - xh*bb[j])
@@ -207,4 +206,17 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 			}
 		})
 	}, x, gamma, beta)
+}
+
+// reluMask returns g where the ReLU output o is > 0, else +0, without a
+// data-dependent branch (signs are random, so a branch mispredicts half the
+// time): o is +0, positive, +Inf or NaN, and o > 0 exactly when its bit
+// pattern b satisfies 0 < b ≤ 0x7F800000 (+Inf); NaNs lie above.
+func reluMask(g, o float32) float32 {
+	b := math.Float32bits(o)
+	m := uint32(0)
+	if b-1 < 0x7F800000 {
+		m = ^uint32(0)
+	}
+	return math.Float32frombits(math.Float32bits(g) & m)
 }

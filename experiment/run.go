@@ -133,8 +133,12 @@ func Run(f *File, opts Options) (Stats, error) {
 		}
 		pending = append(pending, j)
 	}
-	fmt.Fprintf(log, "grid: %d runs, %d complete (skipped), %d to run, %d at a time with %d thread(s) each\n",
-		st.Runs, st.Skipped, len(pending), min(jobs, max(1, len(pending))), f.Train.Threads)
+	if len(pending) == 0 {
+		fmt.Fprintf(log, "grid: %d runs, %d complete (skipped), 0 to run\n", st.Runs, st.Skipped)
+	} else {
+		fmt.Fprintf(log, "grid: %d runs, %d complete (skipped), %d to run, %d at a time with %d thread(s) each\n",
+			st.Runs, st.Skipped, len(pending), min(jobs, len(pending)), f.Train.Threads)
+	}
 	if opts.DryRun {
 		for _, j := range grid {
 			state := "to train"

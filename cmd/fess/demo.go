@@ -19,8 +19,8 @@ Runs the whole pipeline on built-in synthetic data: writes synthetic brain
 MRI cases in the BraTS 2017 layout, prepares them (FLAIR, whole tumour),
 trains a U-Net with the FESS loss and with the Dice loss (same data, seed
 and recipe), tests both on the held-out cases and prints the comparison
-table (mean ± SEM over test cases). --quick is a smaller run (a few minutes
-on 2 cores); without it the demo takes up to half an hour.
+table (mean ± SEM over test cases). --quick is a smaller run (about 1.5
+minutes on 2 idle cores); without it the demo takes about 5 minutes.
 
 example:
   fess demo --quick --out demo-out`
@@ -32,10 +32,11 @@ type demoPlan struct {
 }
 
 var (
-	// quick: about a minute on 2 idle cores (1m07s measured with 12 epochs).
+	// quick: 1m32s measured on 2 idle cores (go run from a fresh clone).
 	quickPlan = demoPlan{cases: 40, synthSize: 48, size: 32, filters: 8, levels: 3, epochs: 16, batch: 2, lr: 2e-3}
 	// full: the setting of scripts/fess-vs-dice-3seeds.sh (48 training
-	// cases, 30 epochs), where both losses reach test Dice ≈ 0.89.
+	// cases, 30 epochs), where both losses reach test Dice ≈ 0.88–0.89;
+	// 4m49s measured on 2 idle cores.
 	fullPlan = demoPlan{cases: 70, synthSize: 48, size: 32, filters: 8, levels: 3, epochs: 30, batch: 2, lr: 2e-3}
 )
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fess-seg/fess/internal/atomicio"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -296,32 +297,7 @@ func writeManifest(dir string, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, ManifestName), append(b, '\n'))
-}
-
-// WriteFileAtomic writes data to a temporary file beside path and renames it
-// over path, so readers see the old file or the new one, never a part.
-func WriteFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return atomicio.WriteFile(filepath.Join(dir, ManifestName), append(b, '\n'), 0o644)
 }
 
 // Prepared is an opened prepared data set.

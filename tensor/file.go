@@ -5,11 +5,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/fess-seg/fess/internal/atomicio"
 	"hash/crc32"
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 
 	"github.com/fess-seg/fess/errs"
 )
@@ -154,25 +154,8 @@ func Decode(name string, data []byte) ([]Record, error) {
 // SaveFile writes records to path atomically: a temporary file in the same
 // directory is written, synced and renamed over path.
 func SaveFile(path string, recs []Record) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	werr := Encode(f, recs)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, werr)
+	if err := atomicio.Write(path, 0o644, func(w io.Writer) error { return Encode(w, recs) }); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"fmt"
+	"github.com/fess-seg/fess/internal/atomicio"
 	"io"
 	"math"
 	"strings"
@@ -36,7 +37,7 @@ func WriteNIfTI(path string, v *Volume, datatype string) error {
 	if err := checkWritable(v, datatype); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	err := writeAtomic(path, func(w io.Writer) error {
+	err := atomicio.Write(path, 0o644, func(w io.Writer) error {
 		if !gz {
 			return EncodeNIfTI(w, v, datatype)
 		}

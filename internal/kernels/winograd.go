@@ -1,0 +1,194 @@
+package kernels
+
+import "fmt"
+
+// Tile transforms of the 3-D Winograd convolution F(2×2×2, 3×3×3) (Lavin &
+// Gray, "Fast Algorithms for Convolutional Neural Networks", 2016, extended
+// to three dimensions by applying the 1-D transforms along each axis). With
+// the interpolation points 0, 1, −1, ∞ the 1-D matrices are
+//
+//	Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]     (input, 4 → 4)
+//	G  = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]               (kernel, 3 → 4)
+//	Aᵀ = [1 1 1 0; 0 1 −1 −1]                        (output, 4 → 2)
+//
+// and one 2×2×2 output tile of a stride-1 3×3×3 correlation is
+// Y = Aᵀ⊗Aᵀ⊗Aᵀ [ (G⊗G⊗G w) ⊙ (Bᵀ⊗Bᵀ⊗Bᵀ d) ] for its 4×4×4 input tile d:
+// 64 products per output tile and channel pair instead of 216. By the chain
+// rule the weight gradient of that expression is G⊗G⊗Gᵀ applied to
+// Σ_tiles (A⊗A⊗A dY) ⊙ (Bᵀ⊗Bᵀ⊗Bᵀ d), so the same input transform serves
+// the weight gradient, with A (2 → 4) transforming the output gradient.
+//
+// Every transform here works on all channels of a tile at once, channels
+// contiguous (NDHWC): a tile voxel (z,y,x) holds nc floats at
+// src[z·sz + y·sy + x·sx : … + nc], and transformed point ξ = 16·a + 4·b + c
+// (a along z, b along y, c along x) holds nc floats at dst[ξ·ds : ξ·ds + nc].
+// The AVX2 versions (winograd_amd64.s) run eight channels per instruction;
+// the portable versions below are the reference they are tested against.
+// Both do the same additions in the same order, so they agree bit for bit.
+
+// WinoIn writes the 64 transformed points of a 4×4×4 input tile:
+// dst[ξ·ds + c] = (Bᵀ⊗Bᵀ⊗Bᵀ d)[ξ] for channel c < nc. tmp needs 512 floats.
+func WinoIn(dst []float32, ds int, src []float32, sx, sy, sz, nc int, tmp []float32) {
+	checkWino("WinoIn", len(dst), 63*ds+nc, len(src), 3*(sx+sy+sz)+nc, len(tmp), nc)
+	n8 := 0
+	if winoAsm {
+		n8 = nc &^ 7
+		if n8 > 0 {
+			winoInAsm(dst, ds, src, sx, sy, sz, n8, tmp)
+		}
+	}
+	if n8 < nc {
+		winoInGo(dst[n8:], ds, src[n8:], sx, sy, sz, nc-n8)
+	}
+}
+
+// WinoOut writes a 2×2×2 output tile from 64 transformed points:
+// y = (Aᵀ⊗Aᵀ⊗Aᵀ m) + bias, stored to dst[z·sz + y·sy + x·sx + c], or added
+// to what is there when acc is set. bias may be nil. tmp needs 512 floats.
+func WinoOut(dst []float32, sx, sy, sz int, src []float32, ss, nc int, bias []float32, acc bool, tmp []float32) {
+	checkWino("WinoOut", len(src), 63*ss+nc, len(dst), sx+sy+sz+nc, len(tmp), nc)
+	if bias != nil && len(bias) < nc {
+		panic(fmt.Sprintf("kernels.WinoOut: bias has %d floats, need %d", len(bias), nc))
+	}
+	n8 := 0
+	if winoAsm {
+		n8 = nc &^ 7
+		if n8 > 0 {
+			winoOutAsm(dst, sx, sy, sz, src, ss, n8, bias, acc, tmp)
+		}
+	}
+	if n8 < nc {
+		var b []float32
+		if bias != nil {
+			b = bias[n8:]
+		}
+		winoOutGo(dst[n8:], sx, sy, sz, src[n8:], ss, nc-n8, b, acc)
+	}
+}
+
+// WinoGrad writes the 64 transformed points of a 2×2×2 output-gradient
+// tile: dst[ξ·ds + c] = (A⊗A⊗A g)[ξ], where A = Aᵀ's transpose, that is
+// q0 = g0, q1 = g0 + g1, q2 = g0 − g1, q3 = −g1 along each axis. tmp needs
+// 512 floats.
+func WinoGrad(dst []float32, ds int, src []float32, sx, sy, sz, nc int, tmp []float32) {
+	checkWino("WinoGrad", len(dst), 63*ds+nc, len(src), sx+sy+sz+nc, len(tmp), nc)
+	n8 := 0
+	if winoAsm {
+		n8 = nc &^ 7
+		if n8 > 0 {
+			winoGradAsm(dst, ds, src, sx, sy, sz, n8, tmp)
+		}
+	}
+	if n8 < nc {
+		winoGradGo(dst[n8:], ds, src[n8:], sx, sy, sz, nc-n8)
+	}
+}
+
+func checkWino(op string, ld, needD, ls, needS, lt, nc int) {
+	if nc <= 0 || ld < needD || ls < needS || lt < 512 {
+		panic(fmt.Sprintf("kernels.%s: %d channels, slices of %d and %d floats (need %d and %d), tmp %d (need 512)",
+			op, nc, ld, ls, needD, needS, lt))
+	}
+}
+
+// bt is Bᵀ applied to one line: the order of operations is the assembly's.
+func bt(d0, d1, d2, d3 float32) (float32, float32, float32, float32) {
+	return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+}
+
+func winoInGo(dst []float32, ds int, src []float32, sx, sy, sz, nc int) {
+	var t [64]float32
+	for c := 0; c < nc; c++ {
+		// along x
+		for z := 0; z < 4; z++ {
+			for y := 0; y < 4; y++ {
+				o := z*sz + y*sy + c
+				i := (z*4 + y) * 4
+				t[i], t[i+1], t[i+2], t[i+3] = bt(src[o], src[o+sx], src[o+2*sx], src[o+3*sx])
+			}
+		}
+		// along y
+		for z := 0; z < 4; z++ {
+			for x := 0; x < 4; x++ {
+				i := z*16 + x
+				t[i], t[i+4], t[i+8], t[i+12] = bt(t[i], t[i+4], t[i+8], t[i+12])
+			}
+		}
+		// along z, into dst
+		for i := 0; i < 16; i++ {
+			a, b, e, f := bt(t[i], t[i+16], t[i+32], t[i+48])
+			dst[i*ds+c], dst[(i+16)*ds+c], dst[(i+32)*ds+c], dst[(i+48)*ds+c] = a, b, e, f
+		}
+	}
+}
+
+// at is Aᵀ applied to one line.
+func at(m0, m1, m2, m3 float32) (float32, float32) {
+	return m0 + m1 + m2, m1 - m2 - m3
+}
+
+func winoOutGo(dst []float32, sx, sy, sz int, src []float32, ss, nc int, bias []float32, acc bool) {
+	var t [32]float32
+	for c := 0; c < nc; c++ {
+		// along z: t[zo*16 + y*4 + x]
+		for i := 0; i < 16; i++ {
+			t[i], t[16+i] = at(src[i*ss+c], src[(i+16)*ss+c], src[(i+32)*ss+c], src[(i+48)*ss+c])
+		}
+		// along y: t[zo*16 + yo*4 + x]
+		for zo := 0; zo < 2; zo++ {
+			for x := 0; x < 4; x++ {
+				i := zo*16 + x
+				t[i], t[i+4] = at(t[i], t[i+4], t[i+8], t[i+12])
+			}
+		}
+		var b float32
+		if bias != nil {
+			b = bias[c]
+		}
+		// along x, into dst
+		for zo := 0; zo < 2; zo++ {
+			for yo := 0; yo < 2; yo++ {
+				i := zo*16 + yo*4
+				v0, v1 := at(t[i], t[i+1], t[i+2], t[i+3])
+				v0 += b
+				v1 += b
+				o := zo*sz + yo*sy + c
+				if acc {
+					dst[o] += v0
+					dst[o+sx] += v1
+				} else {
+					dst[o] = v0
+					dst[o+sx] = v1
+				}
+			}
+		}
+	}
+}
+
+func winoGradGo(dst []float32, ds int, src []float32, sx, sy, sz, nc int) {
+	var t [64]float32
+	for c := 0; c < nc; c++ {
+		// along x: t[z*16 + y*4 + x] for z, y < 2
+		for z := 0; z < 2; z++ {
+			for y := 0; y < 2; y++ {
+				o := z*sz + y*sy + c
+				g0, g1 := src[o], src[o+sx]
+				i := z*16 + y*4
+				t[i], t[i+1], t[i+2], t[i+3] = g0, g0+g1, g0-g1, 0-g1
+			}
+		}
+		// along y, for z < 2
+		for z := 0; z < 2; z++ {
+			for x := 0; x < 4; x++ {
+				i := z*16 + x
+				g0, g1 := t[i], t[i+4]
+				t[i], t[i+4], t[i+8], t[i+12] = g0, g0+g1, g0-g1, 0-g1
+			}
+		}
+		// along z, into dst
+		for i := 0; i < 16; i++ {
+			g0, g1 := t[i], t[i+16]
+			dst[i*ds+c], dst[(i+16)*ds+c], dst[(i+32)*ds+c], dst[(i+48)*ds+c] = g0, g0+g1, g0-g1, 0-g1
+		}
+	}
+}

@@ -1,0 +1,19 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// Without assembly the portable transforms in winograd.go serve every call.
+
+var winoAsm = false
+
+func winoInAsm(dst []float32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
+	panic("kernels: no assembly Winograd transforms on this build")
+}
+
+func winoOutAsm(dst []float32, sx, sy, sz int, src []float32, ss, n8 int, bias []float32, acc bool, tmp []float32) {
+	panic("kernels: no assembly Winograd transforms on this build")
+}
+
+func winoGradAsm(dst []float32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
+	panic("kernels: no assembly Winograd transforms on this build")
+}

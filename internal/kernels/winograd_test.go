@@ -1,0 +1,140 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+// TestWinoTransformsAsmMatchGo checks the assembly transforms against the
+// portable ones bit for bit, on odd strides and channel counts (the tail
+// channels past a multiple of 8 always run in Go).
+func TestWinoTransformsAsmMatchGo(t *testing.T) {
+	if !winoAsm {
+		t.Skip("no assembly transforms on this CPU/build")
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	tmp := make([]float32, 512)
+	for _, nc := range []int{8, 16, 24, 40, 64} {
+		sx, sy, sz := nc+3, 5*nc+7, 23*nc+1
+		ds := nc + 5
+		src := randSlice(r, 3*(sx+sy+sz)+nc)
+		// input transform
+		a, b := make([]float32, 63*ds+nc), make([]float32, 63*ds+nc)
+		winoInAsm(a, ds, src, sx, sy, sz, nc, tmp)
+		winoInGo(b, ds, src, sx, sy, sz, nc)
+		same(t, "WinoIn", nc, a, b)
+		// gradient transform
+		winoGradAsm(a, ds, src, sx, sy, sz, nc, tmp)
+		winoGradGo(b, ds, src, sx, sy, sz, nc)
+		same(t, "WinoGrad", nc, a, b)
+		// output transform, with and without bias, set and accumulate
+		m := randSlice(r, 63*ds+nc)
+		bias := randSlice(r, nc)
+		for _, bb := range [][]float32{nil, bias} {
+			for _, acc := range []bool{false, true} {
+				init := randSlice(r, sx+sy+sz+nc)
+				x := append([]float32(nil), init...)
+				y := append([]float32(nil), init...)
+				winoOutAsm(x, sx, sy, sz, m, ds, nc, bb, acc, tmp)
+				winoOutGo(y, sx, sy, sz, m, ds, nc, bb, acc)
+				same(t, "WinoOut", nc, x, y)
+			}
+		}
+	}
+}
+
+func same(t *testing.T, op string, nc int, a, b []float32) {
+	t.Helper()
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			t.Fatalf("%s nc=%d: element %d asm %v, Go %v", op, nc, i, a[i], b[i])
+		}
+	}
+}
+
+// TestWinoOneTileIsCorrelation checks the three transforms against their
+// definition on one tile: the output transform of (G⊗G⊗G w) ⊙ (Bᵀ⊗Bᵀ⊗Bᵀ d)
+// is the 2×2×2 valid correlation of d with w, and the gradient identity
+// Σ_ξ (A⊗A⊗A g)[ξ]·(Bᵀ⊗Bᵀ⊗Bᵀ d)[ξ]·U[ξ] = Σ_o g[o]·y[o] holds for any U.
+// Runs through the public entry points with 11 channels (8 in assembly
+// where available, 3 in Go).
+func TestWinoOneTileIsCorrelation(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const nc = 11
+	d := randSlice(r, 64*nc) // [z][y][x][c]
+	w := randSlice(r, 27)    // one kernel shared by the channels
+	tmp := make([]float32, 512)
+	v := make([]float32, 64*nc)
+	WinoIn(v, nc, d, nc, 4*nc, 16*nc, nc, tmp)
+	// U = G⊗G⊗G w in float64
+	G := [4][3]float64{{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}}
+	var U [64]float64
+	for a := 0; a < 4; a++ {
+		for b := 0; b < 4; b++ {
+			for c := 0; c < 4; c++ {
+				s := 0.0
+				for kz := 0; kz < 3; kz++ {
+					for ky := 0; ky < 3; ky++ {
+						for kx := 0; kx < 3; kx++ {
+							s += G[a][kz] * G[b][ky] * G[c][kx] * float64(w[(kz*3+ky)*3+kx])
+						}
+					}
+				}
+				U[(a*4+b)*4+c] = s
+			}
+		}
+	}
+	m := make([]float32, 64*nc)
+	for xi := 0; xi < 64; xi++ {
+		for c := 0; c < nc; c++ {
+			m[xi*nc+c] = float32(U[xi]) * v[xi*nc+c]
+		}
+	}
+	y := make([]float32, 8*nc)
+	WinoOut(y, nc, 2*nc, 4*nc, m, nc, nc, nil, false, tmp)
+	for c := 0; c < nc; c++ {
+		for oz := 0; oz < 2; oz++ {
+			for oy := 0; oy < 2; oy++ {
+				for ox := 0; ox < 2; ox++ {
+					want := 0.0
+					for kz := 0; kz < 3; kz++ {
+						for ky := 0; ky < 3; ky++ {
+							for kx := 0; kx < 3; kx++ {
+								want += float64(w[(kz*3+ky)*3+kx]) * float64(d[(((oz+kz)*4+oy+ky)*4+ox+kx)*nc+c])
+							}
+						}
+					}
+					got := float64(y[((oz*2+oy)*2+ox)*nc+c])
+					if math.Abs(got-want) > 1e-4*(1+math.Abs(want)) {
+						t.Fatalf("channel %d output (%d,%d,%d): Winograd %v, direct %v", c, oz, oy, ox, got, want)
+					}
+				}
+			}
+		}
+	}
+	// gradient identity: <g, Aᵀ(U⊙V)> = <A g, U⊙V>
+	g := randSlice(r, 8*nc)
+	q := make([]float32, 64*nc)
+	WinoGrad(q, nc, g, nc, 2*nc, 4*nc, nc, tmp)
+	for c := 0; c < nc; c++ {
+		lhs, rhs := 0.0, 0.0
+		for o := 0; o < 8; o++ {
+			lhs += float64(g[o*nc+c]) * float64(y[o*nc+c])
+		}
+		for xi := 0; xi < 64; xi++ {
+			rhs += float64(q[xi*nc+c]) * float64(m[xi*nc+c])
+		}
+		if math.Abs(lhs-rhs) > 1e-4*(1+math.Abs(lhs)) {
+			t.Fatalf("channel %d: <g, y> = %v but <A g, m> = %v", c, lhs, rhs)
+		}
+	}
+}

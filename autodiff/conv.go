@@ -342,11 +342,13 @@ func (tp *Tape) Conv3D(x, w, b *Var, spec ConvSpec) *Var {
 	out := tp.allocFull(g.n, g.od, g.oh, g.ow, co)
 	xd, wd, od := x.Value.Data, w.Value.Data, out.Data
 	K := g.kcols()
-	if g.zsplit() {
-		var bias []float32
-		if b != nil {
-			bias = b.Value.Data
-		}
+	var bias []float32
+	if b != nil {
+		bias = b.Value.Data
+	}
+	if g.winograd() {
+		g.winoConv(xd, wd, od, false, bias)
+	} else if g.zsplit() {
 		g.convZ(xd, wd, od, false, bias)
 	} else {
 		g.forEachTile(func(_, r0, r1 int, col []float32) {
@@ -414,7 +416,9 @@ func convBackward(g *convGeom, x, w, b *Var, gy []float32, transposed bool) {
 	}
 	T, nt := g.tiles()
 	p := tensor.Chunks(nt, 1)
-	if w.RequiresGrad && !transposed && g.zsplit() {
+	if w.RequiresGrad && !transposed && g.winograd() {
+		g.winoWeightGrad(x.Value.Data, gy, w.grad())
+	} else if w.RequiresGrad && !transposed && g.zsplit() {
 		g.weightGradZ(x.Value.Data, gy, w.grad())
 	} else if w.RequiresGrad {
 		// dW[K,co] = Σ_tiles colᵀ · rows  (conv: col of x, rows of gy;
@@ -491,6 +495,10 @@ func inputGradAsConv(g *convGeom, gy, wd, gx []float32) {
 	}
 	g2 := convGeom{n: g.n, d: g.od, h: g.oh, w: g.ow, c: co, k: g.k, s: [3]int{1, 1, 1},
 		p: [3]int{kd - 1 - g.p[0], kh - 1 - g.p[1], kw - 1 - g.p[2]}, od: g.d, oh: g.h, ow: g.w, co: ci}
+	if g2.winograd() {
+		g2.winoConv(gy, wf, gx, true, nil)
+		return
+	}
 	if g2.zsplit() {
 		g2.convZ(gy, wf, gx, true, nil)
 		return

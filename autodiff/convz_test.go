@@ -57,6 +57,8 @@ func TestConvZSplitMatchesIm2col(t *testing.T) {
 		{2, 4, 5, 5, 3, 48, [3]int{3, 3, 3}, Same3D(1), 400},
 	}
 	defer func(b int) { zTileElems = b }(zTileElems)
+	defer func() { useWinograd = true }()
+	useWinograd = false
 	for i, c := range cases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(i), 9))

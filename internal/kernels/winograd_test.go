@@ -138,3 +138,36 @@ func TestWinoOneTileIsCorrelation(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmPackedMatchesRef checks the packed-B GEMM against the reference
+// on odd shapes: narrow and wide n, several k blocks, partial panels, beta
+// 0 (C not read: NaNs in C must not leak) and beta 1.
+func TestSgemmPackedMatchesRef(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, sz := range [][3]int{{1, 1, 1}, {7, 5, 3}, {13, 8, 9}, {50, 16, 33}, {97, 32, 300}, {12, 40, 513}, {200, 24, 64}, {5, 100, 17}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		lda, ldb, ldc := k+3, n+1, n+5
+		a := randSlice(r, (m-1)*lda+k)
+		b := randSlice(r, (k-1)*ldb+n)
+		pb := PackB(make([]float32, PackBSize(k, n)), b, ldb, k, n)
+		for _, beta := range []float32{0, 1} {
+			c0 := randSlice(r, (m-1)*ldc+n)
+			c1 := append([]float32(nil), c0...)
+			if beta == 0 {
+				for i := range c1 {
+					c1[i] = float32(math.NaN())
+				}
+			}
+			sgemmRef(false, false, m, n, k, 1.5, a, lda, b, ldb, beta, c0, ldc)
+			SgemmPacked(m, 1.5, a, lda, pb, beta, c1, ldc)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					x, y := c1[i*ldc+j], c0[i*ldc+j]
+					if math.Abs(float64(x-y)) > 1e-4*(1+math.Abs(float64(y))) || x != x {
+						t.Fatalf("m=%d n=%d k=%d beta=%v: C[%d][%d] = %v, reference %v", m, n, k, beta, i, j, x, y)
+					}
+				}
+			}
+		}
+	}
+}

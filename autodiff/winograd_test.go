@@ -1,0 +1,117 @@
+package autodiff
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/fess-seg/fess/tensor"
+)
+
+// TestConvWinogradMatchesIm2col compares the Winograd path (forward, weight,
+// bias and input gradient) with the one-GEMM im2col path on odd shapes:
+// odd and even sizes along each axis (tiles past the volume's end), volumes
+// smaller than one input tile, batch items, channel counts that are not
+// multiples of 8 (the transforms' Go tail), tiny block budgets (many blocks,
+// a short last block), and one and two threads. It also checks that a rerun
+// gives the same bits and that one and two threads agree on the forward
+// pass and the input gradient (the weight gradient sums per-worker
+// partials, so it may differ in the last bits between thread counts, as on
+// the other paths).
+func TestConvWinogradMatchesIm2col(t *testing.T) {
+	type tc struct {
+		n, d, h, w, ci, co int
+		budget             int
+	}
+	cases := []tc{
+		{1, 8, 8, 8, 8, 8, 1 << 20},
+		{2, 7, 6, 5, 5, 4, 1 << 20},
+		{1, 9, 8, 7, 16, 24, 20000},
+		{3, 3, 2, 3, 4, 9, 1 << 20},
+		{1, 2, 2, 2, 8, 8, 1 << 20},
+		{1, 1, 5, 6, 12, 4, 1 << 20},
+		{2, 6, 6, 6, 13, 17, 9000},
+		{1, 10, 9, 11, 32, 16, 1 << 20},
+		{1, 5, 4, 6, 40, 33, 1 << 20},
+	}
+	defer func(m, b, th int) {
+		winoMinTiles, winoBlockBytes = m, b
+		tensor.SetThreads(th)
+		useWinograd, useZSplit = true, true
+	}(winoMinTiles, winoBlockBytes, tensor.Threads())
+	winoMinTiles = 1
+	for i, c := range cases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(i), 11))
+			x := randVar(rng, -1, 1, c.n, c.d, c.h, c.w, c.ci)
+			w := randVar(rng, -1, 1, 3, 3, 3, c.ci, c.co)
+			b := randVar(rng, -1, 1, c.co)
+			gy := make([]float32, c.n*c.d*c.h*c.w*c.co)
+			for j := range gy {
+				gy[j] = float32(rng.Float64()*2 - 1)
+			}
+			spec := Same3D(1)
+			winoBlockBytes = c.budget
+			tensor.SetThreads(2)
+			useWinograd, useZSplit = false, false
+			g := newConvGeom("test", x.Value.Shape, [3]int{3, 3, 3}, c.co, spec)
+			y0, gw0, gb0, gx0 := convAll(x, w, b, spec, gy)
+			useWinograd = true
+			if !g.winograd() {
+				t.Fatal("the Winograd path does not apply")
+			}
+			y1, gw1, gb1, gx1 := convAll(x, w, b, spec, gy)
+			for _, p := range []struct {
+				name string
+				a, b []float32
+			}{{"y", y1, y0}, {"dW", gw1, gw0}, {"db", gb1, gb0}, {"dX", gx1, gx0}} {
+				if d := maxRelDiff(p.a, p.b); d > 1e-5 {
+					t.Errorf("%s: Winograd vs im2col max relative difference %.3g", p.name, d)
+				}
+			}
+			y2, gw2, _, gx2 := convAll(x, w, b, spec, gy)
+			tensor.SetThreads(1)
+			y3, _, _, gx3 := convAll(x, w, b, spec, gy)
+			for _, p := range []struct {
+				name string
+				a, b []float32
+			}{{"y rerun", y2, y1}, {"dW rerun", gw2, gw1}, {"dX rerun", gx2, gx1},
+				{"y 1 vs 2 threads", y3, y1}, {"dX 1 vs 2 threads", gx3, gx1}} {
+				for j := range p.a {
+					if p.a[j] != p.b[j] {
+						t.Fatalf("%s: not bit-identical at %d (%v vs %v)", p.name, j, p.a[j], p.b[j])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestWinogradWeightTransformAdjoint checks winoWeightsAdjoint against
+// winoWeights: <G w, u> = <w, Gᵀ u> for random w and u.
+func TestWinogradWeightTransformAdjoint(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const P = 7
+	w := make([]float32, 27*P)
+	u := make([]float32, 64*P)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64())
+	}
+	for i := range u {
+		u[i] = float32(rng.NormFloat64())
+	}
+	gw := make([]float32, 64*P)
+	winoWeights(w, P, gw)
+	wt := make([]float32, 27*P)
+	winoWeightsAdjoint(u, P, wt)
+	lhs, rhs := 0.0, 0.0
+	for i := range gw {
+		lhs += float64(gw[i]) * float64(u[i])
+	}
+	for i := range w {
+		rhs += float64(w[i]) * float64(wt[i])
+	}
+	if d := lhs - rhs; d > 1e-4 || d < -1e-4 {
+		t.Fatalf("<G w, u> = %v, <w, Gᵀ u> = %v", lhs, rhs)
+	}
+}

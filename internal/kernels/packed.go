@@ -1,0 +1,84 @@
+package kernels
+
+import "fmt"
+
+// PackedB is a k×n right-hand operand packed once into the micro-kernel's
+// panel layout, for callers that multiply many left-hand blocks by the same
+// B (the Winograd convolution runs 64 GEMMs per tile block against fixed
+// transformed weights; packing B on every call cost more than the products).
+type PackedB struct {
+	k, n, kc int
+	kern     *microKernel
+	data     []float32
+}
+
+// kernelFor returns the micro-kernel sgemmUnsliced uses for n columns (the
+// dot kernel aside).
+func kernelFor(kp kernelPair, n int) *microKernel {
+	switch {
+	case n <= kp.narrow.nr:
+		return kp.narrow
+	case kp.wider != nil && n > kp.wide.nr:
+		return kp.wider
+	}
+	return kp.wide
+}
+
+// PackBSize returns the floats PackB needs for a k×n B.
+func PackBSize(k, n int) int {
+	nr := kernelFor(kernelSet, n).nr
+	return k * ((n + nr - 1) / nr * nr)
+}
+
+// PackB packs the row-major k×n matrix b (leading dimension ldb) into dst
+// (PackBSize(k, n) floats), which the returned PackedB keeps using.
+func PackB(dst, b []float32, ldb, k, n int) PackedB {
+	kern := kernelFor(kernelSet, n)
+	if k <= 0 || n <= 0 || ldb < n || len(b) < (k-1)*ldb+n || len(dst) < PackBSize(k, n) {
+		panic(fmt.Sprintf("kernels.PackB: k=%d n=%d ldb=%d with %d floats into %d (need %d)",
+			k, n, ldb, len(b), len(dst), PackBSize(k, n)))
+	}
+	kcMax, _ := blockSizes(kern)
+	nkb := (k + kcMax - 1) / kcMax
+	kc := (k + nkb - 1) / nkb
+	nr := kern.nr
+	npan := (n + nr - 1) / nr
+	for pc := 0; pc < k; pc += kc {
+		kb := min(kc, k-pc)
+		packBRows(b, ldb, pc, kb, 0, n, nr, dst[pc*npan*nr:])
+	}
+	return PackedB{k: k, n: n, kc: kc, kern: kern, data: dst[:PackBSize(k, n)]}
+}
+
+// SgemmPacked computes C = alpha·A·B + beta·C on the calling goroutine for
+// a row-major m×k A and a packed B (k×n); C is m×n with leading dimension
+// ldc. As with Sgemm, beta == 0 does not read C, and the result depends
+// only on the shapes and values.
+func SgemmPacked(m int, alpha float32, a []float32, lda int, pb PackedB, beta float32, c []float32, ldc int) {
+	k, n := pb.k, pb.n
+	checkGemm(false, false, m, n, k, len(a), lda, k*n, n, len(c), ldc)
+	if m == 0 {
+		return
+	}
+	kern := pb.kern
+	mr, nr := kern.mr, kern.nr
+	npan := (n + nr - 1) / nr
+	_, mcMax := blockSizes(kern)
+	g := gemmArgs{kern: kern, pack6: kernelSet.pack6, packT: kernelSet.packT, m: m, n: n, k: k,
+		alpha: alpha, a: a, lda: lda, c: c, ldc: ldc}
+	s := scratchPool.Get().(*gemmScratch)
+	mblocks := (m + mcMax - 1) / mcMax
+	mc := (m + mblocks - 1) / mblocks
+	mc = (mc + mr - 1) / mr * mr
+	for i0 := 0; i0 < m; i0 += mc {
+		for pc := 0; pc < k; pc += pb.kc {
+			kb := min(pb.kc, k-pc)
+			b := beta
+			if pc > 0 {
+				b = 1
+			}
+			g.block(s, i0, min(mc, m-i0), pc, kb, 0, n, 0, npan, pb.data[pc*npan*nr:], b)
+		}
+	}
+	scratchPool.Put(s)
+}

@@ -272,63 +272,20 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 }
 
 // winoWeights writes u[ξ·P + p] = (G⊗G⊗G w)[ξ] for each of the P = Cin·Cout
-// kernels, w[k·P + p] (k = 9·kz + 3·ky + kx). G's rows are
-// (w0), ½(w0+w1+w2), ½(w0−w1+w2), (w2).
+// kernels, w[k·P + p] (k = 9·kz + 3·ky + kx), on the kernels' transform.
 func winoWeights(w []float32, P int, u []float32) {
 	tensor.Parallel(P, 1024, func(_, lo, hi int) {
-		var a [48]float32 // after the x pass: [kz][ky][4]
-		var b [48]float32 // after the y pass: [kz][4][4]
-		for p := lo; p < hi; p++ {
-			for k := 0; k < 9; k++ {
-				w0, w1, w2 := w[(3*k)*P+p], w[(3*k+1)*P+p], w[(3*k+2)*P+p]
-				a[4*k], a[4*k+1], a[4*k+2], a[4*k+3] = gRow(w0, w1, w2)
-			}
-			for kz := 0; kz < 3; kz++ {
-				for c := 0; c < 4; c++ {
-					i := kz*12 + c
-					b[16*kz+c], b[16*kz+4+c], b[16*kz+8+c], b[16*kz+12+c] = gRow(a[i], a[i+4], a[i+8])
-				}
-			}
-			for i := 0; i < 16; i++ {
-				u0, u1, u2, u3 := gRow(b[i], b[16+i], b[32+i])
-				u[i*P+p], u[(16+i)*P+p], u[(32+i)*P+p], u[(48+i)*P+p] = u0, u1, u2, u3
-			}
-		}
+		tmp := getBufDirty(1024)
+		kernels.WinoKernel(u[lo:], P, w[lo:], P, hi-lo, tmp)
+		putBuf(tmp)
 	})
-}
-
-func gRow(w0, w1, w2 float32) (float32, float32, float32, float32) {
-	s := w0 + w2
-	return w0, 0.5 * (s + w1), 0.5 * (s - w1), w2
 }
 
 // winoWeightsAdjoint adds Gᵀ⊗Gᵀ⊗Gᵀ du to gw: the adjoint of winoWeights.
-// Gᵀ's rows are u0 + ½(u1+u2), ½(u1−u2), ½(u1+u2) + u3.
 func winoWeightsAdjoint(du []float32, P int, gw []float32) {
 	tensor.Parallel(P, 1024, func(_, lo, hi int) {
-		var a [48]float32 // after the z pass: [kz][4][4]
-		var b [36]float32 // after the y pass: [kz][ky][4]
-		for p := lo; p < hi; p++ {
-			for i := 0; i < 16; i++ {
-				a[i], a[16+i], a[32+i] = gtRow(du[i*P+p], du[(16+i)*P+p], du[(32+i)*P+p], du[(48+i)*P+p])
-			}
-			for kz := 0; kz < 3; kz++ {
-				for c := 0; c < 4; c++ {
-					i := kz*16 + c
-					b[12*kz+c], b[12*kz+4+c], b[12*kz+8+c] = gtRow(a[i], a[i+4], a[i+8], a[i+12])
-				}
-			}
-			for k := 0; k < 9; k++ {
-				v0, v1, v2 := gtRow(b[4*k], b[4*k+1], b[4*k+2], b[4*k+3])
-				gw[(3*k)*P+p] += v0
-				gw[(3*k+1)*P+p] += v1
-				gw[(3*k+2)*P+p] += v2
-			}
-		}
+		tmp := getBufDirty(1024)
+		kernels.WinoKernelAdjoint(gw[lo:], P, du[lo:], P, hi-lo, tmp)
+		putBuf(tmp)
 	})
-}
-
-func gtRow(u0, u1, u2, u3 float32) (float32, float32, float32) {
-	s := 0.5 * (u1 + u2)
-	return u0 + s, 0.5 * (u1 - u2), s + u3
 }

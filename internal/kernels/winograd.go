@@ -192,3 +192,101 @@ func winoGradGo(dst []float32, ds int, src []float32, sx, sy, sz, nc int) {
 		}
 	}
 }
+
+// WinoKernel writes the transformed kernels u[ξ·ds + p] = (G⊗G⊗G w)[ξ] for
+// p < np, the 27 taps of kernel p being w[k·ss + p] (k = 9·kz + 3·ky + kx).
+// G's rows are (w0), ½((w0+w2)+w1), ½((w0+w2)−w1), (w2). tmp needs 1024
+// floats.
+func WinoKernel(u []float32, ds int, w []float32, ss, np int, tmp []float32) {
+	checkWinoK("WinoKernel", len(u), 63*ds+np, len(w), 26*ss+np, len(tmp), np)
+	n8 := 0
+	if winoAsm {
+		n8 = np &^ 7
+		if n8 > 0 {
+			winoKernAsm(u, ds, w, ss, n8, tmp)
+		}
+	}
+	if n8 < np {
+		winoKernGo(u[n8:], ds, w[n8:], ss, np-n8)
+	}
+}
+
+// WinoKernelAdjoint adds Gᵀ⊗Gᵀ⊗Gᵀ du to the kernel gradients:
+// gw[k·ds + p] += (Gᵀ⊗Gᵀ⊗Gᵀ du)[k] for the 64 points du[ξ·ss + p], p < np.
+// Gᵀ's rows are u0 + s, ½(u1−u2), s + u3 with s = ½(u1+u2). tmp needs 1024
+// floats.
+func WinoKernelAdjoint(gw []float32, ds int, du []float32, ss, np int, tmp []float32) {
+	checkWinoK("WinoKernelAdjoint", len(gw), 26*ds+np, len(du), 63*ss+np, len(tmp), np)
+	n8 := 0
+	if winoAsm {
+		n8 = np &^ 7
+		if n8 > 0 {
+			winoKernAdjAsm(gw, ds, du, ss, n8, tmp)
+		}
+	}
+	if n8 < np {
+		winoKernAdjGo(gw[n8:], ds, du[n8:], ss, np-n8)
+	}
+}
+
+func checkWinoK(op string, ld, needD, ls, needS, lt, np int) {
+	if np <= 0 || ld < needD || ls < needS || lt < 1024 {
+		panic(fmt.Sprintf("kernels.%s: %d kernels, slices of %d and %d floats (need %d and %d), tmp %d (need 1024)",
+			op, np, ld, ls, needD, needS, lt))
+	}
+}
+
+// gRow is G applied to one line of three taps (the explicit conversions
+// keep the compiler from fusing operations, so Go and assembly agree).
+func gRow(w0, w1, w2 float32) (float32, float32, float32, float32) {
+	s := float32(w0 + w2)
+	return w0, 0.5 * float32(s+w1), 0.5 * float32(s-w1), w2
+}
+
+// gtRow is Gᵀ applied to one line of four points.
+func gtRow(u0, u1, u2, u3 float32) (float32, float32, float32) {
+	s := float32(0.5 * float32(u1+u2))
+	return float32(u0 + s), 0.5 * float32(u1-u2), float32(s + u3)
+}
+
+func winoKernGo(u []float32, ds int, w []float32, ss, np int) {
+	var a [36]float32 // after the x pass: [kz][ky][4]
+	var b [48]float32 // after the y pass: [kz][4][4]
+	for p := 0; p < np; p++ {
+		for k := 0; k < 9; k++ {
+			a[4*k], a[4*k+1], a[4*k+2], a[4*k+3] = gRow(w[3*k*ss+p], w[(3*k+1)*ss+p], w[(3*k+2)*ss+p])
+		}
+		for kz := 0; kz < 3; kz++ {
+			for c := 0; c < 4; c++ {
+				i := kz*12 + c
+				b[16*kz+c], b[16*kz+4+c], b[16*kz+8+c], b[16*kz+12+c] = gRow(a[i], a[i+4], a[i+8])
+			}
+		}
+		for i := 0; i < 16; i++ {
+			u0, u1, u2, u3 := gRow(b[i], b[16+i], b[32+i])
+			u[i*ds+p], u[(16+i)*ds+p], u[(32+i)*ds+p], u[(48+i)*ds+p] = u0, u1, u2, u3
+		}
+	}
+}
+
+func winoKernAdjGo(gw []float32, ds int, du []float32, ss, np int) {
+	var a [48]float32 // after the z pass: [kz][4][4]
+	var b [36]float32 // after the y pass: [kz][ky][4]
+	for p := 0; p < np; p++ {
+		for i := 0; i < 16; i++ {
+			a[i], a[16+i], a[32+i] = gtRow(du[i*ss+p], du[(16+i)*ss+p], du[(32+i)*ss+p], du[(48+i)*ss+p])
+		}
+		for kz := 0; kz < 3; kz++ {
+			for c := 0; c < 4; c++ {
+				i := kz*16 + c
+				b[12*kz+c], b[12*kz+4+c], b[12*kz+8+c] = gtRow(a[i], a[i+4], a[i+8], a[i+12])
+			}
+		}
+		for k := 0; k < 9; k++ {
+			v0, v1, v2 := gtRow(b[4*k], b[4*k+1], b[4*k+2], b[4*k+3])
+			gw[3*k*ds+p] += v0
+			gw[(3*k+1)*ds+p] += v1
+			gw[(3*k+2)*ds+p] += v2
+		}
+	}
+}

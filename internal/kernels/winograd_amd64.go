@@ -41,3 +41,17 @@ func winoGradAsm(dst []float32, ds int, src []float32, sx, sy, sz, n8 int, tmp [
 	winoGradAVX2(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
 		uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n8/8, unsafe.Pointer(&tmp[0]))
 }
+
+//go:noescape
+func winoKernAVX2(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, ss uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
+func winoKernAdjAVX2(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, ss uintptr, chunks int, tmp unsafe.Pointer)
+
+func winoKernAsm(u []float32, ds int, w []float32, ss, n8 int, tmp []float32) {
+	winoKernAVX2(unsafe.Pointer(&u[0]), uintptr(ds)*4, unsafe.Pointer(&w[0]), uintptr(ss)*4, n8/8, unsafe.Pointer(&tmp[0]))
+}
+
+func winoKernAdjAsm(gw []float32, ds int, du []float32, ss, n8 int, tmp []float32) {
+	winoKernAdjAVX2(unsafe.Pointer(&gw[0]), uintptr(ds)*4, unsafe.Pointer(&du[0]), uintptr(ss)*4, n8/8, unsafe.Pointer(&tmp[0]))
+}

@@ -17,3 +17,11 @@ func winoOutAsm(dst []float32, sx, sy, sz int, src []float32, ss, n8 int, bias [
 func winoGradAsm(dst []float32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
 	panic("kernels: no assembly Winograd transforms on this build")
 }
+
+func winoKernAsm(u []float32, ds int, w []float32, ss, n8 int, tmp []float32) {
+	panic("kernels: no assembly Winograd transforms on this build")
+}
+
+func winoKernAdjAsm(gw []float32, ds int, du []float32, ss, n8 int, tmp []float32) {
+	panic("kernels: no assembly Winograd transforms on this build")
+}

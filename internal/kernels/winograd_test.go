@@ -171,3 +171,62 @@ func TestSgemmPackedMatchesRef(t *testing.T) {
 		}
 	}
 }
+
+// TestWinoKernelTransforms checks the kernel transform and its adjoint:
+// assembly against Go bit for bit, G⊗G⊗G against its definition in
+// float64, and <G w, u> = <w, Gᵀ u>.
+func TestWinoKernelTransforms(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	tmp := make([]float32, 1024)
+	G := [4][3]float64{{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}}
+	for _, np := range []int{1, 8, 19, 32} {
+		ss, ds := np+2, np+5
+		w := randSlice(r, 26*ss+np)
+		u := make([]float32, 63*ds+np)
+		WinoKernel(u, ds, w, ss, np, tmp)
+		if winoAsm && np >= 8 {
+			n8 := np &^ 7
+			u2 := make([]float32, len(u))
+			winoKernGo(u2, ds, w, ss, n8)
+			for xi := 0; xi < 64; xi++ {
+				same(t, "WinoKernel", np, u[xi*ds:xi*ds+n8], u2[xi*ds:xi*ds+n8])
+			}
+		}
+		for p := 0; p < np; p++ {
+			for xi := 0; xi < 64; xi++ {
+				a, b, c := xi/16, xi/4%4, xi%4
+				want := 0.0
+				for k := 0; k < 27; k++ {
+					want += G[a][k/9] * G[b][k/3%3] * G[c][k%3] * float64(w[k*ss+p])
+				}
+				if got := float64(u[xi*ds+p]); math.Abs(got-want) > 1e-5*(1+math.Abs(want)) {
+					t.Fatalf("np=%d kernel %d point %d: %v, want %v", np, p, xi, got, want)
+				}
+			}
+		}
+		du := randSlice(r, 63*ds+np)
+		init := randSlice(r, 26*ss+np)
+		gw := append([]float32(nil), init...)
+		WinoKernelAdjoint(gw, ss, du, ds, np, tmp)
+		if winoAsm && np >= 8 {
+			n8 := np &^ 7
+			gw2 := append([]float32(nil), init...)
+			winoKernAdjGo(gw2, ss, du, ds, n8)
+			for k := 0; k < 27; k++ {
+				same(t, "WinoKernelAdjoint", np, gw[k*ss:k*ss+n8], gw2[k*ss:k*ss+n8])
+			}
+		}
+		for p := 0; p < np; p++ {
+			lhs, rhs := 0.0, 0.0
+			for xi := 0; xi < 64; xi++ {
+				lhs += float64(u[xi*ds+p]) * float64(du[xi*ds+p])
+			}
+			for k := 0; k < 27; k++ {
+				rhs += float64(w[k*ss+p]) * float64(gw[k*ss+p]-init[k*ss+p])
+			}
+			if math.Abs(lhs-rhs) > 1e-4*(1+math.Abs(lhs)) {
+				t.Fatalf("np=%d kernel %d: <G w, u> = %v, <w, Gᵀ u> = %v", np, p, lhs, rhs)
+			}
+		}
+	}
+}

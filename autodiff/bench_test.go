@@ -1,6 +1,7 @@
 package autodiff
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"syscall"
 	"testing"
@@ -27,9 +28,11 @@ func benchConv(b *testing.B, n, s, cin, cout int, mode string) {
 	b.ResetTimer()
 	switch mode {
 	case "forward":
-		var none *Tape
+		// a no-grad arena, as in the training step's no-grad pass: the
+		// output buffer comes back from the pool (no fresh pages per call)
+		tp := NewNoGradArena()
 		for i := 0; i < b.N; i++ {
-			none.Conv3D(x, w, bias, Same3D(1))
+			tp.Free(tp.Conv3D(x, w, bias, Same3D(1)))
 		}
 	default:
 		tp := NewTape()
@@ -77,15 +80,25 @@ func BenchmarkConv3DLargestConfigB(b *testing.B) {
 	b.Run("backward", func(b *testing.B) { benchConv(b, 1, 64, 32, 16, "backward+input") })
 }
 
-// BenchmarkConv3DPaths compares the z-split path with the one-GEMM im2col
-// path on config a's 8→8 and config b's 32→16 layers.
+// BenchmarkConv3DPaths compares the Winograd, z-split and one-GEMM im2col
+// paths on config a's 8→8 and config b's 32→16 layers, and on config d's
+// levels (Winograd and z-split). GFLOP/s are those of the direct conv
+// (2·27·Cin·Cout per output voxel), so the Winograd path's figure is an
+// effective rate.
 func BenchmarkConv3DPaths(b *testing.B) {
-	for _, path := range []string{"zsplit", "im2col"} {
-		useZSplit = path == "zsplit"
+	defer func() { useZSplit, useWinograd = true, true }()
+	for _, path := range []string{"winograd", "zsplit", "im2col"} {
+		useWinograd = path == "winograd"
+		useZSplit = path != "im2col"
 		b.Run(path+"/a8x8/forward", func(b *testing.B) { benchConv(b, 2, 32, 8, 8, "forward") })
 		b.Run(path+"/a8x8/backward", func(b *testing.B) { benchConv(b, 2, 32, 8, 8, "backward+input") })
 		b.Run(path+"/b32x16/forward", func(b *testing.B) { benchConv(b, 1, 64, 32, 16, "forward") })
 		b.Run(path+"/b32x16/backward", func(b *testing.B) { benchConv(b, 1, 64, 32, 16, "backward+input") })
+		if path == "im2col" {
+			continue
+		}
+		for _, l := range []struct{ s, c int }{{64, 32}, {32, 64}, {16, 128}, {8, 256}} {
+			b.Run(fmt.Sprintf("%s/d%dx%d@%d/forward", path, l.c, l.c, l.s), func(b *testing.B) { benchConv(b, 1, l.s, l.c, l.c, "forward") })
+		}
 	}
-	useZSplit = true
 }

@@ -44,8 +44,23 @@ var winoMinTiles = 64
 // products they save.
 const winoMinC = 4
 
-// winoBlockBytes bounds one worker's V and M (or V and Q) buffers.
-var winoBlockBytes = 1 << 20
+// winoBlockBytes bounds one worker's V and M (or V and Q) buffers on the
+// blocked schedule; winoWholeBytes bounds all of V and M on the whole
+// schedule (see winoPlan).
+var (
+	winoBlockBytes = 1 << 20
+	winoWholeBytes = 24 << 20
+)
+
+// winoMinBlock is the fewest tiles per block where the volume has them: the
+// per-point GEMMs get at least this many rows.
+const winoMinBlock = 48
+
+// winoPad separates consecutive points' rows in V and M by one cache line
+// more than their length: with a power-of-two block length the 64 points
+// of a tile would otherwise map to one L1 set, and the transforms, which
+// touch all 64 per tile, would thrash it.
+const winoPad = 16
 
 // winograd reports whether the Winograd path applies to g.
 func (g *convGeom) winograd() bool {
@@ -57,30 +72,46 @@ func (g *convGeom) winograd() bool {
 	return g.n*tz*ty*tx >= winoMinTiles
 }
 
-// winoTiles describes the tiling of g: tile counts per axis, tiles in all,
-// tiles per block and the number of blocks.
-type winoTiles struct {
-	tz, ty, tx, total, block, blocks int
+// winoPlan is the schedule of one Winograd conv. Tiles are numbered with x
+// fastest, then y, z and the batch item. On the whole schedule (deep, small
+// levels) one buffer holds every tile's transform: the tile transforms run
+// in parallel over tiles and the 64 per-point GEMMs in parallel over
+// points, each with all tiles as rows. On the blocked schedule (large
+// levels) each worker takes contiguous blocks of tiles through transform,
+// GEMMs and back-transform while they are in cache. Neither depends on the
+// thread count except for the split of work, and every output element is
+// computed by one GEMM row in a fixed order.
+type winoPlan struct {
+	tz, ty, tx, total int
+	block, blocks     int
+	vs, ms            int // point strides of V and M (floats)
+	whole             bool
 }
 
-func (g *convGeom) winoTiling(cin, cout int) winoTiles {
-	var t winoTiles
+func (g *convGeom) winoPlan(cin, cout int) winoPlan {
+	var t winoPlan
 	t.tz, t.ty, t.tx = (g.od+1)/2, (g.oh+1)/2, (g.ow+1)/2
 	t.total = g.n * t.tz * t.ty * t.tx
-	b := winoBlockBytes / (64 * 4 * (cin + cout))
-	// at least two blocks per worker where the volume allows, so that both
-	// cores get similar shares
-	b = min(b, (t.total+2*tensor.Threads()-1)/(2*tensor.Threads()))
-	if b > 12 {
-		b -= b % 12 // whole 6- and 12-row micro-tiles
+	perTile := 64 * 4 * (cin + cout)
+	if t.total*perTile <= winoWholeBytes {
+		t.whole, t.block, t.blocks = true, t.total, 1
+	} else {
+		b := max(winoBlockBytes/perTile, winoMinBlock)
+		// at least two blocks per worker where the volume allows, so that
+		// both cores get similar shares
+		b = min(b, (t.total+2*tensor.Threads()-1)/(2*tensor.Threads()))
+		if b > 12 {
+			b -= b % 12 // whole 6- and 12-row micro-tiles
+		}
+		t.block = max(b, 1)
+		t.blocks = (t.total + t.block - 1) / t.block
 	}
-	t.block = max(b, 1)
-	t.blocks = (t.total + t.block - 1) / t.block
+	t.vs, t.ms = t.block*cin+winoPad, t.block*cout+winoPad
 	return t
 }
 
-// winoTile locates tile i: batch item n and the first output voxel (z,y,x).
-func (t *winoTiles) at(i int) (n, z, y, x int) {
+// at locates tile i: batch item n and the first output voxel (z,y,x).
+func (t *winoPlan) at(i int) (n, z, y, x int) {
 	x = 2 * (i % t.tx)
 	i /= t.tx
 	y = 2 * (i % t.ty)
@@ -89,30 +120,31 @@ func (t *winoTiles) at(i int) (n, z, y, x int) {
 	return i / t.tz, z, y, x
 }
 
-// winoScratch is one worker's buffers.
+// winoScratch is one worker's buffers: V and M (blocked schedule only),
+// the boundary stage and the transforms' scratch.
 type winoScratch struct {
 	v, m, stage, tmp []float32
 }
 
-func newWinoScratch(t winoTiles, cin, cout int) *winoScratch {
-	return &winoScratch{
-		v:     getBufDirty(64 * t.block * cin),
-		m:     getBufDirty(64 * t.block * cout),
-		stage: getBufDirty(64 * max(cin, cout)),
-		tmp:   getBufDirty(512),
+func newWinoScratch(t *winoPlan, cin, cout int, blocks bool) *winoScratch {
+	s := &winoScratch{stage: getBufDirty(64 * max(cin, cout)), tmp: getBufDirty(512)}
+	if blocks {
+		s.v, s.m = getBufDirty(64*t.vs), getBufDirty(64*t.ms)
 	}
+	return s
 }
 
 func (s *winoScratch) free() {
-	putBuf(s.v)
-	putBuf(s.m)
-	putBuf(s.stage)
-	putBuf(s.tmp)
+	for _, b := range [][]float32{s.v, s.m, s.stage, s.tmp} {
+		if b != nil {
+			putBuf(b)
+		}
+	}
 }
 
-// inputTile writes the input transform of the 4×4×4 tile of src ([N,D,H,W,c]
-// with g's spatial size) whose first output voxel is (z,y,x) into
-// v[j·c:] (point stride ds); voxels outside the volume (the padding) are
+// winoInputTile writes the input transform of the 4×4×4 tile of src
+// ([N,D,H,W,c] with g's spatial size) whose first output voxel is (z,y,x)
+// into v (point stride ds); voxels outside the volume (the padding) are
 // zeros, gathered through s.stage.
 func (g *convGeom) winoInputTile(s *winoScratch, src []float32, c, n, z, y, x int, v []float32, ds int) {
 	sx, sy, sz := c, g.w*c, g.h*g.w*c
@@ -142,6 +174,70 @@ func (g *convGeom) winoInputTile(s *winoScratch, src []float32, c, n, z, y, x in
 	kernels.WinoIn(v, ds, st, c, 4*c, 16*c, c, s.tmp)
 }
 
+// winoOutputTile writes (or adds, if acc) the output transform of one
+// tile's points m (stride ms) plus bias to the 2×2×2 outputs of dst whose
+// first voxel is (z,y,x); outputs past the volume's end are dropped.
+func (g *convGeom) winoOutputTile(s *winoScratch, dst []float32, cout, n, z, y, x int, m []float32, ms int, bias []float32, acc bool) {
+	osx, osy, osz := cout, g.ow*cout, g.oh*g.ow*cout
+	off := (((n*g.od+z)*g.oh+y)*g.ow + x) * cout
+	if z+2 <= g.od && y+2 <= g.oh && x+2 <= g.ow {
+		kernels.WinoOut(dst[off:], osx, osy, osz, m, ms, cout, bias, acc, s.tmp)
+		return
+	}
+	st := s.stage[:8*cout]
+	kernels.WinoOut(st, cout, 2*cout, 4*cout, m, ms, cout, bias, false, s.tmp)
+	for a := 0; a < 2 && z+a < g.od; a++ {
+		for b := 0; b < 2 && y+b < g.oh; b++ {
+			for c := 0; c < 2 && x+c < g.ow; c++ {
+				d := dst[off+a*osz+b*osy+c*osx : off+a*osz+b*osy+c*osx+cout]
+				sv := st[((a*2+b)*2+c)*cout:]
+				if acc {
+					for k := range d {
+						d[k] += sv[k]
+					}
+				} else {
+					copy(d, sv)
+				}
+			}
+		}
+	}
+}
+
+// winoGradTile writes the transform A⊗A⊗A of the 2×2×2 output-gradient
+// tile of gy whose first voxel is (z,y,x) into q (point stride qs);
+// voxels past the volume's end count as zeros.
+func (g *convGeom) winoGradTile(s *winoScratch, gy []float32, cout, n, z, y, x int, q []float32, qs int) {
+	osx, osy, osz := cout, g.ow*cout, g.oh*g.ow*cout
+	off := (((n*g.od+z)*g.oh+y)*g.ow + x) * cout
+	if z+2 <= g.od && y+2 <= g.oh && x+2 <= g.ow {
+		kernels.WinoGrad(q, qs, gy[off:], osx, osy, osz, cout, s.tmp)
+		return
+	}
+	st := s.stage[:8*cout]
+	clear(st)
+	for a := 0; a < 2 && z+a < g.od; a++ {
+		for b := 0; b < 2 && y+b < g.oh; b++ {
+			for c := 0; c < 2 && x+c < g.ow; c++ {
+				o := off + a*osz + b*osy + c*osx
+				copy(st[((a*2+b)*2+c)*cout:], gy[o:o+cout])
+			}
+		}
+	}
+	kernels.WinoGrad(q, qs, st, cout, 2*cout, 4*cout, cout, s.tmp)
+}
+
+// forTiles runs fn over tiles [0, t.total) in parallel, each worker with
+// its own scratch.
+func (t *winoPlan) forTiles(cin, cout int, fn func(s *winoScratch, i int)) {
+	tensor.Parallel(t.total, 16, func(_, lo, hi int) {
+		s := newWinoScratch(t, cin, cout, false)
+		defer s.free()
+		for i := lo; i < hi; i++ {
+			fn(s, i)
+		}
+	})
+}
+
 // winoConv computes dst (+= if acc) the same-padded stride-1 3×3×3
 // correlation of src ([N,D,H,W,g.c]) with wd ([3,3,3,g.c,g.co]) plus bias
 // (may be nil), on the Winograd path.
@@ -160,50 +256,46 @@ func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 		}
 	})
 	putBuf(u)
-	t := g.winoTiling(cin, cout)
-	osx, osy, osz := cout, g.ow*cout, g.oh*g.ow*cout
-	workers := tensor.Chunks(t.blocks, 1)
-	defer sgemmSerial(workers)()
+	t := g.winoPlan(cin, cout)
+	if t.whole {
+		v, m := getBufDirty(64*t.vs), getBufDirty(64*t.ms)
+		defer putBuf(v)
+		defer putBuf(m)
+		t.forTiles(cin, cout, func(s *winoScratch, i int) {
+			n, z, y, x := t.at(i)
+			g.winoInputTile(s, src, cin, n, z, y, x, v[i*cin:], t.vs)
+		})
+		func() {
+			defer sgemmSerial(tensor.Chunks(64, 1))()
+			tensor.Parallel(64, 1, func(_, lo, hi int) {
+				for xi := lo; xi < hi; xi++ {
+					kernels.SgemmPacked(t.total, 1, v[xi*t.vs:], cin, packed[xi], 0, m[xi*t.ms:], cout)
+				}
+			})
+		}()
+		t.forTiles(cin, cout, func(s *winoScratch, i int) {
+			n, z, y, x := t.at(i)
+			g.winoOutputTile(s, dst, cout, n, z, y, x, m[i*cout:], t.ms, bias, acc)
+		})
+		return
+	}
+	defer sgemmSerial(tensor.Chunks(t.blocks, 1))()
 	tensor.Parallel(t.blocks, 1, func(_, lo, hi int) {
-		s := newWinoScratch(t, cin, cout)
+		s := newWinoScratch(&t, cin, cout, true)
 		defer s.free()
-		B := t.block
 		for blk := lo; blk < hi; blk++ {
-			i0 := blk * B
-			nb := min(B, t.total-i0)
+			i0 := blk * t.block
+			nb := min(t.block, t.total-i0)
 			for j := 0; j < nb; j++ {
 				n, z, y, x := t.at(i0 + j)
-				g.winoInputTile(s, src, cin, n, z, y, x, s.v[j*cin:], B*cin)
+				g.winoInputTile(s, src, cin, n, z, y, x, s.v[j*cin:], t.vs)
 			}
 			for xi := 0; xi < 64; xi++ {
-				kernels.SgemmPacked(nb, 1, s.v[xi*B*cin:], cin, packed[xi], 0, s.m[xi*B*cout:], cout)
+				kernels.SgemmPacked(nb, 1, s.v[xi*t.vs:], cin, packed[xi], 0, s.m[xi*t.ms:], cout)
 			}
 			for j := 0; j < nb; j++ {
 				n, z, y, x := t.at(i0 + j)
-				off := (((n*g.od+z)*g.oh+y)*g.ow + x) * cout
-				if z+2 <= g.od && y+2 <= g.oh && x+2 <= g.ow {
-					kernels.WinoOut(dst[off:], osx, osy, osz, s.m[j*cout:], B*cout, cout, bias, acc, s.tmp)
-					continue
-				}
-				// a tile past the volume's end (odd sizes): transform into
-				// the stage, then store the voxels inside
-				st := s.stage[:8*cout]
-				kernels.WinoOut(st, cout, 2*cout, 4*cout, s.m[j*cout:], B*cout, cout, bias, false, s.tmp)
-				for a := 0; a < 2 && z+a < g.od; a++ {
-					for b := 0; b < 2 && y+b < g.oh; b++ {
-						for c := 0; c < 2 && x+c < g.ow; c++ {
-							d := dst[off+a*osz+b*osy+c*osx : off+a*osz+b*osy+c*osx+cout]
-							sv := st[((a*2+b)*2+c)*cout:]
-							if acc {
-								for k := range d {
-									d[k] += sv[k]
-								}
-							} else {
-								copy(d, sv)
-							}
-						}
-					}
-				}
+				g.winoOutputTile(s, dst, cout, n, z, y, x, s.m[j*cout:], t.ms, bias, acc)
 			}
 		}
 	})
@@ -213,53 +305,58 @@ func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 // with output gradient gy to gw ([3,3,3,g.c,g.co]).
 func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 	cin, cout := g.c, g.co
-	t := g.winoTiling(cin, cout)
-	osx, osy, osz := cout, g.ow*cout, g.oh*g.ow*cout
+	t := g.winoPlan(cin, cout)
+	du := getBuf(64 * cin * cout)
+	defer putBuf(du)
+	if t.whole {
+		v, q := getBufDirty(64*t.vs), getBufDirty(64*t.ms)
+		defer putBuf(v)
+		defer putBuf(q)
+		t.forTiles(cin, cout, func(s *winoScratch, i int) {
+			n, z, y, x := t.at(i)
+			g.winoInputTile(s, src, cin, n, z, y, x, v[i*cin:], t.vs)
+			g.winoGradTile(s, gy, cout, n, z, y, x, q[i*cout:], t.ms)
+		})
+		func() {
+			defer sgemmSerial(tensor.Chunks(64, 1))()
+			tensor.Parallel(64, 1, func(_, lo, hi int) {
+				for xi := lo; xi < hi; xi++ {
+					kernels.Sgemm(true, false, cin, cout, t.total, 1, v[xi*t.vs:], cin,
+						q[xi*t.ms:], cout, 0, du[xi*cin*cout:(xi+1)*cin*cout], cout)
+				}
+			})
+		}()
+		winoWeightsAdjoint(du, cin*cout, gw)
+		return
+	}
 	workers := tensor.Chunks(t.blocks, 1)
 	parts := make([][]float32, workers)
 	func() {
 		defer sgemmSerial(workers)()
 		tensor.Parallel(t.blocks, 1, func(w, lo, hi int) {
-			s := newWinoScratch(t, cin, cout)
+			s := newWinoScratch(&t, cin, cout, true)
 			defer s.free()
-			part := getBuf(64 * cin * cout)
-			parts[w] = part
-			B := t.block
+			part := du
+			if w > 0 {
+				part = getBuf(64 * cin * cout)
+				parts[w] = part
+			}
 			for blk := lo; blk < hi; blk++ {
-				i0 := blk * B
-				nb := min(B, t.total-i0)
+				i0 := blk * t.block
+				nb := min(t.block, t.total-i0)
 				for j := 0; j < nb; j++ {
 					n, z, y, x := t.at(i0 + j)
-					g.winoInputTile(s, src, cin, n, z, y, x, s.v[j*cin:], B*cin)
-					off := (((n*g.od+z)*g.oh+y)*g.ow + x) * cout
-					if z+2 <= g.od && y+2 <= g.oh && x+2 <= g.ow {
-						kernels.WinoGrad(s.m[j*cout:], B*cout, gy[off:], osx, osy, osz, cout, s.tmp)
-						continue
-					}
-					st := s.stage[:8*cout]
-					clear(st)
-					for a := 0; a < 2 && z+a < g.od; a++ {
-						for b := 0; b < 2 && y+b < g.oh; b++ {
-							for c := 0; c < 2 && x+c < g.ow; c++ {
-								o := off + a*osz + b*osy + c*osx
-								copy(st[((a*2+b)*2+c)*cout:], gy[o:o+cout])
-							}
-						}
-					}
-					kernels.WinoGrad(s.m[j*cout:], B*cout, st, cout, 2*cout, 4*cout, cout, s.tmp)
+					g.winoInputTile(s, src, cin, n, z, y, x, s.v[j*cin:], t.vs)
+					g.winoGradTile(s, gy, cout, n, z, y, x, s.m[j*cout:], t.ms)
 				}
 				for xi := 0; xi < 64; xi++ {
-					kernels.Sgemm(true, false, cin, cout, nb, 1, s.v[xi*B*cin:], cin,
-						s.m[xi*B*cout:], cout, 1, part[xi*cin*cout:(xi+1)*cin*cout], cout)
+					kernels.Sgemm(true, false, cin, cout, nb, 1, s.v[xi*t.vs:], cin,
+						s.m[xi*t.ms:], cout, 1, part[xi*cin*cout:(xi+1)*cin*cout], cout)
 				}
 			}
 		})
 	}()
-	du := parts[0]
 	for _, p := range parts[1:] {
-		if p == nil {
-			continue
-		}
 		tensor.Parallel(len(du), 0, func(_, lo, hi int) {
 			for i := lo; i < hi; i++ {
 				du[i] += p[i]
@@ -268,7 +365,6 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 		putBuf(p)
 	}
 	winoWeightsAdjoint(du, cin*cout, gw)
-	putBuf(du)
 }
 
 // winoWeights writes u[ξ·P + p] = (G⊗G⊗G w)[ξ] for each of the P = Cin·Cout

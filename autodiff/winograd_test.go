@@ -15,9 +15,9 @@ import (
 // multiples of 8 (the transforms' Go tail), tiny block budgets (many blocks,
 // a short last block), and one and two threads. It also checks that a rerun
 // gives the same bits and that one and two threads agree on the forward
-// pass and the input gradient (the weight gradient sums per-worker
+// pass and the input gradient (the blocked weight gradient sums per-worker
 // partials, so it may differ in the last bits between thread counts, as on
-// the other paths).
+// the other paths). Both schedules, whole and blocked, are run.
 func TestConvWinogradMatchesIm2col(t *testing.T) {
 	type tc struct {
 		n, d, h, w, ci, co int
@@ -34,56 +34,64 @@ func TestConvWinogradMatchesIm2col(t *testing.T) {
 		{1, 10, 9, 11, 32, 16, 1 << 20},
 		{1, 5, 4, 6, 40, 33, 1 << 20},
 	}
-	defer func(m, b, th int) {
-		winoMinTiles, winoBlockBytes = m, b
+	defer func(m, b, wb, th int) {
+		winoMinTiles, winoBlockBytes, winoWholeBytes = m, b, wb
 		tensor.SetThreads(th)
 		useWinograd, useZSplit = true, true
-	}(winoMinTiles, winoBlockBytes, tensor.Threads())
+	}(winoMinTiles, winoBlockBytes, winoWholeBytes, tensor.Threads())
 	winoMinTiles = 1
 	for i, c := range cases {
-		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(uint64(i), 11))
-			x := randVar(rng, -1, 1, c.n, c.d, c.h, c.w, c.ci)
-			w := randVar(rng, -1, 1, 3, 3, 3, c.ci, c.co)
-			b := randVar(rng, -1, 1, c.co)
-			gy := make([]float32, c.n*c.d*c.h*c.w*c.co)
-			for j := range gy {
-				gy[j] = float32(rng.Float64()*2 - 1)
-			}
-			spec := Same3D(1)
-			winoBlockBytes = c.budget
-			tensor.SetThreads(2)
-			useWinograd, useZSplit = false, false
-			g := newConvGeom("test", x.Value.Shape, [3]int{3, 3, 3}, c.co, spec)
-			y0, gw0, gb0, gx0 := convAll(x, w, b, spec, gy)
-			useWinograd = true
-			if !g.winograd() {
-				t.Fatal("the Winograd path does not apply")
-			}
-			y1, gw1, gb1, gx1 := convAll(x, w, b, spec, gy)
-			for _, p := range []struct {
-				name string
-				a, b []float32
-			}{{"y", y1, y0}, {"dW", gw1, gw0}, {"db", gb1, gb0}, {"dX", gx1, gx0}} {
-				if d := maxRelDiff(p.a, p.b); d > 1e-5 {
-					t.Errorf("%s: Winograd vs im2col max relative difference %.3g", p.name, d)
+		for _, sched := range []string{"whole", "blocked"} {
+			t.Run(fmt.Sprint(i, sched), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(uint64(i), 11))
+				x := randVar(rng, -1, 1, c.n, c.d, c.h, c.w, c.ci)
+				w := randVar(rng, -1, 1, 3, 3, 3, c.ci, c.co)
+				b := randVar(rng, -1, 1, c.co)
+				gy := make([]float32, c.n*c.d*c.h*c.w*c.co)
+				for j := range gy {
+					gy[j] = float32(rng.Float64()*2 - 1)
 				}
-			}
-			y2, gw2, _, gx2 := convAll(x, w, b, spec, gy)
-			tensor.SetThreads(1)
-			y3, _, _, gx3 := convAll(x, w, b, spec, gy)
-			for _, p := range []struct {
-				name string
-				a, b []float32
-			}{{"y rerun", y2, y1}, {"dW rerun", gw2, gw1}, {"dX rerun", gx2, gx1},
-				{"y 1 vs 2 threads", y3, y1}, {"dX 1 vs 2 threads", gx3, gx1}} {
-				for j := range p.a {
-					if p.a[j] != p.b[j] {
-						t.Fatalf("%s: not bit-identical at %d (%v vs %v)", p.name, j, p.a[j], p.b[j])
+				spec := Same3D(1)
+				winoBlockBytes, winoWholeBytes = c.budget, 1<<30
+				if sched == "blocked" {
+					winoWholeBytes = 0
+				}
+				tensor.SetThreads(2)
+				useWinograd, useZSplit = false, false
+				g := newConvGeom("test", x.Value.Shape, [3]int{3, 3, 3}, c.co, spec)
+				y0, gw0, gb0, gx0 := convAll(x, w, b, spec, gy)
+				useWinograd = true
+				if !g.winograd() {
+					t.Fatal("the Winograd path does not apply")
+				}
+				if p := g.winoPlan(c.ci, c.co); p.whole != (sched == "whole") {
+					t.Fatalf("plan %+v, want the %s schedule", p, sched)
+				}
+				y1, gw1, gb1, gx1 := convAll(x, w, b, spec, gy)
+				for _, p := range []struct {
+					name string
+					a, b []float32
+				}{{"y", y1, y0}, {"dW", gw1, gw0}, {"db", gb1, gb0}, {"dX", gx1, gx0}} {
+					if d := maxRelDiff(p.a, p.b); d > 1e-5 {
+						t.Errorf("%s: Winograd vs im2col max relative difference %.3g", p.name, d)
 					}
 				}
-			}
-		})
+				y2, gw2, _, gx2 := convAll(x, w, b, spec, gy)
+				tensor.SetThreads(1)
+				y3, _, _, gx3 := convAll(x, w, b, spec, gy)
+				for _, p := range []struct {
+					name string
+					a, b []float32
+				}{{"y rerun", y2, y1}, {"dW rerun", gw2, gw1}, {"dX rerun", gx2, gx1},
+					{"y 1 vs 2 threads", y3, y1}, {"dX 1 vs 2 threads", gx3, gx1}} {
+					for j := range p.a {
+						if p.a[j] != p.b[j] {
+							t.Fatalf("%s: not bit-identical at %d (%v vs %v)", p.name, j, p.a[j], p.b[j])
+						}
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -310,8 +310,17 @@ func (g *gemmArgs) block(s *gemmScratch, i0, mb, pc, kb, jc, nb, p0, p1 int, bp 
 	// Packed A: mpan panels of kb×mr floats; in direct mode only the last,
 	// partial panel (if any) is packed.
 	var ap []float32
+	// overread: the last, partial panel of a transposed A is read in place
+	// too when the mr−rows floats past each of its k rows lie inside a (they
+	// feed only rows of the scratch tile that are dropped): small weight
+	// gradients (m = Cin < mr) would otherwise pack A on every call.
+	overread := false
+	if direct && mb%mr != 0 && g.transA && directTransA {
+		last := i0 + (mpan-1)*mr
+		overread = (pc+kb-1)*g.lda+last+mr <= len(g.a)
+	}
 	if direct {
-		if mb%mr != 0 {
+		if mb%mr != 0 && !overread {
 			ap = s.grow(kb * mr)
 			g.packA(ap, i0+(mpan-1)*mr, mb%mr, pc, kb, mr)
 		}
@@ -347,6 +356,9 @@ func (g *gemmArgs) block(s *gemmScratch, i0, mb, pc, kb, jc, nb, p0, p1 int, bp 
 				rs, cs = 4, uintptr(g.lda)*4
 				aptr, pf, pfs = unsafe.Pointer(&g.a[pc*g.lda+i]), 32*cs, cs
 				astep = uintptr(mr) * 4
+			case direct && overread:
+				rs, cs = 4, uintptr(g.lda)*4
+				aptr, pf, pfs = unsafe.Pointer(&g.a[pc*g.lda+i]), 32*cs, cs
 			case direct:
 				aptr, rs, cs = unsafe.Pointer(&ap[0]), 4, uintptr(mr)*4
 				pf, pfs = 16*cs, 64

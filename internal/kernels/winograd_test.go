@@ -230,3 +230,27 @@ func TestWinoKernelTransforms(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmTransAPartialPanelInPlace covers the in-place read of a
+// transposed A's last, partial panel (m below the kernel's rows; the
+// Winograd weight gradient's shape), both where the floats past the panel
+// lie inside A's slice (read in place) and where they do not (packed).
+func TestSgemmTransAPartialPanelInPlace(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, sz := range [][4]int{{8, 8, 100, 8}, {8, 8, 100, 24}, {5, 16, 60, 5}, {5, 16, 60, 40}, {16, 8, 33, 16}, {3, 3, 7, 3}} {
+		m, n, k, lda := sz[0], sz[1], sz[2], sz[3]
+		for _, extra := range []int{0, 64} {
+			a := randSlice(r, (k-1)*lda+m+extra)
+			b := randSlice(r, k*n)
+			c0 := randSlice(r, m*n)
+			c1 := append([]float32(nil), c0...)
+			sgemmRef(true, false, m, n, k, 1, a, lda, b, n, 1, c0, n)
+			Sgemm(true, false, m, n, k, 1, a, lda, b, n, 1, c1, n)
+			for i := range c0 {
+				if math.Abs(float64(c0[i]-c1[i])) > 1e-4*(1+math.Abs(float64(c0[i]))) {
+					t.Fatalf("m=%d n=%d k=%d lda=%d extra=%d: C[%d] = %v, reference %v", m, n, k, lda, extra, i, c1[i], c0[i])
+				}
+			}
+		}
+	}
+}

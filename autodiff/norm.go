@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/fess-seg/fess/internal/kernels"
 	"github.com/fess-seg/fess/tensor"
 )
 
@@ -20,16 +21,14 @@ func NewBNState(c int, momentum, eps float32) *BNState {
 	return &BNState{RunMean: tensor.New(c), RunVar: tensor.Full(1, c), Momentum: momentum, Eps: eps}
 }
 
-// channelSums returns per-channel Σ f(row) over the rows of a [M,C] view,
-// accumulated in float64 per worker chunk and combined in worker order.
-func channelSums(m, c int, fn func(r int, acc []float64)) []float64 {
+// channelSums returns per-channel sums over the rows of a [M,C] view: fn
+// adds its chunk [lo,hi) of rows into the worker's float64 accumulators,
+// which are then combined in worker order.
+func channelSums(m, c int, fn func(lo, hi int, acc []float64)) []float64 {
 	p := tensor.Chunks(m, 512)
 	part := make([]float64, p*c)
 	tensor.Parallel(m, 512, func(w, lo, hi int) {
-		acc := part[w*c : (w+1)*c]
-		for r := lo; r < hi; r++ {
-			fn(r, acc)
-		}
+		fn(lo, hi, part[w*c:(w+1)*c])
 	})
 	out := make([]float64, c)
 	for w := 0; w < p; w++ {
@@ -79,20 +78,15 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 		if m < 2 {
 			panic(fmt.Sprintf("autodiff.BatchNorm: training needs more than one value per channel, input %v", xs))
 		}
-		s := channelSums(m, c, func(r int, acc []float64) {
-			for j, v := range xd[r*c : (r+1)*c] {
-				acc[j] += float64(v)
-			}
+		s := channelSums(m, c, func(lo, hi int, acc []float64) {
+			kernels.BNSum(acc, xd[lo*c:hi*c], hi-lo, c)
 		})
 		mu := make([]float64, c)
 		for j := range s {
 			mu[j] = s[j] / float64(m)
 		}
-		ss := channelSums(m, c, func(r int, acc []float64) {
-			for j, v := range xd[r*c : (r+1)*c] {
-				dv := float64(v) - mu[j]
-				acc[j] += dv * dv
-			}
+		ss := channelSums(m, c, func(lo, hi int, acc []float64) {
+			kernels.BNSumSqDev(acc, xd[lo*c:hi*c], mu, hi-lo, c)
 		})
 		mom := st.Momentum
 		for j := 0; j < c; j++ {
@@ -119,39 +113,18 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 		shift[j] = bd[j] - mean[j]*scale[j]
 	}
 	tensor.Parallel(m, 512, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr, or := xd[r*c:(r+1)*c], od[r*c:(r+1)*c]
-			if relu {
-				for j, v := range xr {
-					or[j] = max(v*scale[j]+shift[j], 0)
-				}
-				continue
-			}
-			for j, v := range xr {
-				or[j] = v*scale[j] + shift[j]
-			}
-		}
+		kernels.BNApply(od[lo*c:hi*c], xd[lo*c:hi*c], scale, shift, hi-lo, c, relu)
 	})
 	return tp.result(out, func(g []float32) {
 		// With relu, the BatchNorm output's gradient is g where the output
 		// is positive, else 0 (the ReLU's backward), applied as g is read.
 		// dβ and dγ in one pass (two independent accumulators per channel)
-		both := channelSums(m, 2*c, func(r int, acc []float64) {
-			xr, gr := xd[r*c:(r+1)*c], g[r*c:(r+1)*c]
-			as, ad := acc[:c], acc[c:2*c]
+		both := channelSums(m, 2*c, func(lo, hi int, acc []float64) {
+			var o []float32
 			if relu {
-				or := od[r*c : (r+1)*c]
-				for j := range xr {
-					gv := reluMask(gr[j], or[j])
-					as[j] += float64(gv)
-					ad[j] += float64(gv) * float64((xr[j]-mean[j])*invstd[j])
-				}
-				return
+				o = od[lo*c : hi*c]
 			}
-			for j := range xr {
-				as[j] += float64(gr[j])                                      // dβ
-				ad[j] += float64(gr[j]) * float64((xr[j]-mean[j])*invstd[j]) // dγ
-			}
+			kernels.BNGradSums(acc[:c], acc[c:], xd[lo*c:hi*c], g[lo*c:hi*c], o, mean, invstd, hi-lo, c, relu)
 		})
 		sums, dots := both[:c], both[c:]
 		if gamma.RequiresGrad {
@@ -193,30 +166,15 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 			bb[j] = float32(dots[j] / float64(m))
 		}
 		tensor.Parallel(m, 512, func(_, lo, hi int) {
-			for r := lo; r < hi; r++ {
-				xr, gr, xg, or := xd[r*c:(r+1)*c], g[r*c:(r+1)*c], gx[r*c:(r+1)*c], od[r*c:(r+1)*c]
-				for j := range xr {
-					gv := gr[j]
-					if relu {
-						gv = reluMask(gv, or[j])
-					}
-					xh := (xr[j] - mean[j]) * invstd[j]
-					xg[j] += scale[j] * (gv - a[j] - xh*bb[j])
-				}
+			var o []float32
+			if relu {
+				o = od[lo*c : hi*c]
 			}
+			kernels.BNGradInput(gx[lo*c:hi*c], xd[lo*c:hi*c], g[lo*c:hi*c], o, mean, invstd, scale, a, bb, hi-lo, c, relu)
 		})
 	}, x, gamma, beta)
 }
 
-// reluMask returns g where the ReLU output o is > 0, else +0, without a
-// data-dependent branch (signs are random, so a branch mispredicts half the
-// time): o is +0, positive, +Inf or NaN, and o > 0 exactly when its bit
-// pattern b satisfies 0 < b ≤ 0x7F800000 (+Inf); NaNs lie above.
-func reluMask(g, o float32) float32 {
-	b := math.Float32bits(o)
-	m := uint32(0)
-	if b-1 < 0x7F800000 {
-		m = ^uint32(0)
-	}
-	return math.Float32frombits(math.Float32bits(g) & m)
-}
+// reluMask returns g where the ReLU output o is > 0, else +0 (see
+// kernels.ReLUMask).
+func reluMask(g, o float32) float32 { return kernels.ReLUMask(g, o) }

@@ -25,3 +25,19 @@ func winoKernAsm(u []float32, ds int, w []float32, ss, n8 int, tmp []float32) {
 func winoKernAdjAsm(gw []float32, ds int, du []float32, ss, n8 int, tmp []float32) {
 	panic("kernels: no assembly Winograd transforms on this build")
 }
+
+var bnAsm = false
+
+func bnSumAsm(acc []float64, x []float32, rows, c int) { panic("kernels: no assembly") }
+
+func bnSqDevAsm(acc []float64, x []float32, mu []float64, rows, c int) { panic("kernels: no assembly") }
+
+func bnGradSumsAsm(gs, gd []float64, x, g, o, mean, invstd []float32, rows, c int, relu bool) {
+	panic("kernels: no assembly")
+}
+
+func bnApplyAsm(out, x, scale, shift []float32, rows, c int, relu bool) { panic("kernels: no assembly") }
+
+func bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c int, relu bool) {
+	panic("kernels: no assembly")
+}

@@ -1,0 +1,83 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "unsafe"
+
+//go:noescape
+func bnSumAVX2(acc unsafe.Pointer, x unsafe.Pointer, rows int, stride uintptr, wide int)
+
+//go:noescape
+func bnSqDevAVX2(acc, x, mu unsafe.Pointer, rows int, stride uintptr, wide int)
+
+//go:noescape
+func bnGradSumsAVX2(gs, gd, x, gy, o, mean, invstd unsafe.Pointer, rows int, stride uintptr, relu int)
+
+//go:noescape
+func bnApplyAVX2(out, x, scale, shift unsafe.Pointer, rows, chunks, relu int)
+
+//go:noescape
+func bnGradInputAVX2(gx, x, gy, o, pc unsafe.Pointer, rows, chunks, relu int)
+
+// bnAsm reports whether the AVX2 BatchNorm loops run.
+var bnAsm = hasAVX2
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// The sums sweep the rows once per window of 16 channels (8 for the last
+// window when c is an odd multiple of 8; always 8 for the gradient sums),
+// keeping the window's accumulators in registers.
+
+func bnSumAsm(acc []float64, x []float32, rows, c int) {
+	for j := 0; j < c; {
+		wide := c-j >= 16
+		bnSumAVX2(unsafe.Pointer(&acc[j]), unsafe.Pointer(&x[j]), rows, uintptr(c)*4, b2i(wide))
+		j += 8 + 8*b2i(wide)
+	}
+}
+
+func bnSqDevAsm(acc []float64, x []float32, mu []float64, rows, c int) {
+	for j := 0; j < c; {
+		wide := c-j >= 16
+		bnSqDevAVX2(unsafe.Pointer(&acc[j]), unsafe.Pointer(&x[j]), unsafe.Pointer(&mu[j]), rows, uintptr(c)*4, b2i(wide))
+		j += 8 + 8*b2i(wide)
+	}
+}
+
+func bnGradSumsAsm(gs, gd []float64, x, g, o, mean, invstd []float32, rows, c int, relu bool) {
+	for j := 0; j < c; j += 8 {
+		op := unsafe.Pointer(&x[j]) // not read without relu
+		if relu {
+			op = unsafe.Pointer(&o[j])
+		}
+		bnGradSumsAVX2(unsafe.Pointer(&gs[j]), unsafe.Pointer(&gd[j]), unsafe.Pointer(&x[j]), unsafe.Pointer(&g[j]),
+			op, unsafe.Pointer(&mean[j]), unsafe.Pointer(&invstd[j]), rows, uintptr(c)*4, b2i(relu))
+	}
+}
+
+func bnApplyAsm(out, x, scale, shift []float32, rows, c int, relu bool) {
+	bnApplyAVX2(unsafe.Pointer(&out[0]), unsafe.Pointer(&x[0]), unsafe.Pointer(&scale[0]), unsafe.Pointer(&shift[0]),
+		rows, c/8, b2i(relu))
+}
+
+func bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c int, relu bool) {
+	// per-channel operands interleaved per 8-channel chunk, so the loop
+	// walks one pointer
+	pc := make([]float32, 5*c)
+	for k := 0; k < c/8; k++ {
+		for i, s := range [][]float32{mean, invstd, scale, a, b} {
+			copy(pc[k*40+i*8:k*40+i*8+8], s[k*8:k*8+8])
+		}
+	}
+	op := unsafe.Pointer(&x[0])
+	if relu {
+		op = unsafe.Pointer(&o[0])
+	}
+	bnGradInputAVX2(unsafe.Pointer(&gx[0]), unsafe.Pointer(&x[0]), unsafe.Pointer(&g[0]), op, unsafe.Pointer(&pc[0]),
+		rows, c/8, b2i(relu))
+}

@@ -1,0 +1,83 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestBNLoopsAsmMatchGo runs every BatchNorm loop with the assembly on and
+// off and requires the same bits, on channel counts that take the 16- and
+// 8-channel windows, with special values (±0, ±Inf, NaN) mixed in.
+func TestBNLoopsAsmMatchGo(t *testing.T) {
+	if !bnAsm {
+		t.Skip("no assembly BatchNorm loops on this CPU/build")
+	}
+	defer func() { bnAsm = true }()
+	r := rand.New(rand.NewPCG(13, 14))
+	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	gen := func(n int) []float32 {
+		s := randSlice(r, n)
+		for i := range s {
+			if r.IntN(50) == 0 {
+				s[i] = special[r.IntN(len(special))]
+			}
+		}
+		return s
+	}
+	for _, c := range []int{8, 16, 24, 40, 64} {
+		for _, rows := range []int{1, 3, 17} {
+			x, g := gen(rows*c), gen(rows*c)
+			o := make([]float32, rows*c)
+			scale, shift := randSlice(r, c), randSlice(r, c)
+			mean, invstd, a, b := randSlice(r, c), randSlice(r, c), randSlice(r, c), randSlice(r, c)
+			gx0 := gen(rows * c)
+			mu := make([]float64, c)
+			for j := range mu {
+				mu[j] = r.NormFloat64()
+			}
+			run := func(asm bool) (s1, s2, s3, s4 []float64, out, outR, gx, gxR []float32) {
+				bnAsm = asm
+				s1, s2 = make([]float64, c), make([]float64, c)
+				for j := range s1 {
+					s1[j], s2[j] = float64(j), -float64(j)
+				}
+				BNSum(s1, x, rows, c)
+				BNSumSqDev(s2, x, mu, rows, c)
+				out, outR = make([]float32, rows*c), make([]float32, rows*c)
+				BNApply(out, x, scale, shift, rows, c, false)
+				BNApply(outR, x, scale, shift, rows, c, true)
+				copy(o, outR)
+				s3, s4 = make([]float64, 2*c), make([]float64, 2*c)
+				BNGradSums(s3[:c], s3[c:], x, g, nil, mean, invstd, rows, c, false)
+				BNGradSums(s4[:c], s4[c:], x, g, o, mean, invstd, rows, c, true)
+				gx, gxR = append([]float32(nil), gx0...), append([]float32(nil), gx0...)
+				BNGradInput(gx, x, g, nil, mean, invstd, scale, a, b, rows, c, false)
+				BNGradInput(gxR, x, g, o, mean, invstd, scale, a, b, rows, c, true)
+				return
+			}
+			a1, a2, a3, a4, a5, a6, a7, a8 := run(true)
+			b1, b2, b3, b4, b5, b6, b7, b8 := run(false)
+			for _, p := range []struct {
+				name string
+				x, y []float64
+			}{{"BNSum", a1, b1}, {"BNSumSqDev", a2, b2}, {"BNGradSums", a3, b3}, {"BNGradSums relu", a4, b4}} {
+				for i := range p.x {
+					if math.Float64bits(p.x[i]) != math.Float64bits(p.y[i]) && !(p.x[i] != p.x[i] && p.y[i] != p.y[i]) {
+						t.Fatalf("%s c=%d rows=%d: [%d] asm %v, Go %v", p.name, c, rows, i, p.x[i], p.y[i])
+					}
+				}
+			}
+			for _, p := range []struct {
+				name string
+				x, y []float32
+			}{{"BNApply", a5, b5}, {"BNApply relu", a6, b6}, {"BNGradInput", a7, b7}, {"BNGradInput relu", a8, b8}} {
+				for i := range p.x {
+					if math.Float32bits(p.x[i]) != math.Float32bits(p.y[i]) && !(p.x[i] != p.x[i] && p.y[i] != p.y[i]) {
+						t.Fatalf("%s c=%d rows=%d: [%d] asm %v, Go %v (x %v)", p.name, c, rows, i, p.x[i], p.y[i], x[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -42,7 +42,7 @@ var winoMinTiles = 64
 // winoMinC is the fewest input and output channels for the path: with one
 // input channel (the first layer) the transforms cost more than the
 // products they save.
-const winoMinC = 4
+var winoMinC = 4
 
 // winoBlockBytes bounds one worker's V and M (or V and Q) buffers on the
 // blocked schedule; winoWholeBytes bounds all of V and M on the whole

@@ -119,6 +119,7 @@ func sgemmTuned(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 
 // gemmArgs carries one call's operands through the workers.
 type gemmArgs struct {
+	noPrefetch     bool // A is cache-resident: no prefetch hints (pfs = 0)
 	kern           *microKernel
 	pack6          func(dst, src unsafe.Pointer, lda uintptr, blocks int, ds uintptr)
 	packT          func(dst, src unsafe.Pointer, lda uintptr, kb, npan, mr int)
@@ -366,6 +367,9 @@ func (g *gemmArgs) block(s *gemmScratch, i0, mb, pc, kb, jc, nb, p0, p1 int, bp 
 				aptr, rs, cs = unsafe.Pointer(&ap[q*kb*mr]), 4, uintptr(mr)*4
 				pf, pfs = 16*cs, 64
 				astep = uintptr(kb*mr) * 4
+			}
+			if g.noPrefetch {
+				pfs = 0
 			}
 			if rows == mr && cols == nr {
 				// All the remaining full panels in one call.

@@ -50,6 +50,11 @@ func PackB(dst, b []float32, ldb, k, n int) PackedB {
 	return PackedB{k: k, n: n, kc: kc, kern: kern, data: dst[:PackBSize(k, n)]}
 }
 
+// packedNoPrefetch is the largest A (floats) SgemmPacked treats as
+// cache-resident: no prefetch hints for it (the Winograd blocks' A was just
+// written by the transforms).
+var packedNoPrefetch = 64 << 10
+
 // SgemmPacked computes C = alpha·A·B + beta·C on the calling goroutine for
 // a row-major m×k A and a packed B (k×n); C is m×n with leading dimension
 // ldc. As with Sgemm, beta == 0 does not read C, and the result depends
@@ -65,7 +70,7 @@ func SgemmPacked(m int, alpha float32, a []float32, lda int, pb PackedB, beta fl
 	npan := (n + nr - 1) / nr
 	_, mcMax := blockSizes(kern)
 	g := gemmArgs{kern: kern, pack6: kernelSet.pack6, packT: kernelSet.packT, m: m, n: n, k: k,
-		alpha: alpha, a: a, lda: lda, c: c, ldc: ldc}
+		alpha: alpha, a: a, lda: lda, c: c, ldc: ldc, noPrefetch: m*k <= packedNoPrefetch}
 	s := scratchPool.Get().(*gemmScratch)
 	mblocks := (m + mcMax - 1) / mcMax
 	mc := (m + mblocks - 1) / mblocks

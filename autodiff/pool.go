@@ -3,6 +3,7 @@ package autodiff
 import (
 	"fmt"
 
+	"github.com/fess-seg/fess/internal/kernels"
 	"github.com/fess-seg/fess/tensor"
 )
 
@@ -20,8 +21,29 @@ func (tp *Tape) MaxPool3D(x *Var, k int) *Var {
 	}
 	od, oh, ow := d/k, h/k, w/k
 	out := tp.allocFull(n, od, oh, ow, c)
-	arg := make([]int32, len(out.Data))
 	xd, o := x.Value.Data, out.Data
+	if k == 2 && len(xd) < 1<<31 {
+		// The U-Net's pool: whole output rows on kernels.MaxPool2Row, and
+		// arg-max indices only when a backward pass will read them.
+		var arg []int32
+		if tp.needs(x) {
+			arg = make([]int32, len(o))
+		}
+		sy, sz := w*c, h*w*c
+		tensor.Parallel(n*od*oh, 16, func(_, lo, hi int) {
+			for r := lo; r < hi; r++ {
+				oy, oz, nn := r%oh, r/oh%od, r/(oh*od)
+				base := (nn*d+2*oz)*sz + 2*oy*sy
+				var a []int32
+				if arg != nil {
+					a = arg[r*ow*c : (r+1)*ow*c]
+				}
+				kernels.MaxPool2Row(o[r*ow*c:(r+1)*ow*c], a, xd, base, ow, c, sy, sz)
+			}
+		})
+		return tp.result(out, func(g []float32) { scatterArg(x.grad(), g, arg) }, x)
+	}
+	arg := make([]int32, len(out.Data))
 	rows := n * od * oh * ow
 	tensor.Parallel(rows, 256, func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -51,13 +73,15 @@ func (tp *Tape) MaxPool3D(x *Var, k int) *Var {
 			}
 		}
 	})
-	return tp.result(out, func(g []float32) {
-		gx := x.grad()
-		// Windows are disjoint, so each input gets at most one contribution.
-		tensor.Parallel(len(g), 0, func(_, lo, hi int) {
-			for i := lo; i < hi; i++ {
-				gx[arg[i]] += g[i]
-			}
-		})
-	}, x)
+	return tp.result(out, func(g []float32) { scatterArg(x.grad(), g, arg) }, x)
+}
+
+// scatterArg adds each output gradient to the input its maximum came from.
+// Windows are disjoint, so each input gets at most one contribution.
+func scatterArg(gx, g []float32, arg []int32) {
+	tensor.Parallel(len(g), 0, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			gx[arg[i]] += g[i]
+		}
+	})
 }

@@ -190,3 +190,69 @@ func TestGoldenConv3DWinograd(t *testing.T) {
 		closeTo(t, tag+"/"+p.name+" (Winograd)", p.got, want, 2e-6*scale, 1e-5)
 	}
 }
+
+// TestMaxPool2MatchesNaive checks the k = 2 max pool (kernels.MaxPool2Row,
+// assembly for 8-channel multiples) against a naive loop on odd sizes
+// (dropped trailing voxels), values with ties, forward and backward, on a
+// recording tape (arg-max kept) and a no-grad arena (none kept).
+func TestMaxPool2MatchesNaive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, c := range []int{3, 8, 16} {
+		n, d, h, w := 2, 5, 6, 7
+		x := randVar(rng, -1, 1, n, d, h, w, c)
+		for i := range x.Value.Data {
+			x.Value.Data[i] = float32(rng.IntN(7) - 3)
+		}
+		od, oh, ow := d/2, h/2, w/2
+		want := make([]float32, n*od*oh*ow*c)
+		wantArg := make([]int, len(want))
+		for nn := 0; nn < n; nn++ {
+			for oz := 0; oz < od; oz++ {
+				for oy := 0; oy < oh; oy++ {
+					for ox := 0; ox < ow; ox++ {
+						for j := 0; j < c; j++ {
+							o := (((nn*od+oz)*oh+oy)*ow+ox)*c + j
+							best := -1
+							for kz := 0; kz < 2; kz++ {
+								for ky := 0; ky < 2; ky++ {
+									for kx := 0; kx < 2; kx++ {
+										i := ((((nn*d+2*oz+kz)*h+2*oy+ky)*w+2*ox+kx)*c + j)
+										if best < 0 || x.Value.Data[i] > x.Value.Data[best] {
+											best = i
+										}
+									}
+								}
+							}
+							want[o], wantArg[o] = x.Value.Data[best], best
+						}
+					}
+				}
+			}
+		}
+		x.ZeroGrad()
+		tp := NewTape()
+		y := tp.MaxPool3D(x, 2)
+		gy := make([]float32, len(want))
+		for i := range gy {
+			gy[i] = float32(i%13) - 6
+		}
+		y.Grad = tensor.FromSlice(append([]float32(nil), gy...), y.Value.Shape...)
+		tp.BackwardFrom()
+		wantGx := make([]float32, len(x.Value.Data))
+		for o, i := range wantArg {
+			wantGx[i] += gy[o]
+		}
+		ng := NewNoGradArena()
+		y2 := ng.MaxPool3D(x, 2)
+		for i := range want {
+			if y.Value.Data[i] != want[i] || y2.Value.Data[i] != want[i] {
+				t.Fatalf("c=%d: output %d = %v (no-grad %v), want %v", c, i, y.Value.Data[i], y2.Value.Data[i], want[i])
+			}
+		}
+		for i := range wantGx {
+			if x.Grad.Data[i] != wantGx[i] {
+				t.Fatalf("c=%d: dx[%d] = %v, want %v", c, i, x.Grad.Data[i], wantGx[i])
+			}
+		}
+	}
+}

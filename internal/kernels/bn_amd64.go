@@ -81,3 +81,22 @@ func bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c in
 	bnGradInputAVX2(unsafe.Pointer(&gx[0]), unsafe.Pointer(&x[0]), unsafe.Pointer(&g[0]), op, unsafe.Pointer(&pc[0]),
 		rows, c/8, b2i(relu))
 }
+
+//go:noescape
+func maxPool2AVX2(out, arg, x unsafe.Pointer, ow, chunks int, c4, sy4, sz4 uintptr, base int, didx unsafe.Pointer)
+
+// poolAsm reports whether the AVX2 max pool runs.
+var poolAsm = hasAVX2
+
+func maxPool2Asm(out []float32, arg []int32, x []float32, base, ow, c, sy, sz int) {
+	var didx [8]int32
+	for e := 0; e < 8; e++ {
+		didx[e] = int32((e>>2)*sz + (e>>1&1)*sy + (e&1)*c)
+	}
+	var ap unsafe.Pointer
+	if arg != nil {
+		ap = unsafe.Pointer(&arg[0])
+	}
+	maxPool2AVX2(unsafe.Pointer(&out[0]), ap, unsafe.Pointer(&x[base]), ow, c/8, uintptr(c)*4, uintptr(sy)*4, uintptr(sz)*4,
+		base, unsafe.Pointer(&didx[0]))
+}

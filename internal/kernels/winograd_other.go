@@ -41,3 +41,9 @@ func bnApplyAsm(out, x, scale, shift []float32, rows, c int, relu bool) { panic(
 func bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c int, relu bool) {
 	panic("kernels: no assembly")
 }
+
+var poolAsm = false
+
+func maxPool2Asm(out []float32, arg []int32, x []float32, base, ow, c, sy, sz int) {
+	panic("kernels: no assembly")
+}

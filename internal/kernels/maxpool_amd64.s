@@ -1,0 +1,205 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2 2x2x2 max pool over one output row; see maxpool.go. Eight channels per
+// instruction. A window element replaces the running maximum where it is
+// greater, or NaN while the maximum is not; with arg, the index of the
+// element taken is kept alongside.
+
+DATA poolIota<>+0(SB)/4, $0
+DATA poolIota<>+4(SB)/4, $1
+DATA poolIota<>+8(SB)/4, $2
+DATA poolIota<>+12(SB)/4, $3
+DATA poolIota<>+16(SB)/4, $4
+DATA poolIota<>+20(SB)/4, $5
+DATA poolIota<>+24(SB)/4, $6
+DATA poolIota<>+28(SB)/4, $7
+GLOBL poolIota<>(SB), RODATA|NOPTR, $32
+
+// func maxPool2AVX2(out, arg, x unsafe.Pointer, ow, chunks int, c4, sy4, sz4 uintptr, base int, didx unsafe.Pointer)
+// x points at the row's first window origin; base is its index; didx holds
+// the 8 window elements' index offsets (int32).
+TEXT ·maxPool2AVX2(SB), NOSPLIT, $8-80
+	MOVQ out+0(FP), DI
+	MOVQ arg+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ ow+24(FP), CX
+	MOVQ c4+40(FP), R8
+	MOVQ sy4+48(FP), R9
+	MOVQ sz4+56(FP), R10
+	LEAQ (R9)(R8*1), R11
+	LEAQ (R10)(R8*1), R12
+	LEAQ (R10)(R9*1), R13
+	LEAQ (R13)(R8*1), R14
+	MOVQ base+64(FP), AX
+	MOVQ AX, vidx-8(SP)
+	MOVQ didx+72(FP), AX
+	VPBROADCASTD 4(AX), Y8
+	VPBROADCASTD 8(AX), Y9
+	VPBROADCASTD 12(AX), Y10
+	VPBROADCASTD 16(AX), Y11
+	VPBROADCASTD 20(AX), Y12
+	VPBROADCASTD 24(AX), Y13
+	VPBROADCASTD 28(AX), Y14
+	VMOVDQU poolIota<>(SB), Y15
+	TESTQ SI, SI
+	JZ voxnoarg
+voxarg:
+	MOVQ DX, AX
+	MOVQ chunks+32(FP), BX
+	MOVQ vidx-8(SP), R15
+chunkarg:
+	VMOVUPS (AX), Y0
+	MOVQ R15, X5
+	VPBROADCASTD X5, Y5
+	VPADDD Y15, Y5, Y5
+	VMOVDQA Y5, Y4
+	VMOVUPS (AX)(R8*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VPADDD Y8, Y5, Y3
+	VBLENDVPS Y2, Y3, Y4, Y4
+	VMOVUPS (AX)(R9*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VPADDD Y9, Y5, Y3
+	VBLENDVPS Y2, Y3, Y4, Y4
+	VMOVUPS (AX)(R11*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VPADDD Y10, Y5, Y3
+	VBLENDVPS Y2, Y3, Y4, Y4
+	VMOVUPS (AX)(R10*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VPADDD Y11, Y5, Y3
+	VBLENDVPS Y2, Y3, Y4, Y4
+	VMOVUPS (AX)(R12*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VPADDD Y12, Y5, Y3
+	VBLENDVPS Y2, Y3, Y4, Y4
+	VMOVUPS (AX)(R13*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VPADDD Y13, Y5, Y3
+	VBLENDVPS Y2, Y3, Y4, Y4
+	VMOVUPS (AX)(R14*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VPADDD Y14, Y5, Y3
+	VBLENDVPS Y2, Y3, Y4, Y4
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	VMOVDQU Y4, (SI)
+	ADDQ $32, SI
+	ADDQ $8, R15
+	ADDQ $32, AX
+	DECQ BX
+	JNZ chunkarg
+	LEAQ (DX)(R8*2), DX
+	MOVQ R8, R15
+	SHRQ $1, R15
+	ADDQ R15, vidx-8(SP)
+	DECQ CX
+	JNZ voxarg
+	VZEROUPPER
+	RET
+	TESTQ SI, SI
+voxnoarg:
+	MOVQ DX, AX
+	MOVQ chunks+32(FP), BX
+	MOVQ vidx-8(SP), R15
+chunknoarg:
+	VMOVUPS (AX), Y0
+	VMOVUPS (AX)(R8*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVUPS (AX)(R9*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVUPS (AX)(R11*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVUPS (AX)(R10*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVUPS (AX)(R12*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVUPS (AX)(R13*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVUPS (AX)(R14*1), Y1
+	VCMPPS $0x1E, Y0, Y1, Y2
+	VCMPPS $3, Y1, Y1, Y3
+	VCMPPS $7, Y0, Y0, Y6
+	VANDPS Y6, Y3, Y3
+	VORPS Y3, Y2, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, AX
+	DECQ BX
+	JNZ chunknoarg
+	LEAQ (DX)(R8*2), DX
+	MOVQ R8, R15
+	SHRQ $1, R15
+	ADDQ R15, vidx-8(SP)
+	DECQ CX
+	JNZ voxnoarg
+	VZEROUPPER
+	RET

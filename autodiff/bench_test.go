@@ -97,6 +97,8 @@ func BenchmarkConv3DPaths(b *testing.B) {
 		if path == "im2col" {
 			continue
 		}
+		b.Run(path+"/c8x8@64/forward", func(b *testing.B) { benchConv(b, 2, 64, 8, 8, "forward") })
+		b.Run(path+"/c8x8@64/backward", func(b *testing.B) { benchConv(b, 2, 64, 8, 8, "backward+input") })
 		for _, l := range []struct{ s, c int }{{64, 32}, {32, 64}, {16, 128}, {8, 256}} {
 			b.Run(fmt.Sprintf("%s/d%dx%d@%d/forward", path, l.c, l.c, l.s), func(b *testing.B) { benchConv(b, 1, l.s, l.c, l.c, "forward") })
 		}

@@ -25,8 +25,11 @@ import (
 // Precision: the transforms multiply by 0, ±1 and ±½ only, and each output
 // is a sum of at most 64·Cin products of transformed values, so float32
 // results differ from the direct path's by summation order and a few ulps
-// of transform rounding (tests hold them to the same tolerances as the
-// other paths; the U-Net golden test against PyTorch runs with it on).
+// of transform rounding. Measured on the PyTorch conv fixture, the largest
+// error relative to the tensor's largest magnitude is 2.5e-7 (y), 3.5e-7
+// (dx) and 4.4e-7 (dW) against the direct path's 2.3e-7, 3.1e-7 and 3.1e-7;
+// the path matches the im2col path within 1e-5 relative on odd shapes, and
+// the U-Net golden test against PyTorch runs with it on.
 // Determinism: blocks depend only on the shapes, each output element is
 // computed by exactly one block in a fixed order, and weight-gradient
 // partials are summed in worker order, as on the other paths.
@@ -57,9 +60,10 @@ var (
 const winoMinBlock = 48
 
 // winoPad separates consecutive points' rows in V and M by one cache line
-// more than their length: with a power-of-two block length the 64 points
-// of a tile would otherwise map to one L1 set, and the transforms, which
-// touch all 64 per tile, would thrash it.
+// more than their length, so that with a power-of-two block length the 64
+// points of a tile, which the transforms touch together, do not all map to
+// one L1 set (a precaution: no difference was measurable on the development
+// machine).
 const winoPad = 16
 
 // winograd reports whether the Winograd path applies to g.

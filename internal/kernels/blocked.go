@@ -50,7 +50,8 @@ type kernelPair struct {
 var kernelSet = kernelPair{wide: goWide, narrow: goNarrow, dot: goDot, name: "go"}
 
 // KernelName names the micro-kernel set Sgemm runs on this CPU: "avx2+fma",
-// "avx512+avx2" (AVX-512 for n > 16, AVX2 below) or "go" (portable).
+// "avx512+avx2" (AVX-512 for n > 16, AVX2 below; only with FESS_AVX512=1 on
+// an AVX-512 CPU, see useAVX512) or "go" (portable).
 func KernelName() string { return kernelSet.name }
 
 var threadSetting atomic.Int32

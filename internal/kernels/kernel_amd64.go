@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -58,11 +59,20 @@ var hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F
 // hasAVX2 reports whether the AVX2+FMA kernels can run on this CPU.
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// useAVX512 puts the AVX-512 kernel into Sgemm's set. It is off unless the
+// environment sets FESS_AVX512=1: the kernel has never been executed (the
+// development machine has no AVX-512), and unverified assembly must not be
+// picked silently on the machines that have it. The tests run it wherever
+// the CPU supports it (asmKernels, compared with the Go kernels on odd
+// sizes), so `go test ./internal/kernels` on such a machine is the check to
+// pass before turning it on.
+var useAVX512 = hasAVX512 && os.Getenv("FESS_AVX512") == "1"
+
 func init() {
 	if hasAVX2 {
 		kernelSet = kernelPair{wide: avx2Wide, narrow: avx2Narrow, dot: avx2Dot, pack6: pack6AVX2, packT: packTransAVX2, name: "avx2+fma"}
 	}
-	if hasAVX512 {
+	if useAVX512 {
 		kernelSet.wider, kernelSet.name = avx512Wide, "avx512+avx2"
 	}
 }

@@ -2,7 +2,8 @@
 
 package kernels
 
-// Without assembly the portable transforms in winograd.go serve every call.
+// Without assembly the portable Go versions (winograd.go, bn.go, maxpool.go)
+// serve every call; these stubs are never reached.
 
 var winoAsm = false
 
@@ -36,7 +37,9 @@ func bnGradSumsAsm(gs, gd []float64, x, g, o, mean, invstd []float32, rows, c in
 	panic("kernels: no assembly")
 }
 
-func bnApplyAsm(out, x, scale, shift []float32, rows, c int, relu bool) { panic("kernels: no assembly") }
+func bnApplyAsm(out, x, scale, shift []float32, rows, c int, relu bool) {
+	panic("kernels: no assembly")
+}
 
 func bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c int, relu bool) {
 	panic("kernels: no assembly")

@@ -1,0 +1,24 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkWinoIn times the input transform of one cache-resident tile
+// (contiguous 4×4×4×c), the compute-bound cost per tile.
+func BenchmarkWinoIn(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []int{8, 32} {
+		src := randSlice(r, 64*c)
+		ds := 64*c + 16
+		dst := make([]float32, 64*ds)
+		tmp := make([]float32, 512)
+		b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				WinoIn(dst, ds, src, c, 4*c, 16*c, c, tmp)
+			}
+		})
+	}
+}

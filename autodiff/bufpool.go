@@ -1,6 +1,10 @@
 package autodiff
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/fess-seg/fess/tensor"
+)
 
 // The buffer pool behind arena tapes (NewArenaTape): free float32 slices
 // kept by exact length, handed out zeroed. A training step asks for the
@@ -59,4 +63,21 @@ func FreePool() {
 	bufPool.Lock()
 	bufPool.free = map[int][][]float32{}
 	bufPool.Unlock()
+}
+
+// addParts adds each non-nil buffer of parts to dst, in order (so every
+// element's sum has a fixed order), and gives the buffers back to the pool:
+// the reduction of per-worker partial results.
+func addParts(dst []float32, parts [][]float32) {
+	for _, p := range parts {
+		if p == nil {
+			continue
+		}
+		tensor.Parallel(len(dst), 0, func(_, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				dst[i] += p[i]
+			}
+		})
+		putBuf(p)
+	}
 }

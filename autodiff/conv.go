@@ -435,16 +435,7 @@ func convBackward(g *convGeom, x, w, b *Var, gy []float32, transposed bool) {
 			a, ta, lda := g.colOrSrc(src, r0, r1, col)
 			kernels.Sgemm(!ta, false, K, co, r1-r0, 1, a, lda, rowsOf[r0*co:r1*co], co, 1, parts[wk], co)
 		})
-		gw := w.grad()
-		for _, part := range parts {
-			if part == nil {
-				continue
-			}
-			for i, v := range part {
-				gw[i] += v
-			}
-			putBuf(part)
-		}
+		addParts(w.grad(), parts)
 	}
 	if transposed && x.RequiresGrad {
 		// dX = im2col(gy) · W  (rows × K)·(K × co): a forward conv of gy.
@@ -534,17 +525,7 @@ func colAdjoint(g *convGeom, rows, wd, dst []float32, T, p int, set bool) {
 		kernels.Sgemm(false, true, r1-r0, K, co, 1, rows[r0*co:r1*co], co, wd, co, 0, c, K)
 		g.col2im(c, r0, r1, target, direct)
 	})
-	for _, buf := range bufs {
-		if buf == nil {
-			continue
-		}
-		tensor.Parallel(len(dst), 0, func(_, lo, hi int) {
-			for i := lo; i < hi; i++ {
-				dst[i] += buf[i]
-			}
-		})
-		putBuf(buf)
-	}
+	addParts(dst, bufs)
 }
 
 // ConvTranspose3D returns the transposed convolution (the adjoint of

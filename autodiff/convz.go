@@ -222,15 +222,7 @@ func (g *convGeom) weightGradZ(src, gy, gw []float32) {
 			}
 		}
 	})
-	for _, part := range parts {
-		if part == nil {
-			continue
-		}
-		for i, v := range part {
-			gw[i] += v
-		}
-		putBuf(part)
-	}
+	addParts(gw, parts)
 }
 
 // sgemmSerial makes each Sgemm call single-threaded while workers > 1

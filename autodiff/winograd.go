@@ -159,23 +159,33 @@ func (g *convGeom) winoInputTile(s *winoScratch, src []float32, c, n, z, y, x in
 		return
 	}
 	st := s.stage[:64*c]
+	gatherTile(st, src, c, n, z0, y0, x0, 4, g.d, g.h, g.w)
+	kernels.WinoIn(v, ds, st, c, 4*c, 16*c, c, s.tmp)
+}
+
+// gatherTile copies the size³ window with first voxel (z0,y0,x0) of batch
+// item n of src ([N,d,h,w,c]) into st (size³·c floats, x fastest), with
+// zeros where the window leaves the volume: the boundary tiles' staging.
+func gatherTile(st, src []float32, c, n, z0, y0, x0, size, d, h, w int) {
 	clear(st)
-	xlo, xhi := max(x0, 0), min(x0+4, g.w)
-	for a := 0; a < 4; a++ {
+	xlo, xhi := max(x0, 0), min(x0+size, w)
+	if xlo >= xhi {
+		return
+	}
+	for a := 0; a < size; a++ {
 		iz := z0 + a
-		if iz < 0 || iz >= g.d {
+		if iz < 0 || iz >= d {
 			continue
 		}
-		for b := 0; b < 4; b++ {
+		for b := 0; b < size; b++ {
 			iy := y0 + b
-			if iy < 0 || iy >= g.h || xlo >= xhi {
+			if iy < 0 || iy >= h {
 				continue
 			}
-			off := (((n*g.d+iz)*g.h+iy)*g.w + xlo) * c
-			copy(st[((a*4+b)*4+xlo-x0)*c:], src[off:off+(xhi-xlo)*c])
+			off := (((n*d+iz)*h+iy)*w + xlo) * c
+			copy(st[((a*size+b)*size+xlo-x0)*c:], src[off:off+(xhi-xlo)*c])
 		}
 	}
-	kernels.WinoIn(v, ds, st, c, 4*c, 16*c, c, s.tmp)
 }
 
 // winoOutputTile writes (or adds, if acc) the output transform of one
@@ -218,15 +228,7 @@ func (g *convGeom) winoGradTile(s *winoScratch, gy []float32, cout, n, z, y, x i
 		return
 	}
 	st := s.stage[:8*cout]
-	clear(st)
-	for a := 0; a < 2 && z+a < g.od; a++ {
-		for b := 0; b < 2 && y+b < g.oh; b++ {
-			for c := 0; c < 2 && x+c < g.ow; c++ {
-				o := off + a*osz + b*osy + c*osx
-				copy(st[((a*2+b)*2+c)*cout:], gy[o:o+cout])
-			}
-		}
-	}
+	gatherTile(st, gy, cout, n, z, y, x, 2, g.od, g.oh, g.ow)
 	kernels.WinoGrad(q, qs, st, cout, 2*cout, 4*cout, cout, s.tmp)
 }
 
@@ -360,14 +362,7 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 			}
 		})
 	}()
-	for _, p := range parts[1:] {
-		tensor.Parallel(len(du), 0, func(_, lo, hi int) {
-			for i := lo; i < hi; i++ {
-				du[i] += p[i]
-			}
-		})
-		putBuf(p)
-	}
+	addParts(du, parts[1:])
 	winoWeightsAdjoint(du, cin*cout, gw)
 }
 

@@ -178,13 +178,7 @@ func sgemmUnsliced(kp kernelPair, threads int, transA, transB bool, m, n, k int,
 		sgemmDot(kp.dot, threads, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	kern := kp.wide
-	switch {
-	case n <= kp.narrow.nr:
-		kern = kp.narrow
-	case kp.wider != nil && n > kp.wide.nr:
-		kern = kp.wider
-	}
+	kern := kernelFor(kp, n)
 	j := jobPool.Get().(*gemmJob)
 	j.gemmArgs = gemmArgs{kern: kern, pack6: kp.pack6, packT: kp.packT, transA: transA, transB: transB, m: m, n: n, k: k,
 		alpha: alpha, a: a, lda: lda, c: c, ldc: ldc}

@@ -12,8 +12,8 @@ type PackedB struct {
 	data     []float32
 }
 
-// kernelFor returns the micro-kernel sgemmUnsliced uses for n columns (the
-// dot kernel aside).
+// kernelFor returns the micro-kernel for n columns of C (the dot kernel
+// aside): narrow up to its width, wider (AVX-512) past the wide one's.
 func kernelFor(kp kernelPair, n int) *microKernel {
 	switch {
 	case n <= kp.narrow.nr:

@@ -29,7 +29,7 @@ import "fmt"
 // WinoIn writes the 64 transformed points of a 4×4×4 input tile:
 // dst[ξ·ds + c] = (Bᵀ⊗Bᵀ⊗Bᵀ d)[ξ] for channel c < nc. tmp needs 512 floats.
 func WinoIn(dst []float32, ds int, src []float32, sx, sy, sz, nc int, tmp []float32) {
-	checkWino("WinoIn", len(dst), 63*ds+nc, len(src), 3*(sx+sy+sz)+nc, len(tmp), nc)
+	checkWino("WinoIn", len(dst), 63*ds+nc, len(src), 3*(sx+sy+sz)+nc, len(tmp), 512, nc)
 	n8 := 0
 	if winoAsm {
 		n8 = nc &^ 7
@@ -46,7 +46,7 @@ func WinoIn(dst []float32, ds int, src []float32, sx, sy, sz, nc int, tmp []floa
 // y = (Aᵀ⊗Aᵀ⊗Aᵀ m) + bias, stored to dst[z·sz + y·sy + x·sx + c], or added
 // to what is there when acc is set. bias may be nil. tmp needs 512 floats.
 func WinoOut(dst []float32, sx, sy, sz int, src []float32, ss, nc int, bias []float32, acc bool, tmp []float32) {
-	checkWino("WinoOut", len(src), 63*ss+nc, len(dst), sx+sy+sz+nc, len(tmp), nc)
+	checkWino("WinoOut", len(src), 63*ss+nc, len(dst), sx+sy+sz+nc, len(tmp), 512, nc)
 	if bias != nil && len(bias) < nc {
 		panic(fmt.Sprintf("kernels.WinoOut: bias has %d floats, need %d", len(bias), nc))
 	}
@@ -71,7 +71,7 @@ func WinoOut(dst []float32, sx, sy, sz int, src []float32, ss, nc int, bias []fl
 // q0 = g0, q1 = g0 + g1, q2 = g0 − g1, q3 = −g1 along each axis. tmp needs
 // 512 floats.
 func WinoGrad(dst []float32, ds int, src []float32, sx, sy, sz, nc int, tmp []float32) {
-	checkWino("WinoGrad", len(dst), 63*ds+nc, len(src), sx+sy+sz+nc, len(tmp), nc)
+	checkWino("WinoGrad", len(dst), 63*ds+nc, len(src), sx+sy+sz+nc, len(tmp), 512, nc)
 	n8 := 0
 	if winoAsm {
 		n8 = nc &^ 7
@@ -84,10 +84,13 @@ func WinoGrad(dst []float32, ds int, src []float32, sx, sy, sz, nc int, tmp []fl
 	}
 }
 
-func checkWino(op string, ld, needD, ls, needS, lt, nc int) {
-	if nc <= 0 || ld < needD || ls < needS || lt < 512 {
-		panic(fmt.Sprintf("kernels.%s: %d channels, slices of %d and %d floats (need %d and %d), tmp %d (need 512)",
-			op, nc, ld, ls, needD, needS, lt))
+// checkWino panics (a programmer error) when a transform's slices are too
+// short: ld, ls floats where needD, needS are read or written, lt of
+// needT scratch floats, n channels or kernels.
+func checkWino(op string, ld, needD, ls, needS, lt, needT, n int) {
+	if n <= 0 || ld < needD || ls < needS || lt < needT {
+		panic(fmt.Sprintf("kernels.%s: %d channels, slices of %d and %d floats (need %d and %d), tmp %d (need %d)",
+			op, n, ld, ls, needD, needS, lt, needT))
 	}
 }
 
@@ -198,7 +201,7 @@ func winoGradGo(dst []float32, ds int, src []float32, sx, sy, sz, nc int) {
 // G's rows are (w0), ½((w0+w2)+w1), ½((w0+w2)−w1), (w2). tmp needs 1024
 // floats.
 func WinoKernel(u []float32, ds int, w []float32, ss, np int, tmp []float32) {
-	checkWinoK("WinoKernel", len(u), 63*ds+np, len(w), 26*ss+np, len(tmp), np)
+	checkWino("WinoKernel", len(u), 63*ds+np, len(w), 26*ss+np, len(tmp), 1024, np)
 	n8 := 0
 	if winoAsm {
 		n8 = np &^ 7
@@ -216,7 +219,7 @@ func WinoKernel(u []float32, ds int, w []float32, ss, np int, tmp []float32) {
 // Gᵀ's rows are u0 + s, ½(u1−u2), s + u3 with s = ½(u1+u2). tmp needs 1024
 // floats.
 func WinoKernelAdjoint(gw []float32, ds int, du []float32, ss, np int, tmp []float32) {
-	checkWinoK("WinoKernelAdjoint", len(gw), 26*ds+np, len(du), 63*ss+np, len(tmp), np)
+	checkWino("WinoKernelAdjoint", len(gw), 26*ds+np, len(du), 63*ss+np, len(tmp), 1024, np)
 	n8 := 0
 	if winoAsm {
 		n8 = np &^ 7
@@ -226,13 +229,6 @@ func WinoKernelAdjoint(gw []float32, ds int, du []float32, ss, np int, tmp []flo
 	}
 	if n8 < np {
 		winoKernAdjGo(gw[n8:], ds, du[n8:], ss, np-n8)
-	}
-}
-
-func checkWinoK(op string, ld, needD, ls, needS, lt, np int) {
-	if np <= 0 || ld < needD || ls < needS || lt < 1024 {
-		panic(fmt.Sprintf("kernels.%s: %d kernels, slices of %d and %d floats (need %d and %d), tmp %d (need 1024)",
-			op, np, ld, ls, needD, needS, lt))
 	}
 }
 

@@ -2,6 +2,9 @@
 
 package kernels
 
+// Declarations and wrappers of the AVX2 BatchNorm loops (bn_amd64.s) and max
+// pool (maxpool_amd64.s).
+
 import "unsafe"
 
 //go:noescape

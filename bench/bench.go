@@ -1,5 +1,5 @@
-// Package bench times the engine on the U-Net training step of SPEC §5's
-// PyTorch peer (bench/torch_unet3d.py beside SPEC.md), configuration by
+// Package bench times the engine on the U-Net training step of the
+// PyTorch peer (bench/peer/torch_unet3d.py), configuration by
 // configuration, so `fess bench` and the peer print comparable numbers.
 //
 // The timed training step is the peer's, operation for operation:
@@ -53,7 +53,7 @@ type Config struct {
 	Description string
 }
 
-// Configs are the peer's configurations a–d (SPEC §5).
+// Configs are the peer's configurations a–d (see bench/peer/torch_unet3d.py).
 var Configs = []Config{
 	{"a", 2, 32, 8, 3, true, "N2, 32³, F8, 3 levels, training step"},
 	{"b", 1, 64, 16, 4, true, "N1, 64³, F16, 4 levels, training step"},

@@ -5,7 +5,7 @@ import (
 )
 
 // TestAnalyticFLOPsMatchPeer compares with the peer's analytic_flops
-// (bench/torch_unet3d.py, itself checked there against forward hooks).
+// (bench/peer/torch_unet3d.py, itself checked there against forward hooks).
 func TestAnalyticFLOPsMatchPeer(t *testing.T) {
 	want := map[string][2]int64{
 		"a": {1771569152, 28311552},

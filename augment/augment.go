@@ -1,5 +1,5 @@
 // Package augment makes the random views of a training volume that the
-// contrastive baselines (SimCLR, InfoNCE; SPEC §1) compare: flips along
+// contrastive baselines (SimCLR, InfoNCE; docs/method.md) compare: flips along
 // each spatial axis, applied identically to the mask, and an intensity
 // jitter of the image.
 //

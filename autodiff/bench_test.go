@@ -9,7 +9,7 @@ import (
 	"github.com/fess-seg/fess/tensor"
 )
 
-// Config a of SPEC §5 (N=2, 32³, F=8, 3 levels): its first conv takes
+// Config a of `fess bench` (N=2, 32³, F=8, 3 levels): its first conv takes
 // [2,32,32,32,1] to 8 channels with a 3×3×3 'same' kernel. FLOPs counted as
 // 2·MACs: forward 2·N·32³·27·1·8; the weight gradient the same; the input
 // gradient (not needed for the first layer, measured separately) the same.
@@ -74,7 +74,7 @@ func BenchmarkConv3DSecondLayerConfigA(b *testing.B) {
 
 // BenchmarkConv3DLargestConfigB is config b's largest conv by FLOPs: the
 // first conv of decoder level 0, [1,64³,32] → 16 channels (7.2 GFLOP
-// forward). SPEC §5's target: ≥ 50 % of the machine's FP32 peak.
+// forward). The target: ≥ 50 % of the machine's FP32 peak.
 func BenchmarkConv3DLargestConfigB(b *testing.B) {
 	b.Run("forward", func(b *testing.B) { benchConv(b, 1, 64, 32, 16, "forward") })
 	b.Run("backward", func(b *testing.B) { benchConv(b, 1, 64, 32, 16, "backward+input") })

@@ -1,5 +1,5 @@
 // Package experiment runs the FESS paper's comparison as one declarative
-// grid (SPEC §1–§4, issue 6): datasets × losses (× FESS pairings) ×
+// grid (docs/method.md, docs/metrics.md, docs/cli.md; issue 6): datasets × losses (× FESS pairings) ×
 // training-set sizes × seeds, each cell an ordinary train run followed by a
 // test, then aggregates the runs into the paper's results table, the
 // Dice-versus-training-size plot with SEM bands, paired per-case comparisons

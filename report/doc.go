@@ -1,5 +1,5 @@
 // Package report turns evaluation results into the artefacts of the FESS
-// paper (SPEC §2, §4; the paper's results table and its SEM plot): summary
+// paper (docs/metrics.md, docs/cli.md; the paper's results table and its SEM plot): summary
 // statistics and paired tests, the results table in Markdown and CSV, the
 // Dice-versus-training-size plot with SEM bands, training curves read from a
 // run's log, per-case slice figures with TP/FP/FN overlays, and a
@@ -7,7 +7,7 @@
 //
 // Conventions used throughout:
 //   - Summaries are metric.Summary (std with n−1, SEM = std/√n, NaNs
-//     excluded and counted, SPEC §2).
+//     excluded and counted; see docs/metrics.md).
 //   - Paired comparisons take differences d = a − b case by case.
 //   - Every file is written atomically: a temporary file in the target
 //     directory is renamed over the destination.

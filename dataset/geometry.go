@@ -37,6 +37,9 @@ type CaseGeometry struct {
 	// out = (v − Offset)/Scale inside the foreground (0 outside for MRI).
 	Offset float64 `json:"norm_offset"`
 	Scale  float64 `json:"norm_scale"`
+	// Norm holds each channel's (offset, scale) when there are several
+	// channels (Offset and Scale are channel 0's).
+	Norm [][2]float64 `json:"norm,omitempty"`
 }
 
 // newGeometry fills the grid fields of a CaseGeometry for a crop box.

@@ -12,7 +12,7 @@ import (
 	"github.com/fess-seg/fess/errs"
 )
 
-// The dataset layouts Detect recognises (SPEC §3).
+// The dataset layouts Detect recognises (docs/data.md).
 const (
 	// BraTS 2015/2016: per-case directories holding one sub-directory per
 	// modality, each with one MetaImage, e.g.
@@ -24,6 +24,16 @@ const (
 	// <case>_flair.nii.gz, _t1, _t1ce, _t2 and _seg.nii.gz.
 	// Labels: 1 necrotic/non-enhancing core, 2 edema, 4 enhancing tumour.
 	LayoutBraTS2017 = "brats2017"
+	// BraTS 2023 and later (also 2024): case directories
+	// BraTS-GLI-00000-000/BraTS-GLI-00000-000-{t2f,t1c,t1n,t2w,seg}.nii.gz,
+	// with the sub-challenge prefixes GLI, MEN, MET, PED and SSA (and the
+	// other BraTS-XXX prefixes). Labels: 1 necrotic core, 2 oedema,
+	// 3 enhancing tumour.
+	LayoutBraTS2023 = "brats2023"
+	// nnU-Net v2 raw: DatasetXXX_Name/ with dataset.json (channel_names,
+	// labels, regions_class_order, file_ending), imagesTr/CASE_XXXX<ending>
+	// (one file per channel), labelsTr/CASE<ending>, optional imagesTs/.
+	LayoutNNUNet = "nnunet"
 	// Medical Segmentation Decathlon Task01_BrainTumour: imagesTr/*.nii.gz
 	// 4-D (FLAIR, T1w, T1gd, T2w), labelsTr/*.nii.gz, dataset.json.
 	// Labels: 1 edema, 2 non-enhancing tumour, 3 enhancing tumour.
@@ -39,7 +49,7 @@ const (
 )
 
 // Layouts lists the known layout names.
-var Layouts = []string{LayoutBraTS2015, LayoutBraTS2017, LayoutMSD, LayoutAbdomenCT1K, LayoutNPY}
+var Layouts = []string{LayoutBraTS2015, LayoutBraTS2017, LayoutBraTS2023, LayoutMSD, LayoutNNUNet, LayoutAbdomenCT1K, LayoutNPY}
 
 // CaseSource locates one case's files in a raw dataset.
 type CaseSource struct {
@@ -53,6 +63,8 @@ type CaseSource struct {
 	Frames map[string]int
 	// Label is the ground-truth file ("" if the dataset has none).
 	Label string
+	// Challenge is the BraTS 2023+ sub-challenge prefix (GLI, MEN, …).
+	Challenge string
 }
 
 // maxDepth bounds directory walks so that a wrong --in (say, /) fails fast.
@@ -92,6 +104,7 @@ func walkFiles(dir string) ([]string, error) {
 
 var (
 	reBraTS17   = regexp.MustCompile(`^(.+)_(flair|t1|t1ce|t2|seg)\.nii(\.gz)?$`)
+	reBraTS23   = regexp.MustCompile(`^(BraTS-([A-Za-z]+)-\d+-\d+)-(t2f|t1c|t1n|t2w|seg)\.nii(\.gz)?$`)
 	reAbdImage  = regexp.MustCompile(`^(Case_\d+)_0000\.nii(\.gz)?$`)
 	reAbdMask   = regexp.MustCompile(`^(Case_\d+)\.nii(\.gz)?$`)
 	reBraTS15   = regexp.MustCompile(`(?i)\.(MR_Flair|MR_T1c|MR_T1|MR_T2|OT)\.[^/]*\.mha$`)
@@ -120,7 +133,8 @@ func checkDir(dir string) error {
 }
 
 // Detect inspects dir and returns its layout name. The rules, first match
-// wins: dataset.json with imagesTr/ is MSD; images/ and masks/ holding .npy
+// wins: dataset.json naming channel_names (or file_ending) with imagesTr/ is
+// nnU-Net v2; dataset.json with imagesTr/ is MSD; images/ and masks/ holding .npy
 // files is npy; a Case_XXXXX_0000.nii[.gz] file is AbdomenCT-1K; a
 // *_flair.nii[.gz] file is BraTS 2017; a VSD.*.MR_Flair.*.mha file is BraTS
 // 2015. An empty or unrecognised directory is an input error.
@@ -129,6 +143,14 @@ func Detect(dir string) (string, error) {
 		return "", err
 	}
 	if isFile(filepath.Join(dir, "dataset.json")) && isDir(filepath.Join(dir, "imagesTr")) {
+		var probe struct {
+			ChannelNames map[string]any `json:"channel_names"`
+			FileEnding   *string        `json:"file_ending"`
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "dataset.json")); err == nil && json.Unmarshal(b, &probe) == nil &&
+			(probe.ChannelNames != nil || probe.FileEnding != nil) {
+			return LayoutNNUNet, nil
+		}
 		return LayoutMSD, nil
 	}
 	if isDir(filepath.Join(dir, "images")) && isDir(filepath.Join(dir, "masks")) {
@@ -140,7 +162,7 @@ func Detect(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var abd, b17, b15 bool
+	var abd, b17, b15, b23 bool
 	for _, f := range files {
 		b := filepath.Base(f)
 		if reAbdImage.MatchString(b) {
@@ -149,6 +171,9 @@ func Detect(dir string) (string, error) {
 		if m := reBraTS17.FindStringSubmatch(b); m != nil && m[2] == "flair" {
 			b17 = true
 		}
+		if m := reBraTS23.FindStringSubmatch(b); m != nil && m[3] == "t2f" {
+			b23 = true
+		}
 		if m := reBraTS15.FindStringSubmatch(f); m != nil && strings.EqualFold(m[1], "MR_Flair") {
 			b15 = true
 		}
@@ -156,14 +181,16 @@ func Detect(dir string) (string, error) {
 	switch {
 	case abd:
 		return LayoutAbdomenCT1K, nil
+	case b23:
+		return LayoutBraTS2023, nil
 	case b17:
 		return LayoutBraTS2017, nil
 	case b15:
 		return LayoutBraTS2015, nil
 	}
 	return "", errs.Input(dir, "unknown dataset layout: found none of MSD (dataset.json + imagesTr/), "+
-		"npy (images/*.npy + masks/*.npy), AbdomenCT-1K (Case_XXXXX_0000.nii.gz), "+
-		"BraTS 2017 (*_flair.nii.gz) or BraTS 2015 (VSD.*.MR_Flair.*.mha); use --layout to name it")
+		"nnU-Net v2 (dataset.json with channel_names + imagesTr/), npy (images/*.npy + masks/*.npy), "+
+		"AbdomenCT-1K (Case_XXXXX_0000.nii.gz), BraTS 2023 (BraTS-GLI-*-t2f.nii.gz), BraTS 2017 (*_flair.nii.gz) or BraTS 2015 (VSD.*.MR_Flair.*.mha); use --layout to name it")
 }
 
 func isFile(p string) bool { st, err := os.Stat(p); return err == nil && st.Mode().IsRegular() }
@@ -173,12 +200,23 @@ func isDir(p string) bool  { st, err := os.Stat(p); return err == nil && st.IsDi
 // ID. Every case has at least one image; cases without a label keep Label
 // empty (preparation rejects them). A dataset with no case is an input error.
 func Scan(dir, layout string) ([]CaseSource, error) {
+	cases, _, err := scan(dir, layout)
+	return cases, err
+}
+
+// scan is Scan that also returns an nnU-Net data set's dataset.json.
+func scan(dir, layout string) ([]CaseSource, *nnunetMeta, error) {
 	if err := checkDir(dir); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var cases []CaseSource
+	var meta *nnunetMeta
 	var err error
 	switch layout {
+	case LayoutBraTS2023:
+		cases, err = scanBraTS23(dir)
+	case LayoutNNUNet:
+		cases, meta, err = scanNNUNet(dir)
 	case LayoutBraTS2017:
 		cases, err = scanBraTS17(dir)
 	case LayoutBraTS2015:
@@ -190,16 +228,41 @@ func Scan(dir, layout string) ([]CaseSource, error) {
 	case LayoutNPY:
 		cases, err = scanNPY(dir)
 	default:
-		return nil, errs.Usage("unknown layout %q (want auto or one of %s)", layout, strings.Join(Layouts, ", "))
+		return nil, nil, errs.Usage("unknown layout %q (want auto or one of %s)", layout, strings.Join(Layouts, ", "))
 	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(cases) == 0 {
+		return nil, nil, errs.Input(dir, "no cases found for layout %s", layout)
+	}
+	sort.Slice(cases, func(i, j int) bool { return cases[i].ID < cases[j].ID })
+	return cases, meta, nil
+}
+
+// brats23Modality maps the BraTS 2023 file suffixes to the names used here.
+var brats23Modality = map[string]string{"t2f": "flair", "t1n": "t1", "t1c": "t1ce", "t2w": "t2"}
+
+func scanBraTS23(dir string) ([]CaseSource, error) {
+	files, err := walkFiles(dir)
 	if err != nil {
 		return nil, err
 	}
-	if len(cases) == 0 {
-		return nil, errs.Input(dir, "no cases found for layout %s", layout)
+	set := newCaseSet(dir)
+	for _, f := range files {
+		m := reBraTS23.FindStringSubmatch(filepath.Base(f))
+		if m == nil {
+			continue
+		}
+		c := set.get(filepath.Join(filepath.Dir(f), m[1]))
+		c.Challenge = strings.ToUpper(m[2])
+		if m[3] == "seg" {
+			c.Label = f
+		} else {
+			c.Images[brats23Modality[m[3]]] = f
+		}
 	}
-	sort.Slice(cases, func(i, j int) bool { return cases[i].ID < cases[j].ID })
-	return cases, nil
+	return set.list(), nil
 }
 
 // caseSet collects cases keyed by their directory (or stem) and gives each a

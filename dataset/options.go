@@ -17,11 +17,23 @@ import (
 type Options struct {
 	// Layout is one of Layouts, or "" / "auto" to detect it.
 	Layout string `json:"layout"`
-	// Modality picks the input channel: flair (default for MRI), t1, t1ce,
-	// t2; CT datasets have only "ct" and npy datasets only "image".
+	// Modality picks the input channels, a comma list in channel order
+	// (--modalities): flair (default for MRI), t1, t1ce, t2, or the BraTS
+	// 2023 names t2f, t1n, t1c, t2w (read as flair, t1, t1ce, t2); CT
+	// datasets have only "ct" and npy datasets only "image"; nnU-Net data
+	// sets name theirs in dataset.json's channel_names (default: all).
 	Modality string `json:"modality"`
-	// Target binarises the label; see TargetLabels.
+	// Target lists the output regions, a comma list (each one sigmoid
+	// channel): wt, tc, et, any, an organ or region name, or label values
+	// joined by "+" (a list of plain label values is one region, their
+	// union, as before). See resolveTask.
 	Target string `json:"target"`
+	// Classes lists mutually exclusive output classes (softmax), e.g.
+	// liver,kidney,spleen,pancreas or label values; empty for regions.
+	Classes string `json:"classes,omitempty"`
+	// Convention names the label convention (brats2021, brats2023, msd,
+	// abdomenct1k, binary); empty means the layout's own.
+	Convention string `json:"convention,omitempty"`
 	// Size is the edge S of the prepared cube (default 64).
 	Size int `json:"size"`
 	// Seed drives the train/val/test split (default 42).
@@ -56,14 +68,13 @@ func (o Options) Defaults() Options {
 	if o.Window == [2]float64{} {
 		o.Window = [2]float64{-200, 300}
 	}
-	if o.Target == "" {
-		o.Target = "wt"
-		if o.Layout == LayoutAbdomenCT1K || o.Layout == LayoutNPY {
-			o.Target = "any"
-		}
+	if o.Target == "" && o.Classes == "" {
+		o.Target = defaultTarget(o.Layout)
 	}
 	if o.Modality == "" {
 		switch o.Layout {
+		case LayoutNNUNet:
+			// Filled from dataset.json's channel_names by Prepare.
 		case LayoutAbdomenCT1K:
 			o.Modality = "ct"
 		case LayoutNPY:
@@ -96,14 +107,11 @@ func (o Options) Validate() error {
 	if !(o.Window[1] > o.Window[0]) {
 		return errs.Usage("CT window [%g, %g] is empty", o.Window[0], o.Window[1])
 	}
-	if _, err := TargetLabels(o.Layout, o.Target); err != nil {
-		return err
-	}
 	return nil
 }
 
-// isCT says whether the modality is CT in Hounsfield units.
-func (o Options) isCT() bool { return o.Modality == "ct" }
+// isCT says whether the (first) modality is CT in Hounsfield units.
+func (o Options) isCT() bool { return o.Modality == "ct" || strings.HasPrefix(o.Modality, "ct,") }
 
 // TargetLabels returns the set of raw label values that make up the
 // foreground for target in layout; nil means "every label > 0".
@@ -190,26 +198,13 @@ func frameData(v *volume.Volume, t int) ([]float32, error) {
 	return v.Data[t*n : (t+1)*n], nil
 }
 
-// PreprocessVolume applies the preparation of opts to one native image:
-// for a 4-D image it takes the modality's volume (MSD channel order);
-// crops to the foreground box (MRI: voxels ≠ 0; CT: per axial slice the
-// largest connected region above −500 HU, the body without the table; the
-// whole volume if none); resamples the box to S³ trilinearly (see
-// CaseGeometry for the grid convention); and normalises:
-//
-//   - MRI and npy: z-score (v − μ)/σ with μ, σ over the brain voxels of the
-//     resampled box (those whose nearest native voxel is ≠ 0), and 0
-//     elsewhere;
-//   - CT: clip to the window [a, b] and scale, (clamp(v, a, b) − a)/(b − a) ∈ [0, 1].
-//
-// It returns the S³ array (x fastest) and the geometry for RestoreMask.
+// PreprocessVolume applies the preparation of opts to one native image
+// with one channel, opts.Modality: for a 4-D image it takes the modality's
+// volume (MSD channel order). See PreprocessChannels for the steps.
 // Zero fields of opts take their defaults (Options.Defaults); pass the
 // prepared data set's options (Prepared.Options) to match its cases.
 func PreprocessVolume(img *volume.Volume, opts Options) ([]float32, CaseGeometry, error) {
 	opts = opts.Defaults()
-	if opts.Size < 1 {
-		return nil, CaseGeometry{}, fmt.Errorf("prepared size %d < 1", opts.Size)
-	}
 	t := 0
 	if img.Dims[3] > 1 {
 		t = modalityFrame(opts.Modality)
@@ -218,34 +213,114 @@ func PreprocessVolume(img *volume.Volume, opts Options) ([]float32, CaseGeometry
 	if err != nil {
 		return nil, CaseGeometry{}, err
 	}
-	d := [3]int{img.Dims[0], img.Dims[1], img.Dims[2]}
-	for _, v := range data {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, CaseGeometry{}, fmt.Errorf("image holds NaN or Inf voxel values")
+	v3 := *img
+	v3.Dims[3] = 1
+	v3.Data = data
+	mod := opts.Modality
+	if chans := splitList(mod); len(chans) > 0 {
+		mod = CanonicalModality(chans[0])
+	}
+	return PreprocessChannels([]*volume.Volume{&v3}, []string{mod}, opts)
+}
+
+// PreprocessChannels applies the preparation of opts to the channels of
+// one case (3-D volumes of one grid, named by channels): crops to the
+// foreground box (MRI: voxels ≠ 0 in any channel; CT: per axial slice the
+// largest connected region above −500 HU, the body without the table; the
+// whole volume if none); resamples the box to S³ trilinearly (see
+// CaseGeometry for the grid convention); and normalises each channel on its
+// own:
+//
+//   - MRI and npy: z-score (v − μ)/σ with μ, σ over the channel's non-zero
+//     voxels of the resampled box (those whose nearest native voxel is
+//     ≠ 0), and 0 elsewhere;
+//   - CT: clip to the window [a, b] and scale, (clamp(v, a, b) − a)/(b − a) ∈ [0, 1].
+//
+// It returns the C·S³ values (channel after channel, x fastest) and the
+// geometry for RestoreMask. Channels of different dims are an error.
+func PreprocessChannels(vols []*volume.Volume, channels []string, opts Options) ([]float32, CaseGeometry, error) {
+	opts = opts.Defaults()
+	if opts.Size < 1 {
+		return nil, CaseGeometry{}, fmt.Errorf("prepared size %d < 1", opts.Size)
+	}
+	if len(vols) == 0 || len(vols) != len(channels) {
+		return nil, CaseGeometry{}, fmt.Errorf("%d volumes for %d channels", len(vols), len(channels))
+	}
+	d := [3]int{vols[0].Dims[0], vols[0].Dims[1], vols[0].Dims[2]}
+	datas := make([][]float32, len(vols))
+	for c, v := range vols {
+		if [3]int{v.Dims[0], v.Dims[1], v.Dims[2]} != d {
+			return nil, CaseGeometry{}, fmt.Errorf("channel %s has dims %d×%d×%d but channel %s has %d×%d×%d",
+				channels[c], v.Dims[0], v.Dims[1], v.Dims[2], channels[0], d[0], d[1], d[2])
 		}
+		data, err := frameData(v, 0)
+		if err != nil {
+			return nil, CaseGeometry{}, fmt.Errorf("channel %s: %w", channels[c], err)
+		}
+		for _, x := range data {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return nil, CaseGeometry{}, fmt.Errorf("channel %s holds NaN or Inf voxel values", channels[c])
+			}
+		}
+		datas[c] = data
 	}
 	var lo, hi [3]int
 	var ok bool
-	if opts.isCT() {
-		lo, hi, ok = bodyBox(data, d)
-	} else {
+	ct := -1
+	for c, name := range channels {
+		if name == "ct" {
+			ct = c
+			break
+		}
+	}
+	if ct >= 0 {
+		lo, hi, ok = bodyBox(datas[ct], d)
+	} else if len(datas) == 1 {
+		data := datas[0]
 		lo, hi, ok = foregroundBox(d, func(i int) bool { return data[i] != 0 })
+	} else {
+		lo, hi, ok = foregroundBox(d, func(i int) bool {
+			for _, data := range datas {
+				if data[i] != 0 {
+					return true
+				}
+			}
+			return false
+		})
 	}
 	if !ok {
 		lo, hi = [3]int{}, d
 	}
-	g := newGeometry(img, lo, hi, opts.Size)
+	g := newGeometry(vols[0], lo, hi, opts.Size)
+	n := opts.Size * opts.Size * opts.Size
+	out := make([]float32, 0, n*len(datas))
+	for c, data := range datas {
+		x, off, scale := normaliseChannel(data, d, lo, hi, opts, channels[c] == "ct")
+		out = append(out, x...)
+		g.Norm = append(g.Norm, [2]float64{off, scale})
+		if c == 0 {
+			g.Offset, g.Scale = off, scale
+		}
+	}
+	if len(datas) == 1 {
+		g.Norm = nil
+	}
+	return out, g, nil
+}
+
+// normaliseChannel resamples one channel's box to S³ and normalises it,
+// returning the values and the offset and scale used.
+func normaliseChannel(data []float32, d, lo, hi [3]int, opts Options, ct bool) ([]float32, float64, float64) {
 	out := resampleLinear(data, d, lo, hi, opts.Size)
-	if opts.isCT() {
+	if ct {
 		a, b := opts.Window[0], opts.Window[1]
-		g.Offset, g.Scale = a, b-a
 		for i, v := range out {
 			out[i] = float32((math.Max(a, math.Min(b, float64(v))) - a) / (b - a))
 		}
-		return out, g, nil
+		return out, a, b - a
 	}
-	// z-score over the brain voxels of the resampled box (the native
-	// brain mask carried over by nearest neighbour), 0 outside.
+	// z-score over the non-zero voxels of the resampled box (the native
+	// mask carried over by nearest neighbour), 0 outside.
 	brain := resampleNearest(data, d, lo, hi, opts.Size, func(v float32) bool { return v != 0 })
 	var n int
 	var sum, sum2 float64
@@ -263,7 +338,6 @@ func PreprocessVolume(img *volume.Volume, opts Options) ([]float32, CaseGeometry
 			std = math.Sqrt(vr)
 		}
 	}
-	g.Offset, g.Scale = mean, std
 	for i, v := range out {
 		if brain[i] {
 			out[i] = float32((float64(v) - mean) / std)
@@ -271,7 +345,35 @@ func PreprocessVolume(img *volume.Volume, opts Options) ([]float32, CaseGeometry
 			out[i] = 0
 		}
 	}
-	return out, g, nil
+	return out, mean, std
+}
+
+// PrepareRegions splits a native label volume (3-D) into the task's region
+// masks and resamples each onto the prepared grid of g by nearest
+// neighbour; the K·S³ result is region after region.
+func PrepareRegions(label *volume.Volume, t Task, g CaseGeometry) ([]uint8, error) {
+	data, err := frameData(label, 0)
+	if err != nil {
+		return nil, err
+	}
+	d := [3]int{label.Dims[0], label.Dims[1], label.Dims[2]}
+	if d != g.Dims {
+		return nil, fmt.Errorf("label dims %d×%d×%d do not match image dims %d×%d×%d",
+			d[0], d[1], d[2], g.Dims[0], g.Dims[1], g.Dims[2])
+	}
+	masks, err := t.RegionMasks(data)
+	if err != nil {
+		return nil, err
+	}
+	var out []uint8
+	for _, m := range masks {
+		f := make([]float32, len(m))
+		for i, b := range m {
+			f[i] = float32(b)
+		}
+		out = append(out, resampleNearest(f, d, g.CropLo, g.CropHi, g.Size, func(v float32) uint8 { return uint8(v) })...)
+	}
+	return out, nil
 }
 
 // PrepareLabel binarises a native label volume (3-D) with the target's label

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,8 +35,12 @@ type Manifest struct {
 	Options Options `json:"options"`
 	// Fingerprint hashes the source files' paths, sizes and modification
 	// times, so a changed source invalidates the cache.
-	Fingerprint string     `json:"fingerprint"`
-	Cases       []CaseInfo `json:"cases"`
+	Fingerprint string `json:"fingerprint"`
+	// Task is the resolved channels, regions and convention. Manifests
+	// written before it existed read as one channel (Options.Modality)
+	// and one region (Options.Target); see Prepared.Task.
+	Task  *Task      `json:"task,omitempty"`
+	Cases []CaseInfo `json:"cases"`
 }
 
 // CaseInfo is one prepared case.
@@ -49,13 +54,22 @@ type CaseInfo struct {
 	SourceImage string `json:"source_image"`
 	SourceFrame int    `json:"source_frame"`
 	SourceLabel string `json:"source_label"`
+	// SourceImages and SourceFrames are the same for every channel, in
+	// channel order (set when there are several channels).
+	SourceImages []string `json:"source_images,omitempty"`
+	SourceFrames []int    `json:"source_frames,omitempty"`
 	// Image and Mask are the prepared files, relative to the prepared
-	// directory: float32 S³ image and uint8 0/1 S³ mask.
+	// directory: float32 S³ image (S×S×S×C for C channels) and uint8 0/1
+	// S³ mask (S×S×S×K for K regions or classes).
 	Image string `json:"image"`
 	Mask  string `json:"mask"`
-	// Foreground counts mask voxels equal to 1.
-	Foreground int          `json:"foreground_voxels"`
-	Geometry   CaseGeometry `json:"geometry"`
+	// Foreground counts mask voxels equal to 1 (over all regions).
+	Foreground int `json:"foreground_voxels"`
+	// RegionVoxels counts each region's voxels (several regions only).
+	RegionVoxels []int        `json:"region_voxels,omitempty"`
+	Geometry     CaseGeometry `json:"geometry"`
+	// Challenge is the BraTS 2023+ sub-challenge of the case, if named.
+	Challenge string `json:"challenge,omitempty"`
 }
 
 // Splits are the split names, in manifest order.
@@ -81,20 +95,41 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 	if err := opts.Validate(); err != nil {
 		return nil, false, err
 	}
-	sources, err := Scan(dir, opts.Layout)
+	sources, meta, err := scan(dir, opts.Layout)
 	if err != nil {
 		return nil, false, err
 	}
-	labels, _ := TargetLabels(opts.Layout, opts.Target)
+	if opts.Layout == LayoutNNUNet && opts.Modality == "" {
+		opts.Modality = strings.Join(meta.channels, ",")
+	}
+	challenge := ""
 	for _, c := range sources {
-		if _, ok := c.Images[opts.Modality]; !ok {
-			return nil, false, errs.Input(dir, "case %s has no %s image (has %v)", c.ID, opts.Modality, modalityNames(c))
-		}
-		if c.Label == "" {
-			return nil, false, errs.Input(c.Images[opts.Modality], "case %s has no label file", c.ID)
+		if c.Challenge != "" {
+			if challenge != "" && challenge != c.Challenge {
+				challenge = "mixed"
+			} else if challenge == "" {
+				challenge = c.Challenge
+			}
 		}
 	}
-	fp, err := fingerprint(sources, opts.Modality)
+	if challenge == "mixed" {
+		challenge = ""
+	}
+	task, err := resolveTask(opts, meta, challenge)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, c := range sources {
+		for _, ch := range task.Channels {
+			if _, ok := c.Images[ch]; !ok {
+				return nil, false, errs.Input(dir, "case %s has no %s image (has %v)", c.ID, ch, modalityNames(c))
+			}
+		}
+		if c.Label == "" {
+			return nil, false, errs.Input(c.Images[task.Channels[0]], "case %s has no label file", c.ID)
+		}
+	}
+	fp, err := fingerprint(sources, task.Channels)
 	if err != nil {
 		return nil, false, err
 	}
@@ -128,7 +163,7 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				cases[i], caseErr[i] = prepareCase(sources[i], out, opts, labels)
+				cases[i], caseErr[i] = prepareCase(sources[i], out, opts, task)
 				cases[i].Split = split[i]
 				if bar != nil {
 					mu.Lock()
@@ -143,12 +178,41 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 	}
 	close(jobs)
 	wg.Wait()
+	// On any failure, remove the case files this run wrote: no manifest
+	// vouches for them, and a folder of stray cases only misleads.
+	cleanup := func() {
+		for _, c := range cases {
+			for _, f := range []string{c.Image, c.Mask} {
+				if f != "" {
+					os.Remove(filepath.Join(out, f))
+				}
+			}
+		}
+	}
 	for _, e := range caseErr {
 		if e != nil {
+			cleanup()
 			return nil, false, e
 		}
 	}
-	m = &Manifest{Version: ManifestVersion, Source: dir, Options: opts, Fingerprint: fp, Cases: cases}
+	// A region that selects no voxel in any case would train to nothing.
+	for k, r := range task.Regions {
+		total := 0
+		for _, c := range cases {
+			if len(c.RegionVoxels) > k {
+				total += c.RegionVoxels[k]
+			} else {
+				total += c.Foreground
+			}
+		}
+		if total == 0 {
+			cleanup()
+			return nil, false, errs.Input(dir, "target %s (labels %v in convention %s) selects no voxel in any of the %d cases; "+
+				"check --target and --convention (BraTS 2023 marks enhancing tumour 3, 2015–2021 mark it 4)",
+				r.Name, labelText(r.Labels), task.Convention, len(cases))
+		}
+	}
+	m = &Manifest{Version: ManifestVersion, Source: dir, Options: opts, Fingerprint: fp, Task: &task, Cases: cases}
 	if err := writeManifest(out, m); err != nil {
 		return nil, false, err
 	}
@@ -164,58 +228,99 @@ func modalityNames(c CaseSource) []string {
 	return s
 }
 
-// prepareCase reads, checks, preprocesses and writes one case.
-func prepareCase(c CaseSource, out string, opts Options, labels []int) (CaseInfo, error) {
-	imgPath := c.Images[opts.Modality]
-	frame := c.Frames[opts.Modality]
-	info := CaseInfo{ID: c.ID, SourceImage: imgPath, SourceFrame: frame, SourceLabel: c.Label,
-		Image: filepath.Join("cases", c.ID+"_image.nii.gz"), Mask: filepath.Join("cases", c.ID+"_mask.nii.gz")}
-	img, err := volume.Read(imgPath)
-	if err != nil {
-		return info, err
+func labelText(l []int) string {
+	if l == nil {
+		return "> 0"
 	}
-	if img.Dims[3] > 1 && frame >= img.Dims[3] {
-		return info, errs.Input(imgPath, "%s is volume %d but the file holds %d volumes", opts.Modality, frame, img.Dims[3])
+	return fmt.Sprint(l)
+}
+
+// prepareCase reads, checks, preprocesses and writes one case.
+func prepareCase(c CaseSource, out string, opts Options, task Task) (CaseInfo, error) {
+	info := CaseInfo{ID: c.ID, SourceLabel: c.Label, Challenge: c.Challenge,
+		Image: filepath.Join("cases", c.ID+"_image.nii.gz"), Mask: filepath.Join("cases", c.ID+"_mask.nii.gz")}
+	vols := make([]*volume.Volume, len(task.Channels))
+	cache := map[string]*volume.Volume{}
+	var first *volume.Volume
+	var firstPath string
+	for k, ch := range task.Channels {
+		imgPath, frame := c.Images[ch], c.Frames[ch]
+		if k == 0 {
+			info.SourceImage, info.SourceFrame = imgPath, frame
+		}
+		if len(task.Channels) > 1 {
+			info.SourceImages = append(info.SourceImages, imgPath)
+			info.SourceFrames = append(info.SourceFrames, frame)
+		}
+		img, ok := cache[imgPath]
+		if !ok {
+			var err error
+			if img, err = volume.Read(imgPath); err != nil {
+				return info, err
+			}
+			cache[imgPath] = img
+		}
+		if img.Dims[3] > 1 && frame >= img.Dims[3] {
+			return info, errs.Input(imgPath, "%s is volume %d but the file holds %d volumes", ch, frame, img.Dims[3])
+		}
+		if img.Dims[3] == 1 && frame > 0 {
+			return info, errs.Input(imgPath, "%s is volume %d but the file is 3-D", ch, frame)
+		}
+		// Pick the frame here so a 4-D file of another kind than MSD uses
+		// the frame its layout says.
+		v3 := img
+		if img.Dims[3] > 1 {
+			data, _ := frameData(img, frame)
+			cp := *img
+			cp.Dims[3] = 1
+			cp.Data = data
+			v3 = &cp
+		}
+		if first == nil {
+			first, firstPath = v3, imgPath
+		} else if v3.Dims != first.Dims {
+			return info, errs.Input(imgPath, "channel %s has shape %d×%d×%d but channel %s (%s) has %d×%d×%d",
+				ch, v3.Dims[0], v3.Dims[1], v3.Dims[2], task.Channels[0], firstPath, first.Dims[0], first.Dims[1], first.Dims[2])
+		}
+		vols[k] = v3
 	}
 	lab, err := volume.Read(c.Label)
 	if err != nil {
 		return info, err
 	}
-	if lab.Dims[0] != img.Dims[0] || lab.Dims[1] != img.Dims[1] || lab.Dims[2] != img.Dims[2] {
+	if lab.Dims[0] != first.Dims[0] || lab.Dims[1] != first.Dims[1] || lab.Dims[2] != first.Dims[2] {
 		return info, errs.Input(c.Label, "label shape %d×%d×%d does not match image %s shape %d×%d×%d",
-			lab.Dims[0], lab.Dims[1], lab.Dims[2], imgPath, img.Dims[0], img.Dims[1], img.Dims[2])
+			lab.Dims[0], lab.Dims[1], lab.Dims[2], firstPath, first.Dims[0], first.Dims[1], first.Dims[2])
 	}
 	if lab.Dims[3] != 1 {
 		return info, errs.Input(c.Label, "label has %d volumes, want a 3-D label map", lab.Dims[3])
 	}
-	// Pick the frame here so a 4-D file of another kind than MSD uses
-	// the frame its layout says.
-	v3 := img
-	if img.Dims[3] > 1 {
-		data, _ := frameData(img, frame)
-		cp := *img
-		cp.Dims[3] = 1
-		cp.Data = data
-		v3 = &cp
-	}
-	x, g, err := PreprocessVolume(v3, opts)
+	x, g, err := PreprocessChannels(vols, task.Channels, opts)
 	if err != nil {
-		return info, errs.WrapInput(imgPath, err, "cannot prepare image")
+		return info, errs.WrapInput(firstPath, err, "cannot prepare image")
 	}
-	mask, err := PrepareLabel(lab, labels, g)
+	mask, err := PrepareRegions(lab, task, g)
 	if err != nil {
 		return info, errs.WrapInput(c.Label, err, "cannot prepare label")
 	}
 	info.Geometry = g
 	s := opts.Size
-	pv := &volume.Volume{Dims: [4]int{s, s, s, 1}, Data: x, Spacing: g.PreparedSpacing, Affine: g.PreparedAffine}
+	nc, nk := len(task.Channels), len(task.Regions)
+	pv := &volume.Volume{Dims: [4]int{s, s, s, nc}, Data: x, Spacing: g.PreparedSpacing, Affine: g.PreparedAffine}
 	if err := volume.WriteNIfTI(filepath.Join(out, info.Image), pv, "float32"); err != nil {
 		return info, err
 	}
-	mv := &volume.Volume{Dims: [4]int{s, s, s, 1}, Data: make([]float32, len(mask)), Spacing: g.PreparedSpacing, Affine: g.PreparedAffine}
+	mv := &volume.Volume{Dims: [4]int{s, s, s, nk}, Data: make([]float32, len(mask)), Spacing: g.PreparedSpacing, Affine: g.PreparedAffine}
+	if nk > 1 {
+		info.RegionVoxels = make([]int, nk)
+	}
+	vox := s * s * s
 	for i, b := range mask {
 		mv.Data[i] = float32(b)
 		info.Foreground += int(b)
+		if nk > 1 {
+			info.RegionVoxels[i/vox] += int(b)
+		}
 	}
 	if err := volume.WriteNIfTI(filepath.Join(out, info.Mask), mv, "uint8"); err != nil {
 		return info, err
@@ -247,10 +352,14 @@ func assignSplits(n int, seed int64, frac [3]float64) []string {
 
 // fingerprint hashes the paths, sizes and modification times of the files
 // preparation reads.
-func fingerprint(sources []CaseSource, modality string) (string, error) {
+func fingerprint(sources []CaseSource, channels []string) (string, error) {
 	h := sha256.New()
 	for _, c := range sources {
-		for _, p := range []string{c.Images[modality], c.Label} {
+		var files []string
+		for _, ch := range channels {
+			files = append(files, c.Images[ch])
+		}
+		for _, p := range append(files, c.Label) {
 			st, err := os.Stat(p)
 			if err != nil {
 				return "", errs.WrapInput(p, err, "cannot read")
@@ -355,14 +464,34 @@ func (p *Prepared) Case(id string) (CaseInfo, bool) {
 	return p.Manifest.Cases[i], true
 }
 
-// Load reads a prepared case: the S³ image (float32) and mask (0/1), x
-// fastest.
+// Task returns the data set's channels and regions. A manifest written
+// before tasks existed is one channel (Options.Modality) and one region
+// (Options.Target).
+func (p *Prepared) Task() Task {
+	if p.Manifest.Task != nil {
+		return *p.Manifest.Task
+	}
+	o := p.Manifest.Options
+	t := Task{Channels: []string{o.Modality}, Convention: defaultConvention(o.Layout)}
+	labels, _ := TargetLabels(o.Layout, o.Target)
+	t.Regions = []Region{{Name: o.Target, Labels: labels, Paint: 1}}
+	if len(p.Manifest.Cases) > 0 {
+		t.Frames = []int{p.Manifest.Cases[0].SourceFrame}
+	}
+	return t
+}
+
+// Load reads a prepared case: the image, C channels of S³ values one
+// after the other (float32), and the mask, K regions of S³ 0/1 values one
+// after the other; x fastest within each. With one channel and one
+// region this is the S³ image and mask.
 func (p *Prepared) Load(id string) (img []float32, mask []uint8, err error) {
 	c, ok := p.Case(id)
 	if !ok {
 		return nil, nil, errs.Input(p.Dir, "no case %q in the manifest", id)
 	}
 	s := p.Size()
+	t := p.Task()
 	iv, err := volume.Read(filepath.Join(p.Dir, c.Image))
 	if err != nil {
 		return nil, nil, err
@@ -374,9 +503,10 @@ func (p *Prepared) Load(id string) (img []float32, mask []uint8, err error) {
 	for _, v := range []struct {
 		vol  *volume.Volume
 		path string
-	}{{iv, c.Image}, {mv, c.Mask}} {
-		if v.vol.Dims != [4]int{s, s, s, 1} {
-			return nil, nil, errs.Input(filepath.Join(p.Dir, v.path), "dims %v, manifest says %d³", v.vol.Dims[:3], s)
+		n    int
+	}{{iv, c.Image, len(t.Channels)}, {mv, c.Mask, len(t.Regions)}} {
+		if v.vol.Dims != [4]int{s, s, s, v.n} {
+			return nil, nil, errs.Input(filepath.Join(p.Dir, v.path), "dims %v, manifest says %d³×%d", v.vol.Dims, s, v.n)
 		}
 	}
 	mask = make([]uint8, len(mv.Data))

@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"reflect"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -330,7 +331,7 @@ func TestPrepareBraTS17(t *testing.T) {
 	}
 	for i := range m1.Cases {
 		a, b := m1.Cases[i], m2.Cases[i]
-		if a.ID != b.ID || a.Split != b.Split || a.Geometry != b.Geometry || a.Foreground != b.Foreground {
+		if a.ID != b.ID || a.Split != b.Split || !reflect.DeepEqual(a.Geometry, b.Geometry) || a.Foreground != b.Foreground {
 			t.Errorf("case %d differs between 1 and 2 workers: %+v vs %+v", i, a, b)
 		}
 		ba, _ := os.ReadFile(filepath.Join(out1, a.Image))

@@ -27,7 +27,7 @@ func TestRealColin27RoundTrip(t *testing.T) {
 	os.MkdirAll(cd, 0o755)
 	os.Symlink(img, filepath.Join(cd, "colin27_flair.nii.gz"))
 	os.Symlink(lab, filepath.Join(cd, "colin27_seg.nii.gz"))
-	m, _, err := Prepare(in, out, Options{Size: 128, Split: [3]float64{1, 0, 0}})
+	m, _, err := Prepare(in, out, Options{Size: 128, Convention: ConvBinary, Split: [3]float64{1, 0, 0}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/fess-seg/fess/volume"
 )
@@ -15,6 +16,8 @@ type SynthCase struct {
 	Images  map[string]*volume.Volume // "flair", "t1", "t1ce", "t2" or "ct"
 	Label   *volume.Volume            // uint8 label map
 	Lesions []Lesion
+
+	tissue []uint8 // brain phantoms: the tissue class of each voxel (tests)
 }
 
 // Lesion describes one synthetic tumour: the centre of its whole-tumour
@@ -220,17 +223,28 @@ const (
 var brainModalities = []string{"flair", "t1", "t1ce", "t2"}
 
 // brainIntensity holds the mean signal of each tissue per modality, in
-// arbitrary scanner units (FLAIR suppresses CSF; T1ce enhances the rim; T2
-// is bright for CSF and fluid). FLAIR deliberately puts the scalp, the
-// white-matter hyperintensities and the periventricular halo in the range of
-// edema, and necrosis below white matter, so no global FLAIR threshold
-// separates the whole tumour.
+// arbitrary scanner units, with the contrasts of glioma MRI:
+//
+//   - FLAIR suppresses CSF; edema is bright, and so is the whole core
+//     (necrosis and enhancing rim are drawn from the edema's own intensity
+//     distribution, see SynthBrain), so FLAIR shows the whole tumour but not
+//     its parts;
+//   - T1 shows the tumour mildly dark (edema and rim a little below white
+//     matter, necrosis dark);
+//   - T1ce is T1 with the enhancing rim bright (the brightest tissue inside
+//     the skull) and necrosis dark: it alone separates the enhancing tumour
+//     and, with it, the tumour core;
+//   - T2 is bright for CSF, edema and (fluid) necrosis.
+//
+// FLAIR also puts the scalp, the white-matter hyperintensities and the
+// periventricular halo in the range of edema, so no global FLAIR threshold
+// separates the whole tumour either.
 var brainIntensity = map[string][nTissues]float64{
 	//        bg scalp skull csf  gm   wm   edema nec  enh  wmh  periv
-	"flair": {0, 470, 50, 70, 360, 290, 520, 250, 470, 520, 470},
-	"t1":    {0, 650, 60, 120, 380, 500, 320, 180, 420, 420, 430},
-	"t1ce":  {0, 660, 70, 130, 390, 510, 330, 190, 800, 430, 440},
-	"t2":    {0, 380, 50, 950, 520, 380, 760, 900, 600, 680, 600},
+	"flair": {0, 470, 50, 70, 360, 290, 520, 520, 520, 520, 470},
+	"t1":    {0, 650, 60, 120, 380, 500, 400, 200, 410, 420, 430},
+	"t1ce":  {0, 660, 70, 130, 390, 510, 410, 200, 820, 430, 440},
+	"t2":    {0, 380, 50, 950, 520, 380, 760, 900, 620, 680, 600},
 }
 
 // synthBrainDims returns the grid of a brain phantom of edge S: S along x,
@@ -245,9 +259,11 @@ func synthBrainDims(size int) [3]int {
 // noise-perturbed boundary, white matter, two lateral ventricles with a
 // FLAIR-bright periventricular halo, deep grey nuclei, 2–8 small white-matter
 // hyperintensities), with 1–3 tumours, each a lobulated edema region (label
-// 2) around a core; most cores are an enhancing rim (4) around necrosis (1),
-// the rest a non-enhancing core (1). Sizes, shapes, orientations and
-// positions are random. Each modality gets a smooth tissue texture, a smooth
+// 2) around a core; every core has an enhancing rim (4), most around a
+// necrotic centre (1), a few solid. Sizes, shapes, orientations and
+// positions are random. The contrasts (see brainIntensity) make FLAIR and
+// T2 show the whole tumour, T1ce the enhancing rim and the necrosis, so the
+// tumour core and enhancing tumour need more than FLAIR. Each modality gets a smooth tissue texture, a smooth
 // multiplicative bias field and Rician noise; the images are int16 with
 // exactly 0 outside the head, the label uint8. Voxels are isotropic
 // (160/S mm, so the head is about head-sized) and the affine is BraTS's
@@ -289,7 +305,6 @@ func SynthBrain(seed int64, i, size int) *SynthCase {
 	type tumour struct {
 		edema, core *blob
 		necFrac     float64 // core level below which the core is necrotic (0: none)
-		enhancing   bool
 	}
 	counts := []int{1, 1, 1, 2, 2, 3}
 	var tumours []tumour
@@ -297,12 +312,13 @@ func SynthBrain(seed int64, i, size int) *SynthCase {
 		c := randomInBrain(r, head, 0.55)
 		re := brainR * (0.28 + 0.30*r.Float64())
 		edema := newBlob(r, c, [3]float64{re * (0.7 + 0.5*r.Float64()), re * (0.7 + 0.5*r.Float64()), re * (0.7 + 0.5*r.Float64())}, 0.25*r.Float64()+0.1, 3)
-		rc := re * (0.35 + 0.35*r.Float64())
-		cc := [3]float64{c[0] + jit(0.2*re), c[1] + jit(0.2*re), c[2] + jit(0.2*re)}
+		rc := re * (0.45 + 0.30*r.Float64())
+		cc := [3]float64{c[0] + jit(0.15*re), c[1] + jit(0.15*re), c[2] + jit(0.15*re)}
 		core := newBlob(r, cc, [3]float64{rc * (0.8 + 0.4*r.Float64()), rc * (0.8 + 0.4*r.Float64()), rc * (0.8 + 0.4*r.Float64())}, 0.25*r.Float64(), 3)
+		// Every core enhances at its rim; most have a necrotic centre, a
+		// few are solid enhancing masses.
 		t := tumour{edema: edema, core: core}
-		if r.Float64() < 0.75 {
-			t.enhancing = true
+		if r.Float64() < 0.85 {
 			t.necFrac = 0.45 + 0.3*r.Float64()
 		}
 		tumours = append(tumours, t)
@@ -311,6 +327,7 @@ func SynthBrain(seed int64, i, size int) *SynthCase {
 	tissue := make([]uint8, nvox)
 	label := make([]uint8, nvox)
 	edemaLevel := make([]float32, nvox) // 0 at the tumour centre, 1 at the edema border
+	owner := make([]int8, nvox)         // the tumour that labelled the voxel
 	lesionVox := make([]int, len(tumours))
 	lesionSum := make([][3]float64, len(tumours))
 	lesionSq := make([][3][3]float64, len(tumours))
@@ -359,7 +376,7 @@ func SynthBrain(seed int64, i, size int) *SynthCase {
 						le := tu.edema.level(p)
 						var lab uint8
 						switch {
-						case lc < 1 && tu.enhancing && lc >= tu.necFrac:
+						case lc < 1 && lc >= tu.necFrac:
 							t, lab = tEnhancing, 4
 						case lc < 1:
 							t, lab = tNecrosis, 1
@@ -380,9 +397,7 @@ func SynthBrain(seed int64, i, size int) *SynthCase {
 									}
 								}
 							}
-							if lab != 2 || label[idx] == 0 {
-								label[idx] = lab
-							}
+							label[idx], owner[idx] = lab, int8(k)
 							edemaLevel[idx] = float32(math.Min(le, 1))
 						}
 					}
@@ -393,7 +408,27 @@ func SynthBrain(seed int64, i, size int) *SynthCase {
 		}
 	}
 
-	sc := &SynthCase{ID: synthBrainID(i), Images: map[string]*volume.Volume{}}
+	// The edema levels of each tumour, sorted: on FLAIR its core draws its
+	// levels from them, so core and edema share one intensity distribution.
+	levels := make([][]float32, len(tumours))
+	var allLevels []float32
+	for k, t := range tissue {
+		if t == tEdema {
+			levels[owner[k]] = append(levels[owner[k]], edemaLevel[k])
+			allLevels = append(allLevels, edemaLevel[k])
+		}
+	}
+	if len(allLevels) == 0 {
+		allLevels = []float32{0.5}
+	}
+	for k := range levels {
+		if len(levels[k]) < 20 {
+			levels[k] = allLevels
+		}
+		slices.Sort(levels[k])
+	}
+
+	sc := &SynthCase{ID: synthBrainID(i), Images: map[string]*volume.Volume{}, tissue: tissue}
 	affine := [4][4]float64{{-sp, 0, 0, sp * cen[0]}, {0, -sp, 0, sp * cen[1]}, {0, 0, sp, -sp * cen[2]}, {0, 0, 0, 1}}
 	newVol := func(dt string) *volume.Volume {
 		return &volume.Volume{Dims: [4]int{d[0], d[1], d[2], 1}, Data: make([]float32, nvox),
@@ -405,6 +440,7 @@ func SynthBrain(seed int64, i, size int) *SynthCase {
 		bias := newNoiseField(r, d, 2)
 		texture := newNoiseField(r, d, 10)
 		lesionTex := newNoiseField(r, d, 6)
+		coreTex := newNoiseField(r, d, max(size/4, 4))
 		sigma := 0.06 * base[tWM] * (0.8 + 0.4*r.Float64())
 		v := newVol("int16")
 		idx := 0
@@ -421,7 +457,20 @@ func SynthBrain(seed int64, i, size int) *SynthCase {
 							m *= 1 + 0.12*lesionTex.at(x, y, z)
 						}
 						if t == tEnhancing || t == tNecrosis {
-							m *= 1 + 0.1*lesionTex.at(x, y, z)
+							if mod == "flair" {
+								// On FLAIR the core looks like edema: the
+								// edema's centre-to-border ramp at a level
+								// that wanders over the core, a quantile
+								// (from a fine noise field) of its own
+								// tumour's edema levels.
+								u := max(0, min(1, 0.5+1.2*coreTex.at(x, y, z)))
+								lv := levels[owner[idx]]
+								q := float64(lv[int(u*float64(len(lv)-1))])
+								m = base[tWM] + (base[tEdema]-base[tWM])*(1-0.6*q*q)
+								m *= 1 + 0.12*lesionTex.at(x, y, z)
+							} else {
+								m *= 1 + 0.1*lesionTex.at(x, y, z)
+							}
 						}
 						m *= gain * math.Exp(0.18*bias.at(x, y, z))
 						val := math.Round(ricianNoise(r, m, sigma))

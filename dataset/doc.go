@@ -1,5 +1,5 @@
 // Package dataset finds, prepares and synthesises segmentation data sets
-// (SPEC §3): layout detection and scanning for BraTS 2015/2016, BraTS
+// (docs/data.md): layout detection and scanning for BraTS 2015/2016, BraTS
 // 2017–2021, MSD Task01_BrainTumour, AbdomenCT-1K and the reference's .npy
 // arrays; preparation of a data set into S³ training cubes with a manifest;
 // the inverse mapping of a prepared-grid mask back to native space; and

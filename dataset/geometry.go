@@ -166,12 +166,13 @@ func resampleNearest[T any](src []float32, d [3]int, lo, hi [3]int, size int, f 
 	return out
 }
 
-// RestoreMask maps a prepared-grid mask (S³, x fastest) back onto the native
-// grid described by g: every native voxel inside the crop box takes the value
-// of the prepared voxel containing its centre, o = floor((i − lo + 0.5)·S/n)
-// (nearest neighbour, the inverse of the map in CaseGeometry); voxels outside
-// the box are 0. The result is a uint8 volume with the native dims, spacing
-// and affine, so it overlays the input exactly.
+// RestoreMask maps a prepared-grid mask or label map (S³, x fastest) back
+// onto the native grid described by g: every native voxel inside the crop
+// box takes the value of the prepared voxel containing its centre,
+// o = floor((i − lo + 0.5)·S/n) (nearest neighbour, the inverse of the map
+// in CaseGeometry); voxels outside the box are 0. The result is a uint8
+// volume with the native dims, spacing and affine, so it overlays the
+// input exactly; label values are kept.
 //
 // It panics if len(mask) != S³ (a programmer error).
 func RestoreMask(mask []uint8, g CaseGeometry) *volume.Volume {
@@ -179,15 +180,44 @@ func RestoreMask(mask []uint8, g CaseGeometry) *volume.Volume {
 	if len(mask) != s*s*s {
 		panic("dataset.RestoreMask: mask length does not match geometry size")
 	}
+	v := g.nativeVolume(1, "uint8")
+	g.restore(func(dst []float32, src int) { dst[0] = float32(mask[src]) }, v.Data, 1)
+	return v
+}
+
+// RestoreProbabilities maps K prepared-grid probability maps back onto
+// the native grid like RestoreMask (nearest neighbour, 0 outside the crop
+// box) and returns one float32 X×Y×Z×K volume.
+func RestoreProbabilities(probs [][]float32, g CaseGeometry) *volume.Volume {
+	k := len(probs)
+	v := g.nativeVolume(k, "float32")
+	n := g.Dims[0] * g.Dims[1] * g.Dims[2]
+	for r, p := range probs {
+		if len(p) != g.Size*g.Size*g.Size {
+			panic("dataset.RestoreProbabilities: map length does not match geometry size")
+		}
+		g.restore(func(dst []float32, src int) { dst[0] = p[src] }, v.Data[r*n:(r+1)*n], 1)
+	}
+	return v
+}
+
+func (g CaseGeometry) nativeVolume(k int, dt string) *volume.Volume {
 	d := g.Dims
-	v := &volume.Volume{
-		Dims:     [4]int{d[0], d[1], d[2], 1},
-		Data:     make([]float32, d[0]*d[1]*d[2]),
+	return &volume.Volume{
+		Dims:     [4]int{d[0], d[1], d[2], k},
+		Data:     make([]float32, d[0]*d[1]*d[2]*k),
 		Spacing:  g.Spacing,
 		Affine:   g.Affine,
-		Datatype: "uint8",
+		Datatype: dt,
 		Format:   "nifti1",
 	}
+}
+
+// restore calls set for every native voxel of the crop box with its slot
+// in dst (a native 3-D array) and the index of its prepared voxel.
+func (g CaseGeometry) restore(set func(dst []float32, src int), dst []float32, _ int) {
+	s := g.Size
+	d := g.Dims
 	var idx [3][]int
 	for a := 0; a < 3; a++ {
 		n := g.CropHi[a] - g.CropLo[a]
@@ -201,16 +231,13 @@ func RestoreMask(mask []uint8, g CaseGeometry) *volume.Volume {
 		oz := idx[2][z-g.CropLo[2]]
 		for y := g.CropLo[1]; y < g.CropHi[1]; y++ {
 			oy := idx[1][y-g.CropLo[1]]
-			src := mask[(oz*s+oy)*s:][:s]
-			dst := v.Data[(z*d[1]+y)*d[0]:]
+			row := (oz*s + oy) * s
+			base := (z*d[1] + y) * d[0]
 			for x := g.CropLo[0]; x < g.CropHi[0]; x++ {
-				if src[idx[0][x-g.CropLo[0]]] != 0 {
-					dst[x] = 1
-				}
+				set(dst[base+x:], row+idx[0][x-g.CropLo[0]])
 			}
 		}
 	}
-	return v
 }
 
 // bodyBox returns the foreground box of a CT volume: in every axial slice,

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -118,6 +119,12 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 	task, err := resolveTask(opts, meta, challenge)
 	if err != nil {
 		return nil, false, err
+	}
+	for _, ch := range task.Channels {
+		task.Frames = append(task.Frames, sources[0].Frames[ch])
+	}
+	if slices.Max(task.Frames) == 0 {
+		task.Frames = nil
 	}
 	for _, c := range sources {
 		for _, ch := range task.Channels {
@@ -471,10 +478,7 @@ func (p *Prepared) Task() Task {
 	if p.Manifest.Task != nil {
 		return *p.Manifest.Task
 	}
-	o := p.Manifest.Options
-	t := Task{Channels: []string{o.Modality}, Convention: defaultConvention(o.Layout)}
-	labels, _ := TargetLabels(o.Layout, o.Target)
-	t.Regions = []Region{{Name: o.Target, Labels: labels, Paint: 1}}
+	t := LegacyTask(p.Manifest.Options)
 	if len(p.Manifest.Cases) > 0 {
 		t.Frames = []int{p.Manifest.Cases[0].SourceFrame}
 	}

@@ -329,7 +329,11 @@ func resolveTask(opts Options, meta *nnunetMeta, challenge string) (Task, error)
 						}
 					}
 				})
-				return Task{}, errs.Usage("target %q is not defined in convention %s (it has: %s, any, or label values such as 1+4)",
+				flag := "--target"
+				if t.Softmax {
+					flag = "--classes"
+				}
+				return Task{}, errs.Usage("%s %s is not defined in convention %s (it has: %s, any, or label values such as 1+4)", flag,
 					it, conv.name, strings.Join(names, ", "))
 			}
 		}
@@ -496,4 +500,48 @@ func defaultTarget(layout string) string {
 		return "all"
 	}
 	return "wt"
+}
+
+// LegacyTask is the task of a run or manifest from before tasks existed:
+// one channel (o.Modality, at its MSD frame) and one region (o.Target).
+func LegacyTask(o Options) Task {
+	o = o.Defaults()
+	t := Task{Channels: []string{CanonicalModality(o.Modality)}, Convention: defaultConvention(o.Layout)}
+	labels, _ := TargetLabels(o.Layout, o.Target)
+	t.Regions = []Region{{Name: o.Target, Labels: labels, Paint: 1}}
+	if o.Layout == LayoutMSD {
+		t.Frames = []int{modalityFrame(t.Channels[0])}
+	}
+	return t
+}
+
+// InConvention returns t with its regions' label values and paint values
+// taken from another built-in convention, by region name (wt, tc, et or an
+// organ), for writing predictions in that convention.
+func (t Task) InConvention(name string) (Task, error) {
+	c, ok := builtinConventions[name]
+	if !ok {
+		return t, errs.Usage("--convention %q: want one of %s", name, strings.Join(Conventions, ", "))
+	}
+	out := t
+	out.Convention = name
+	out.Regions = make([]Region, len(t.Regions))
+	for i, r := range t.Regions {
+		v, ok := c.lookup(r.Name)
+		if !ok {
+			return t, errs.Usage("--convention %s has no region %q (the run predicts %s)", name, r.Name, strings.Join(t.RegionNames(), ", "))
+		}
+		out.Regions[i] = Region{Name: r.Name, Labels: append([]int(nil), v...)}
+	}
+	assignPaint(&out, convention{})
+	return out, nil
+}
+
+// NewTask resolves a target (regions) or classes list in a named
+// convention without a data set, for scoring label maps (fess metrics).
+func NewTask(target, classes, conventionName string) (Task, error) {
+	if conventionName == "" {
+		conventionName = ConvBinary
+	}
+	return resolveTask(Options{Modality: "image", Target: target, Classes: classes, Convention: conventionName}, nil, "")
 }

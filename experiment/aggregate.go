@@ -29,9 +29,11 @@ var TableMetrics = append(slices.Clone(report.PaperMetrics), "hd95")
 // ComparisonMetrics are the metrics of the paired comparisons with FESS.
 var ComparisonMetrics = []string{"dice", "iou", "hd95"}
 
-// CaseRow is one test case of a run's test/metrics.csv.
+// CaseRow is one test case of a run's test/metrics.csv (one case and
+// region: with several regions ID is "case/region").
 type CaseRow struct {
 	ID     string
+	Region string
 	Values map[string]float64
 }
 
@@ -50,10 +52,26 @@ func ReadMetricsCSV(path string) ([]CaseRow, error) {
 		return nil, errs.Input(path, "missing the header case,<metrics>")
 	}
 	head := recs[0]
+	first := 1
+	if len(head) > 1 && head[1] == "region" {
+		first = 2
+	}
+	regions := map[string]bool{}
+	for _, r := range recs[1:] {
+		if first == 2 && len(r) > 1 {
+			regions[r[1]] = true
+		}
+	}
 	var rows []CaseRow
 	for i, r := range recs[1:] {
 		row := CaseRow{ID: r[0], Values: map[string]float64{}}
-		for k := 1; k < len(head); k++ {
+		if first == 2 {
+			row.Region = r[1]
+			if len(regions) > 1 {
+				row.ID = r[0] + "/" + r[1]
+			}
+		}
+		for k := first; k < len(head); k++ {
 			v, err := strconv.ParseFloat(r[k], 64)
 			if err != nil {
 				return nil, errs.Input(path, "line %d, column %s: %v", i+2, head[k], err)

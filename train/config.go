@@ -1,4 +1,4 @@
-// Package train runs the training loop of SPEC §1 (FESS and the baseline
+// Package train runs the training loop of docs/method.md (FESS and the baseline
 // losses on the UNet3D), its validation, checkpoints, logs and resumption,
 // and the evaluation and prediction that read a finished run.
 //
@@ -32,7 +32,7 @@ type Config struct {
 	// Loss is one of fess, dice, simclr, infonce, bce, dicebce, focal, tversky.
 	Loss string `json:"loss"`
 	// Pairing chooses FESS's feature pairs: previous-batch (default),
-	// same-batch or seed-exact (SPEC §1).
+	// same-batch or seed-exact (docs/method.md).
 	Pairing string       `json:"pairing"`
 	Model   model.Config `json:"model"`
 	Epochs  int          `json:"epochs"`

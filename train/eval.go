@@ -17,27 +17,78 @@ import (
 	"github.com/fess-seg/fess/volume"
 )
 
-// CaseMetrics is one test case's row of metrics.csv.
+// CaseMetrics is one row of metrics.csv: one test case and one region.
 type CaseMetrics struct {
-	ID string
+	ID     string
+	Region string
 	metric.Result
+	// Lesion holds the BraTS 2023 lesion-wise metrics (brain regions of
+	// the BraTS conventions only).
+	Lesion *metric.LesionResult
 }
 
 // Summary is summary.json: per-metric aggregates over the test cases
 // (NaNs, e.g. precision of an empty prediction, are excluded and counted).
+// Metrics holds the one region's aggregates, or with several regions the
+// aggregates of each case's mean over its regions; Regions holds each
+// region's own aggregates (lesion-wise metrics included where computed).
 type Summary struct {
-	Run     string                    `json:"run"`
-	Data    string                    `json:"data"`
-	Cases   int                       `json:"cases"`
-	Metrics map[string]metric.Summary `json:"metrics"`
+	Run     string                               `json:"run"`
+	Data    string                               `json:"data"`
+	Cases   int                                  `json:"cases"`
+	Metrics map[string]metric.Summary            `json:"metrics"`
+	Regions map[string]map[string]metric.Summary `json:"regions,omitempty"`
+	// RegionOrder lists the regions in output-channel order.
+	RegionOrder []string `json:"region_order,omitempty"`
+}
+
+// lesionNames are the extra metrics.csv columns of the lesion-wise metrics.
+var lesionNames = []string{"lesion_dice", "lesion_hd95", "lesion_tp", "lesion_fn", "lesion_fp"}
+
+func (r CaseMetrics) get(name string) float64 {
+	if v, ok := r.Get(name); ok {
+		return v
+	}
+	if r.Lesion == nil {
+		return math.NaN()
+	}
+	switch name {
+	case "lesion_dice":
+		return r.Lesion.Dice
+	case "lesion_hd95":
+		return r.Lesion.HD95
+	case "lesion_tp":
+		return float64(r.Lesion.TP)
+	case "lesion_fn":
+		return float64(r.Lesion.FN)
+	case "lesion_fp":
+		return float64(r.Lesion.FP)
+	}
+	return math.NaN()
+}
+
+// lesionRegion says whether region r gets lesion-wise metrics: the WT, TC
+// and ET regions of a BraTS-convention task.
+func lesionRegion(t dataset.Task, name string) bool {
+	if !t.IsBraTS() || t.Softmax {
+		return false
+	}
+	switch name {
+	case "wt", "tc", "et":
+		return true
+	}
+	return false
 }
 
 // Evaluate runs a trained model on the test split of a prepared data set
-// and writes, in out, metrics.csv (one row per case), summary.json and the
-// predicted masks pred/<id>.nii.gz (uint8 in the prepared grid, with its
-// affine). Metrics are per case (never pooled over a batch) on the
-// prediction thresholded at 0.5, with surface distances in millimetres on
-// the prepared grid's spacing (SPEC §2).
+// and writes, in out, metrics.csv (one row per case and region),
+// summary.json and the predictions pred/<id>.nii.gz (uint8 in the prepared
+// grid, with its affine: a 0/1 mask for one region, else a label map in the
+// data set's convention). Metrics are per case and region (never pooled
+// over a batch) on the prediction thresholded at 0.5 (softmax classes: the
+// arg-max), with surface distances in millimetres on the prepared grid's
+// spacing (docs/metrics.md); BraTS regions WT, TC and ET also get the BraTS
+// 2023 lesion-wise metrics on that grid.
 func Evaluate(run, data, out string, progress io.Writer) (*Summary, []CaseMetrics, error) {
 	m, cfg, err := LoadModel(run)
 	if err != nil {
@@ -53,6 +104,11 @@ func Evaluate(run, data, out string, progress io.Writer) (*Summary, []CaseMetric
 	if p.Size() != m.Cfg.InputSize {
 		return nil, nil, errs.Input(data, "prepared size %d differs from the model's input size %d", p.Size(), m.Cfg.InputSize)
 	}
+	task := p.Task()
+	if len(task.Channels) != m.Cfg.InChannels || task.OutChannels() != m.Cfg.OutChannels || task.Softmax != m.Cfg.Softmax {
+		return nil, nil, errs.Input(data, "prepared data has channels %s and outputs %s, which the run's model (%d in, %d out) does not match",
+			strings.Join(task.Channels, ","), strings.Join(task.RegionNames(), ","), m.Cfg.InChannels, m.Cfg.OutChannels)
+	}
 	cases := p.Split("test")
 	if len(cases) == 0 {
 		return nil, nil, errs.Input(data, "prepared data has no test cases")
@@ -60,43 +116,61 @@ func Evaluate(run, data, out string, progress io.Writer) (*Summary, []CaseMetric
 	if err := os.MkdirAll(filepath.Join(out, "pred"), 0o755); err != nil {
 		return nil, nil, err
 	}
+	s := p.Size()
+	vox := s * s * s
+	dims := [3]int{s, s, s}
 	var rows []CaseMetrics
 	for i, ci := range cases {
 		img, mask, err := p.Load(ci.ID)
 		if err != nil {
 			return nil, nil, err
 		}
-		pred := metric.FromProbabilities(Predict(m, img, p.Size()), 0.5)
-		s := p.Size()
-		r, err := metric.Compute(pred, mask, [3]int{s, s, s}, ci.Geometry.PreparedSpacing)
-		if err != nil {
-			return nil, nil, fmt.Errorf("case %s: %w", ci.ID, err)
+		preds := RegionMasks(Predict(m, img, s), vox, m.Cfg.OutChannels, m.Cfg.Softmax, 0.5)
+		var line []string
+		for r, reg := range task.Regions {
+			truth := mask[r*vox : (r+1)*vox]
+			res, err := metric.Compute(preds[r], truth, dims, ci.Geometry.PreparedSpacing)
+			if err != nil {
+				return nil, nil, fmt.Errorf("case %s region %s: %w", ci.ID, reg.Name, err)
+			}
+			row := CaseMetrics{ID: ci.ID, Region: reg.Name, Result: res}
+			if lesionRegion(task, reg.Name) {
+				opt, err := metric.LesionOptionsFor(ci.Challenge)
+				if err != nil {
+					return nil, nil, errs.Input(data, "case %s: %v", ci.ID, err)
+				}
+				lw, err := metric.LesionWise(preds[r], truth, dims, ci.Geometry.PreparedSpacing, opt)
+				if err != nil {
+					return nil, nil, fmt.Errorf("case %s region %s: %w", ci.ID, reg.Name, err)
+				}
+				row.Lesion = &lw
+			}
+			rows = append(rows, row)
+			line = append(line, fmt.Sprintf("%s %.3f", reg.Name, res.Dice))
 		}
-		rows = append(rows, CaseMetrics{ID: ci.ID, Result: r})
-		v := &volume.Volume{Dims: [4]int{s, s, s, 1}, Data: make([]float32, len(pred)),
+		var labels []uint8
+		if task.Binary() {
+			labels = preds[0]
+		} else {
+			labels = task.LabelMap(preds)
+		}
+		v := &volume.Volume{Dims: [4]int{s, s, s, 1}, Data: make([]float32, len(labels)),
 			Spacing: ci.Geometry.PreparedSpacing, Affine: ci.Geometry.PreparedAffine}
-		for j, b := range pred {
+		for j, b := range labels {
 			v.Data[j] = float32(b)
 		}
 		if err := volume.WriteNIfTI(filepath.Join(out, "pred", ci.ID+".nii.gz"), v, "uint8"); err != nil {
 			return nil, nil, err
 		}
 		if progress != nil {
-			fmt.Fprintf(progress, "\rtest %d/%d  %s dice %.3f", i+1, len(cases), ci.ID, r.Dice)
+			fmt.Fprintf(progress, "\rtest %d/%d  %s dice %s", i+1, len(cases), ci.ID, strings.Join(line, " "))
 		}
 	}
 	if progress != nil {
 		fmt.Fprintln(progress)
 	}
-	sum := &Summary{Run: run, Data: data, Cases: len(rows), Metrics: map[string]metric.Summary{}}
-	for _, name := range metric.Names {
-		vals := make([]float64, len(rows))
-		for i, r := range rows {
-			vals[i], _ = r.Get(name)
-		}
-		sum.Metrics[name] = metric.Aggregate(vals)
-	}
-	if err := writeMetricsCSV(filepath.Join(out, "metrics.csv"), rows); err != nil {
+	sum := summarise(run, data, len(cases), task, rows)
+	if err := writeMetricsCSV(filepath.Join(out, "metrics.csv"), rows, hasLesion(rows)); err != nil {
 		return nil, nil, err
 	}
 	if err := atomicio.WriteJSON(filepath.Join(out, "summary.json"), sum); err != nil {
@@ -105,21 +179,81 @@ func Evaluate(run, data, out string, progress io.Writer) (*Summary, []CaseMetric
 	return sum, rows, nil
 }
 
-func writeMetricsCSV(path string, rows []CaseMetrics) error {
-	var b strings.Builder
-	b.WriteString("case," + strings.Join(metric.Names, ",") + ",tp,fp,fn,tn\n")
+func hasLesion(rows []CaseMetrics) bool {
 	for _, r := range rows {
-		b.WriteString(r.ID)
+		if r.Lesion != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// summarise aggregates rows (cases × regions, case-major) per region and,
+// for Metrics, per case over its regions.
+func summarise(run, data string, cases int, task dataset.Task, rows []CaseMetrics) *Summary {
+	k := len(task.Regions)
+	sum := &Summary{Run: run, Data: data, Cases: cases, Metrics: map[string]metric.Summary{}}
+	names := append([]string(nil), metric.Names...)
+	if hasLesion(rows) {
+		names = append(names, lesionNames...)
+	}
+	if k > 1 {
+		sum.Regions = map[string]map[string]metric.Summary{}
+		sum.RegionOrder = task.RegionNames()
+		for r, reg := range task.Regions {
+			per := map[string]metric.Summary{}
+			for _, name := range names {
+				var vals []float64
+				for i := r; i < len(rows); i += k {
+					vals = append(vals, rows[i].get(name))
+				}
+				per[name] = metric.Aggregate(vals)
+			}
+			sum.Regions[reg.Name] = per
+		}
+	}
+	for _, name := range names {
+		vals := make([]float64, 0, cases)
+		for c := 0; c+k <= len(rows); c += k {
+			// The case's mean over its regions (NaN if any region's is).
+			var s float64
+			for r := 0; r < k; r++ {
+				s += rows[c+r].get(name)
+			}
+			vals = append(vals, s/float64(k))
+		}
+		sum.Metrics[name] = metric.Aggregate(vals)
+	}
+	return sum
+}
+
+func writeMetricsCSV(path string, rows []CaseMetrics, lesion bool) error {
+	var b strings.Builder
+	b.WriteString("case,region," + strings.Join(metric.Names, ",") + ",tp,fp,fn,tn")
+	if lesion {
+		b.WriteString("," + strings.Join(lesionNames, ","))
+	}
+	b.WriteByte('\n')
+	num := func(v float64) {
+		b.WriteByte(',')
+		if math.IsNaN(v) {
+			b.WriteString("NaN")
+		} else {
+			b.WriteString(strconv.FormatFloat(v, 'g', 10, 64))
+		}
+	}
+	for _, r := range rows {
+		b.WriteString(r.ID + "," + r.Region)
 		for _, n := range metric.Names {
-			v, _ := r.Get(n)
-			b.WriteByte(',')
-			if math.IsNaN(v) {
-				b.WriteString("NaN")
-			} else {
-				b.WriteString(strconv.FormatFloat(v, 'g', 10, 64))
+			num(r.get(n))
+		}
+		fmt.Fprintf(&b, ",%d,%d,%d,%d", r.TP, r.FP, r.FN, r.TN)
+		if lesion {
+			for _, n := range lesionNames {
+				num(r.get(n))
 			}
 		}
-		fmt.Fprintf(&b, ",%d,%d,%d,%d\n", r.TP, r.FP, r.FN, r.TN)
+		b.WriteByte('\n')
 	}
 	return atomicio.WriteFile(path, []byte(b.String()), 0o644)
 }
@@ -137,11 +271,30 @@ func ReadSummary(path string) (*Summary, error) {
 	return &s, nil
 }
 
-// PredictFile segments one native image file with a trained run and writes
-// the mask, resampled back into the input's grid and affine, as NIfTI. The
-// input goes through the same crop/resample/normalise as the run's prepared
-// data (the options are read from the run's data_options.json).
-func PredictFile(run, in, out string, frame int, threshold float32) error {
+// PredictOptions are fess predict's settings.
+type PredictOptions struct {
+	// Frame picks the volume of a 4-D single-channel input; −1 means the
+	// run's own (the frame its channel had in the training data).
+	Frame int
+	// Threshold binarises sigmoid outputs (default 0.5 when 0).
+	Threshold float32
+	// Probabilities, if set, is a float32 NIfTI written with the
+	// per-region probabilities, X×Y×Z×K in the input's grid.
+	Probabilities string
+	// Convention, if set, writes the label map in that convention
+	// instead of the training data's.
+	Convention string
+}
+
+// PredictFile segments one native case with a trained run and writes the
+// prediction, resampled back into the input's grid and affine, as NIfTI:
+// a 0/1 mask for one region, else a label map in the data set's (or
+// opt.Convention's) label convention. inputs are the case's files: one
+// file per channel in the run's channel order, or one 4-D file holding
+// every channel (frames as in the training data), or one case folder of a
+// BraTS layout. The input goes through the same crop/resample/normalise as
+// the run's prepared data (RUN/data_options.json, RUN/task.json).
+func PredictFile(run string, inputs []string, out string, opt PredictOptions) error {
 	m, _, err := LoadModel(run)
 	if err != nil {
 		return err
@@ -150,24 +303,153 @@ func PredictFile(run, in, out string, frame int, threshold float32) error {
 	if err != nil {
 		return err
 	}
-	v, err := volume.Read(in)
+	task, err := loadTask(run, opts)
 	if err != nil {
 		return err
 	}
-	if v.Dims[3] > 1 || frame != 0 {
-		if v, err = v.Volume3D(frame); err != nil {
-			return errs.Input(in, "%v", err)
-		}
+	if opt.Threshold == 0 {
+		opt.Threshold = 0.5
 	}
-	x, g, err := dataset.PreprocessVolume(v, opts)
+	if !(opt.Threshold > 0 && opt.Threshold < 1) {
+		return errs.Usage("--threshold %g: want a probability in (0, 1)", opt.Threshold)
+	}
+	if len(task.Channels) != m.Cfg.InChannels {
+		return errs.Input(run, "task.json names %d channels but the model takes %d", len(task.Channels), m.Cfg.InChannels)
+	}
+	vols, err := readChannels(task, inputs, opt.Frame)
 	if err != nil {
 		return err
+	}
+	x, g, err := dataset.PreprocessChannels(vols, task.Channels, opts)
+	if err != nil {
+		return errs.Input(inputs[0], "%v", err)
 	}
 	if g.Size != m.Cfg.InputSize {
 		return errs.Input(run, "data options give size %d but the model takes %d", g.Size, m.Cfg.InputSize)
 	}
-	mask := metric.FromProbabilities(Predict(m, x, g.Size), threshold)
-	return volume.WriteNIfTI(out, dataset.RestoreMask(mask, g), "uint8")
+	s := g.Size
+	vox := s * s * s
+	probs := Predict(m, x, s)
+	masks := RegionMasks(probs, vox, m.Cfg.OutChannels, m.Cfg.Softmax, opt.Threshold)
+	if opt.Convention != "" {
+		if task, err = task.InConvention(opt.Convention); err != nil {
+			return err
+		}
+	}
+	if opt.Probabilities != "" {
+		pr := RegionProbabilities(probs, vox, m.Cfg.OutChannels, m.Cfg.Softmax)
+		pv := dataset.RestoreProbabilities(pr, g)
+		if err := volume.WriteNIfTI(opt.Probabilities, pv, "float32"); err != nil {
+			return err
+		}
+	}
+	var labels []uint8
+	if task.Binary() {
+		labels = masks[0]
+	} else {
+		labels = task.LabelMap(masks)
+	}
+	return volume.WriteNIfTI(out, dataset.RestoreMask(labels, g), "uint8")
+}
+
+// readChannels reads the run's channels from inputs (see PredictFile).
+func readChannels(task dataset.Task, inputs []string, frame int) ([]*volume.Volume, error) {
+	c := len(task.Channels)
+	need := strings.Join(task.Channels, ",")
+	if len(inputs) == 1 {
+		if st, err := os.Stat(inputs[0]); err == nil && st.IsDir() {
+			files, err := dataset.FindChannelFiles(inputs[0], task.Channels)
+			if err != nil {
+				return nil, err
+			}
+			inputs = files
+		}
+	}
+	if len(inputs) != 1 && len(inputs) != c {
+		return nil, errs.Usage("predict: the run takes %d channels (%s); --in gave %d files (give one file per channel in that order, one 4-D file, or a case folder)", c, need, len(inputs))
+	}
+	vols := make([]*volume.Volume, c)
+	if len(inputs) == c && (c > 1 || frame < 0 || true) && len(inputs) > 1 {
+		for i, f := range inputs {
+			v, err := volume.Read(f)
+			if err != nil {
+				return nil, err
+			}
+			if v.Dims[3] > 1 {
+				return nil, errs.Input(f, "holds %d volumes; with one file per channel each must be 3-D (%s)", v.Dims[3], task.Channels[i])
+			}
+			vols[i] = v
+		}
+		return vols, nil
+	}
+	f := inputs[0]
+	v, err := volume.Read(f)
+	if err != nil {
+		return nil, err
+	}
+	frames := make([]int, c)
+	for i := range frames {
+		switch {
+		case c == 1 && frame >= 0:
+			frames[i] = frame
+		case i < len(task.Frames):
+			frames[i] = task.Frames[i]
+		case c > 1:
+			frames[i] = i
+		}
+	}
+	if c > 1 && v.Dims[3] < c {
+		return nil, errs.Input(f, "holds %d volume(s) but the run takes %d channels (%s): give a 4-D file with every channel, one file per channel, or a case folder", v.Dims[3], c, need)
+	}
+	for i, t := range frames {
+		if v.Dims[3] == 1 && t == 0 {
+			vols[i] = v
+			continue
+		}
+		if t >= v.Dims[3] {
+			return nil, errs.Input(f, "the run's channel %s is volume %d, but the file holds %d volume(s)", task.Channels[i], t, v.Dims[3])
+		}
+		vi, err := v.Volume3D(t)
+		if err != nil {
+			return nil, errs.Input(f, "%v", err)
+		}
+		vols[i] = vi
+	}
+	return vols, nil
+}
+
+// taskFile keeps, in the run folder, the data set's channels, regions and
+// label convention (dataset.Task).
+const taskFile = "task.json"
+
+// loadTask reads RUN/task.json; runs from before it existed take one
+// channel and one region from their data options.
+func loadTask(run string, o dataset.Options) (dataset.Task, error) {
+	path := filepath.Join(run, taskFile)
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return dataset.LegacyTask(o), nil
+	}
+	if err != nil {
+		return dataset.Task{}, errs.Input(path, "cannot read the run's task: %v", err)
+	}
+	var t dataset.Task
+	if err := json.Unmarshal(data, &t); err != nil {
+		return t, errs.Input(path, "bad task: %v", err)
+	}
+	if len(t.Channels) == 0 || len(t.Regions) == 0 {
+		return t, errs.Input(path, "task names no channel or no region")
+	}
+	return t, nil
+}
+
+// LoadTask returns a run's task (channels, regions, convention).
+func LoadTask(run string) (dataset.Task, error) {
+	o, err := loadDataOptions(run)
+	if err != nil {
+		return dataset.Task{}, err
+	}
+	return loadTask(run, o)
 }
 
 // dataOptionsFile keeps, in the run folder, the preparation options of the

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/fess-seg/fess/autodiff"
@@ -27,9 +28,11 @@ import (
 
 func numCPU() int { return runtime.NumCPU() }
 
-// Sample is one prepared case held in memory: an S³ image and 0/1 mask in
-// x-fastest order, which is exactly the [D,H,W] (z,y,x) row-major layout of
-// one channels-last sample.
+// Sample is one prepared case held in memory: the image's C channels of
+// S³ values one after the other and the mask's K regions of S³ 0/1 values
+// one after the other, x fastest within each (as dataset.Prepared.Load
+// returns them). With one channel this is exactly the [D,H,W] (z,y,x)
+// row-major layout of one channels-last sample.
 type Sample struct {
 	ID   string
 	Img  []float32
@@ -86,6 +89,7 @@ type Trainer struct {
 	train []Sample
 	val   []Sample
 	size  int
+	task  dataset.Task
 
 	epoch     int   // epochs completed
 	step      int64 // optimiser steps taken
@@ -123,7 +127,7 @@ func New(cfg Config, out string, opts Options) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Trainer{Cfg: cfg, Out: out, size: p.Size(), bestDice: -1}
+	t := &Trainer{Cfg: cfg, Out: out, size: p.Size(), bestDice: -1, task: p.Task()}
 	if t.train, err = LoadSamples(p, "train", cfg.TrainCases); err != nil {
 		return nil, err
 	}
@@ -143,6 +147,21 @@ func New(cfg Config, out string, opts Options) (*Trainer, error) {
 	if mc.Seed == 0 {
 		mc.Seed = cfg.Seed
 	}
+	// The data set decides the channels in and out.
+	if nc := len(t.task.Channels); mc.InChannels == 0 {
+		mc.InChannels = nc
+	} else if mc.InChannels != nc {
+		return nil, errs.Usage("train: model input channels %d differ from the data's %d (%s)", mc.InChannels, nc, strings.Join(t.task.Channels, ","))
+	}
+	if ko := t.task.OutChannels(); mc.OutChannels == 0 {
+		mc.OutChannels = ko
+	} else if mc.OutChannels != ko {
+		return nil, errs.Usage("train: model output channels %d differ from the data's %d (%s)", mc.OutChannels, ko, strings.Join(t.task.RegionNames(), ","))
+	}
+	if mc.Softmax != t.task.Softmax && mc.Softmax {
+		return nil, errs.Usage("train: the model config asks for softmax classes but the data has sigmoid regions")
+	}
+	mc.Softmax = t.task.Softmax
 	if t.Model, err = model.New(mc); err != nil {
 		return nil, err
 	}
@@ -169,6 +188,9 @@ func New(cfg Config, out string, opts Options) (*Trainer, error) {
 	if err := saveDataOptions(out, p.Options()); err != nil {
 		return nil, err
 	}
+	if err := atomicio.WriteJSON(filepath.Join(out, taskFile), t.task); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -177,20 +199,67 @@ func (t *Trainer) params() []*autodiff.Var {
 	return append(append([]*autodiff.Var(nil), t.Model.Params()...), t.obj.params()...)
 }
 
-// batch fills x [n,S,S,S,1] and y (same shape, 0/1) from samples idx.
+// batch fills x [n,S,S,S,C] and y [n,S,S,S,K'] (0/1) from samples idx:
+// channels last, one y channel per region, or with softmax classes the
+// background (1 − the classes) as channel 0 and one channel per class.
 func (t *Trainer) batch(samples []Sample, idx []int) (*tensor.Tensor, *tensor.Tensor) {
 	s := t.size
 	vox := s * s * s
-	x := tensor.New(len(idx), s, s, s, 1)
-	y := tensor.New(len(idx), s, s, s, 1)
+	c, k := len(t.task.Channels), t.task.OutChannels()
+	x := tensor.New(len(idx), s, s, s, c)
+	y := tensor.New(len(idx), s, s, s, k)
 	for b, i := range idx {
-		copy(x.Data[b*vox:(b+1)*vox], samples[i].Img)
-		yd := y.Data[b*vox : (b+1)*vox]
-		for j, m := range samples[i].Mask {
-			yd[j] = float32(m)
-		}
+		interleave(x.Data[b*vox*c:(b+1)*vox*c], samples[i].Img, c)
+		targetChannels(y.Data[b*vox*k:(b+1)*vox*k], samples[i].Mask, vox, t.task.Softmax)
 	}
 	return x, y
+}
+
+// interleave writes channel-after-channel values src (c blocks) into dst
+// channels last.
+func interleave(dst, src []float32, c int) {
+	if c == 1 {
+		copy(dst, src)
+		return
+	}
+	vox := len(src) / c
+	for ch := 0; ch < c; ch++ {
+		blk := src[ch*vox : (ch+1)*vox]
+		for i, v := range blk {
+			dst[i*c+ch] = v
+		}
+	}
+}
+
+// targetChannels writes the K region masks (region after region) into dst
+// channels last; with softmax, channel 0 is the background.
+func targetChannels(dst []float32, mask []uint8, vox int, softmax bool) {
+	k := len(mask) / vox
+	if !softmax {
+		if k == 1 {
+			for j, m := range mask {
+				dst[j] = float32(m)
+			}
+			return
+		}
+		for r := 0; r < k; r++ {
+			for i, m := range mask[r*vox : (r+1)*vox] {
+				dst[i*k+r] = float32(m)
+			}
+		}
+		return
+	}
+	kk := k + 1
+	for i := 0; i < vox; i++ {
+		bg := float32(1)
+		for r := 0; r < k; r++ {
+			if mask[r*vox+i] != 0 {
+				dst[i*kk+r+1] = 1
+				bg = 0
+			}
+		}
+		dst[i*kk] = bg
+	}
 }
 
 // permutation is epoch e's order of the training set: a pure function of
@@ -250,7 +319,7 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 			optim.ZeroGrad(t.params())
 			res := t.obj.step(tp, ng, x, y, t.step)
 			lv := float64(res.total.Item())
-			d := hardDice(res.probs.Value.Data, yt.Data)
+			d := t.hardDice(res.probs.Value.Data, yt.Data)
 			if math.IsNaN(lv) || math.IsInf(lv, 0) {
 				tp.Reset()
 				ng.Reset()
@@ -312,30 +381,39 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 	return logs, nil
 }
 
-// validate returns the mean per-case Dice (threshold 0.5) and mean per-case
-// soft Dice loss over the validation cases, in inference mode.
+// validate returns the mean per-case Dice (threshold 0.5; several regions:
+// the mean over regions) and mean per-case soft Dice loss over the
+// validation cases, in inference mode.
 func (t *Trainer) validate() (dice, loss float64) {
 	ng := autodiff.NewNoGradArena()
+	vox := t.size * t.size * t.size
 	for _, s := range t.val {
-		p := predictOn(ng, t.Model, s.Img, t.size)
-		var inter, ps, ys float64
-		for i, v := range p {
-			y := float64(s.Mask[i])
-			inter += float64(v) * y
-			ps += float64(v)
-			ys += y
+		probs := predictOn(ng, t.Model, s.Img, t.size)
+		masks := RegionProbabilities(probs, vox, t.task.OutChannels(), t.task.Softmax)
+		var cd, cl float64
+		for r, p := range masks {
+			truth := s.Mask[r*vox : (r+1)*vox]
+			var inter, ps, ys float64
+			for i, v := range p {
+				y := float64(truth[i])
+				inter += float64(v) * y
+				ps += float64(v)
+				ys += y
+			}
+			cl += 1 - (2*inter+1e-5)/(ps+ys+1e-5)
+			cd += metric.FromCounts(metric.Confusion(metric.FromProbabilities(p, 0.5), truth)).Dice
 		}
-		loss += 1 - (2*inter+1e-5)/(ps+ys+1e-5)
-		r := metric.FromCounts(metric.Confusion(metric.FromProbabilities(p, 0.5), s.Mask))
-		dice += r.Dice
+		dice += cd / float64(len(masks))
+		loss += cl / float64(len(masks))
 		ng.Reset()
 	}
 	n := float64(len(t.val))
 	return dice / n, loss / n
 }
 
-// Predict runs the model in inference mode on one S³ image and returns the
-// foreground probabilities (x-fastest).
+// Predict runs the model in inference mode on one S³ image (C channels one
+// after the other) and returns its outputs channels last (S³·K values; one
+// channel: the S³ foreground probabilities, x fastest).
 func Predict(m *model.UNet3D, img []float32, s int) []float32 {
 	return predictOn(nil, m, img, s)
 }
@@ -343,16 +421,95 @@ func Predict(m *model.UNet3D, img []float32, s int) []float32 {
 // predictOn is Predict on a no-grad tape ng (nil or a NewNoGradArena); with
 // an arena the result is valid until ng.Reset.
 func predictOn(ng *autodiff.Tape, m *model.UNet3D, img []float32, s int) []float32 {
-	x := autodiff.Const(tensor.FromSlice(img, 1, s, s, s, 1))
+	c := m.Cfg.InChannels
+	data := img
+	if c > 1 {
+		data = make([]float32, len(img))
+		interleave(data, img, c)
+	}
+	x := autodiff.Const(tensor.FromSlice(data, 1, s, s, s, c))
 	p, _ := m.Forward(ng, x, false)
 	return p.Value.Data
 }
 
+// RegionProbabilities splits channels-last outputs (vox·k values) into one
+// probability map per region: each sigmoid channel, or for softmax every
+// class channel but the background 0.
+func RegionProbabilities(probs []float32, vox, k int, softmax bool) [][]float32 {
+	if k == 1 && !softmax {
+		return [][]float32{probs}
+	}
+	first := 0
+	if softmax {
+		first = 1
+	}
+	out := make([][]float32, 0, k-first)
+	for r := first; r < k; r++ {
+		p := make([]float32, vox)
+		for i := range p {
+			p[i] = probs[i*k+r]
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// RegionMasks thresholds outputs into one 0/1 mask per region: sigmoid
+// regions at threshold; softmax classes by arg-max over all channels
+// (background included), so they stay exclusive.
+func RegionMasks(probs []float32, vox, k int, softmax bool, threshold float32) [][]uint8 {
+	if !softmax {
+		ps := RegionProbabilities(probs, vox, k, false)
+		out := make([][]uint8, len(ps))
+		for r, p := range ps {
+			out[r] = metric.FromProbabilities(p, threshold)
+		}
+		return out
+	}
+	out := make([][]uint8, k-1)
+	for r := range out {
+		out[r] = make([]uint8, vox)
+	}
+	for i := 0; i < vox; i++ {
+		row := probs[i*k : (i+1)*k]
+		best := 0
+		for c := 1; c < k; c++ {
+			if row[c] > row[best] {
+				best = c
+			}
+		}
+		if best > 0 {
+			out[best-1][i] = 1
+		}
+	}
+	return out
+}
+
 // hardDice is the Dice of the 0.5-thresholded probabilities against the
-// 0/1 target over the whole batch (a training-progress figure only).
-func hardDice(p, y []float32) float64 {
+// 0/1 target over the whole batch (a training-progress figure only); with
+// several regions the mean over them (softmax: over the classes, not the
+// background).
+func (t *Trainer) hardDice(p, y []float32) float64 {
+	k := t.task.OutChannels()
+	if k == 1 {
+		return hardDice(p, y, 1, 0)
+	}
+	first := 0
+	if t.task.Softmax {
+		first = 1
+	}
+	var sum float64
+	for c := first; c < k; c++ {
+		sum += hardDice(p, y, k, c)
+	}
+	return sum / float64(k-first)
+}
+
+// hardDice over channel c of k channels-last channels.
+func hardDice(p, y []float32, k, c int) float64 {
 	var tp, ps, ys float64
-	for i, v := range p {
+	for i := c; i < len(p); i += k {
+		v := p[i]
 		if v >= 0.5 {
 			ps++
 			if y[i] > 0.5 {

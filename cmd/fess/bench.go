@@ -19,8 +19,8 @@ import (
 const benchUsage = `usage: fess bench [--config a,b,c,d] [--json] [--threads 2] [--warmup 2] [--iters 5]
                   [--no-gate] [--peer torch.json] [--results fess.json]
 
-Times the 3-D U-Net training step of the PyTorch peer (bench/torch_unet3d.py
-beside SPEC.md) on this engine: no-grad pass, grad pass, FESS loss (0.5·Dice +
+Times the 3-D U-Net training step of the PyTorch peer
+(bench/peer/torch_unet3d.py) on this engine: no-grad pass, grad pass, FESS loss (0.5·Dice +
 0.5·1e-4·contrastive), backward, gradient clipping to norm 1, Adam.
 Configurations (N batch, S³ input, F base filters, L levels):
   a  N2, 32³, F8,  L3, training step
@@ -36,7 +36,7 @@ output and prints a side-by-side table against its fastest variant;
 --results prints the tables from an earlier --json output without running.
 
 example:
-  python3 torch_unet3d.py --configs a,b,c,d --json /tmp/torch.json
+  /usr/bin/python3 bench/peer/torch_unet3d.py --configs a,b,c,d --json /tmp/torch.json
   fess bench --config a,b,c,d --peer /tmp/torch.json`
 
 func init() {

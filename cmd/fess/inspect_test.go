@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// `fess inspect --json` prints the SPEC §4 keys with nibabel's values for a
+// `fess inspect --json` prints the documented keys (docs/cli.md) with nibabel's values for a
 // nibabel-written scaled int16 file (values recorded in the fixture).
 func TestInspectJSON(t *testing.T) {
 	path := filepath.Join("..", "..", "volume", "testdata", "nibabel", "scaled_int16.nii.gz")

@@ -37,7 +37,7 @@ func captureRun(t *testing.T, args ...string) (int, string) {
 
 var crossDir = filepath.Join("..", "..", "metric", "testdata", "crosscheck")
 
-// The JSON of `fess metrics` on real brain-mask pairs has the SPEC §4 keys
+// The JSON of `fess metrics` on real brain-mask pairs has the docs/cli.md keys
 // and the values scipy computed (metric/testdata/gen_reference.py).
 func TestMetricsJSONMatchesScipyReference(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(crossDir, "reference.json"))

@@ -11,27 +11,49 @@ import (
 	"github.com/fess-seg/fess/errs"
 )
 
-const prepareUsage = `usage: fess prepare --in DIR [--layout auto|brats2015|brats2017|msd|abdomenct1k|npy] --out DIR
-                    [--size 64] [--target wt|tc|et|any|LABELS] [--modality flair|t1|t1ce|t2]
+const prepareUsage = `usage: fess prepare --in DIR [--layout auto|brats2015|brats2017|brats2023|msd|nnunet|abdomenct1k|npy] --out DIR
+                    [--size 64] [--modalities flair,t1,t1ce,t2] [--target wt,tc,et | --classes liver,kidney,…]
+                    [--convention brats2021|brats2023|msd|abdomenct1k|binary]
                     [--seed 42] [--split 0.7,0.1,0.2] [--window -200,300]
 
-Prepares a raw data set for training: picks the modality, crops each case to
-its foreground box (MRI: voxels ≠ 0; CT: the body, the largest region
-above −500 HU per slice, without the table), resamples the box
-to S³ (trilinear image, nearest label), normalises (MRI: z-score inside the
-brain, 0 outside; CT: clip to the HU window and scale to [0, 1]), binarises
-the label and splits the cases into train/val/test by seed. Writes
-DIR/cases/<id>_image.nii.gz (float32), DIR/cases/<id>_mask.nii.gz (uint8 0/1)
-and DIR/manifest.json (options; per case the source files, native dims,
-spacing, affine and crop box, so predictions go back to native space).
-A second run with the same options and unchanged source files does nothing.
+Prepares a raw data set for training: picks the input channels, crops each
+case to its foreground box (MRI: voxels ≠ 0 in any channel; CT: the body,
+the largest region above −500 HU per slice, without the table), resamples
+the box to S³ (trilinear image, nearest label), normalises each channel on
+its own (MRI: z-score inside its non-zero region, 0 outside; CT: clip to the
+HU window and scale to [0, 1]), turns the label map into one 0/1 mask per
+output region or class, and splits the cases into train/val/test by seed.
+Writes DIR/cases/<id>_image.nii.gz (float32, S×S×S×C), DIR/cases/<id>_mask.nii.gz
+(uint8 0/1, S×S×S×K) and DIR/manifest.json (options, channels, regions and
+convention; per case the source files, native dims, spacing, affine and crop
+box, so predictions go back to native space). A second run with the same
+options and unchanged source files does nothing.
 
-Targets: wt/any = every label > 0; tc = BraTS 1,3,4 (MSD 2,3); et = BraTS 4
-(MSD 3); liver, kidney, spleen, pancreas for AbdomenCT-1K; or a comma list of
-label values, e.g. 1,4.
+Channels (--modalities, alias --modality; any subset, in the order given):
+flair, t1, t1ce, t2 (BraTS 2023 names t2f, t1n, t1c, t2w are the same),
+the frames of MSD's 4-D files, nnU-Net's channel_names (default: all of
+them); ct for CT. Default: flair for MRI.
 
-example:
-  fess prepare --in data/brats-synth --out data/brats-prep --size 64 --target wt`
+Regions (--target, one sigmoid output each): wt, tc, et (whole tumour,
+tumour core, enhancing tumour, in the data's label convention), any (every
+label > 0), an organ (liver, kidney, spleen, pancreas), an nnU-Net label or
+region name, or label values joined by + (1+4). A comma list of plain label
+values (1,4) is one region, their union, as in earlier versions. Default: wt
+for MRI, any otherwise, all of dataset.json's labels for nnU-Net.
+Classes (--classes, mutually exclusive, softmax with a background channel):
+organ names or label values, e.g. liver,kidney,spleen,pancreas.
+
+Label conventions (detected from the layout; --convention overrides):
+  brats2021  BraTS 2015–2021: 1 necrosis/non-enhancing, 2 oedema, 4 enhancing (WT 1,2,4; TC 1,4; ET 4)
+  brats2023  BraTS 2023+:     1 necrosis, 2 oedema, 3 enhancing            (WT 1,2,3; TC 1,3; ET 3)
+  msd        MSD Task01:      1 oedema, 2 non-enhancing, 3 enhancing       (WT 1,2,3; TC 2,3; ET 3)
+A label value the convention does not have, or a region that selects no
+voxel in any case, is an error (exit 2), never an empty training set.
+
+examples:
+  fess prepare --in data/brats-synth --out data/brats-prep --size 64 --target wt
+  fess prepare --in BraTS2023-GLI --out data/gli --modalities t2f,t1n,t1c,t2w --target wt,tc,et
+  fess prepare --in AbdomenCT-1K --out data/abd --classes liver,kidney,spleen,pancreas`
 
 func init() {
 	register("prepare", "crop, resample, normalise and split a data set",
@@ -44,8 +66,11 @@ func runPrepare(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "prepared output directory")
 	layout := fs.String("layout", "auto", "auto, "+strings.Join(dataset.Layouts, ", "))
 	size := fs.Int("size", 64, "edge S of the prepared cube")
-	target := fs.String("target", "", "wt, tc, et, any, an organ or label values (default wt for MRI, any otherwise)")
-	modality := fs.String("modality", "", "flair (default for MRI), t1, t1ce, t2")
+	target := fs.String("target", "", "output regions: wt,tc,et, any, an organ, or label values (default wt for MRI, any otherwise)")
+	classes := fs.String("classes", "", "mutually exclusive output classes (softmax), e.g. liver,kidney,spleen,pancreas")
+	conv := fs.String("convention", "", "label convention: "+strings.Join(dataset.Conventions, ", ")+" (default: the layout's)")
+	modality := fs.String("modality", "", "input channels, e.g. flair or flair,t1,t1ce,t2 (default flair for MRI)")
+	fs.StringVar(modality, "modalities", "", "same as --modality")
 	seed := fs.Int64("seed", 42, "seed of the train/val/test split")
 	split := fs.String("split", "0.7,0.1,0.2", "train,val,test fractions")
 	window := fs.String("window", "-200,300", "CT window in HU: low,high")
@@ -69,7 +94,7 @@ func runPrepare(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opts := dataset.Options{
-		Layout: *layout, Modality: *modality, Target: *target, Size: *size, Seed: *seed,
+		Layout: *layout, Modality: *modality, Target: *target, Classes: *classes, Convention: *conv, Size: *size, Seed: *seed,
 		Split: [3]float64{fr[0], fr[1], fr[2]}, Window: [2]float64{wn[0], wn[1]}, Workers: *workers,
 	}
 	if !*quiet {
@@ -87,9 +112,15 @@ func runPrepare(args []string, stdout, stderr io.Writer) error {
 	if cached {
 		state = "up to date:"
 	}
-	fmt.Fprintf(stdout, "%s %d cases (%s, %s, target %s, %d³) in %s: train %d, val %d, test %d\n",
-		state, len(m.Cases), m.Options.Layout, m.Options.Modality, m.Options.Target, m.Options.Size,
-		*out, count["train"], count["val"], count["test"])
+	p := &dataset.Prepared{Manifest: *m}
+	task := p.Task()
+	kind := "target"
+	if task.Softmax {
+		kind = "classes"
+	}
+	fmt.Fprintf(stdout, "%s %d cases (%s, %s, %s %s, %d³; %s labels) in %s: train %d, val %d, test %d\n",
+		state, len(m.Cases), m.Options.Layout, strings.Join(task.Channels, ","), kind, strings.Join(task.RegionNames(), ","),
+		m.Options.Size, task.Convention, *out, count["train"], count["val"], count["test"])
 	return nil
 }
 

@@ -38,7 +38,7 @@ func TestSynthPrepareCommands(t *testing.T) {
 		t.Fatalf("synth: exit %d, %q", code, out)
 	}
 	code, out, stderr := runStd(t, "prepare", "--in", raw, "--out", prep, "--size", "16", "--split", "0.5,0.25,0.25")
-	if code != 0 || !strings.Contains(out, "prepared 4 cases (brats2017, flair, target wt, 16³)") {
+	if code != 0 || !strings.Contains(out, "prepared 4 cases (brats2017, flair, target wt, 16³") {
 		t.Fatalf("prepare: exit %d, %q, %q", code, out, stderr)
 	}
 	if !strings.Contains(stderr, "100%") {

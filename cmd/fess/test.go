@@ -18,7 +18,7 @@ prepared data (default: the data it was trained on). Writes DIR/metrics.csv
 hd95, assd in mm on the prepared grid, and the confusion counts),
 DIR/summary.json ({"cases": n, "metrics": {"dice": {"mean","std","sem",
 "median","n","nans"}, …}}) and the predicted masks DIR/pred/<id>.nii.gz.
-Metrics are per case, on the prediction thresholded at 0.5 (SPEC §2).
+Metrics are per case, on the prediction thresholded at 0.5 (docs/metrics.md).
 
 example:
   fess test --run runs/fess --out runs/fess/test`

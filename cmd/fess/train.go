@@ -26,7 +26,7 @@ thread count the final weights equal an uninterrupted run's bit for bit.
 Defaults: unet3d preset, F=8, 3 levels, Adam lr 1e-3, batch 2, 30 epochs;
 --preset seed takes the reference's network and recipe (lr 1e-5, batch 5,
 150 epochs, dropout 0.2). Gradients are clipped at global norm 1.0.
-FESS = λ·Dice + (1−λ)·1e-4·L_con with λ = 0.5, T = 0.5 (SPEC §1).
+FESS = λ·Dice + (1−λ)·1e-4·L_con with λ = 0.5, T = 0.5 (docs/method.md).
 
 example:
   fess train --data data/brats-prep --out runs/fess --loss fess --epochs 20`

@@ -13,7 +13,7 @@ const NormEps = 1e-12
 
 // ContrastiveFESS returns FESS's contrastive term between two bottleneck
 // maps prev and pres of shape [N,d,h,w,C], exactly as the reference codes
-// it (SPEC §1; the PyTorch peer's contrastive_loss):
+// it (docs/method.md; the PyTorch peer's contrastive_loss):
 //
 //	â[n,:,c] = prev[n,:,c] / max(‖prev[n,:,c]‖₂, 1e-12)    (norm over the d·h·w voxels)
 //	b̂[n,:,c] = pres[n,:,c] / max(‖pres[n,:,c]‖₂, 1e-12)
@@ -62,17 +62,19 @@ func DefaultFESSOptions() FESSOptions {
 // Parts is a combined loss and its unweighted components, for logging.
 type Parts struct {
 	Total *autodiff.Var // what is back-propagated
-	Dice  *autodiff.Var // the batch soft Dice loss
+	Dice  *autodiff.Var // the batch soft Dice loss (mean over its channels)
 	Con   *autodiff.Var // the contrastive term before λ and scale (nil if none)
 }
 
-// FESS returns the FESS loss (SPEC §1):
+// FESS returns the FESS loss (docs/method.md):
 //
 //	Total = λ·Dice(probs, target) + (1−λ)·scale·ContrastiveFESS(prev, pres, T)
 //
-// with Dice the batch soft Dice loss (see Dice: ε smoothing, both masks
-// empty gives 0) and the contrastive term as ContrastiveFESS. Parts.Con is
-// the contrastive term before weighting. The pairing of prev and pres is
+// with Dice the batch soft Dice loss (see Dice: for K > 1 channels the mean
+// of the per-channel Dice, so a softmax model passes its Foreground
+// channels; ε smoothing, both masks empty gives 0) and the contrastive term
+// as ContrastiveFESS on the bottleneck, which does not depend on K.
+// Parts.Con is the contrastive term before weighting. The pairing of prev and pres is
 // the training loop's (see Pairing).
 func FESS(tp *autodiff.Tape, probs, target, prev, pres *autodiff.Var, opt FESSOptions) Parts {
 	d := Dice(tp, probs, target, opt.Eps)

@@ -164,14 +164,15 @@ func InfoNCE(tp *autodiff.Tape, q, k *autodiff.Var, queue *Queue, temperature fl
 	return tp.Scale(tp.Sum(tp.Mul(ls, autodiff.Const(pos)), nil), -1/float32(n))
 }
 
-// InfoNCEParts returns the InfoNCE baseline of SPEC §1 (not in the
+// InfoNCEParts returns the InfoNCE baseline of docs/method.md (not in the
 // reference's code; defined here), weighted as FESS:
 //
 //	Total = λ·Dice(probs, target) + (1−λ)·scale·InfoNCE(q, k, queue, T)
 //
 // with q the projections of the first augmented view (with gradient), k
 // those of the second (detached by the caller) and probs the segmentation
-// of the first view. Parts.Con is the unweighted InfoNCE. The caller then
+// of the first view (Dice: the multi-channel batch Dice, see there).
+// Parts.Con is the unweighted InfoNCE. The caller then
 // pushes k into the queue.
 func InfoNCEParts(tp *autodiff.Tape, probs, target, q, k *autodiff.Var, queue *Queue, opt FESSOptions) Parts {
 	d := Dice(tp, probs, target, opt.Eps)

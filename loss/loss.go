@@ -1,17 +1,30 @@
-// Package loss holds the training losses of SPEC §1: the soft Dice loss,
+// Package loss holds the training losses of docs/method.md: the soft Dice loss,
 // FESS (Dice plus a contrastive term on the U-Net's bottleneck features),
 // the contrastive baselines SimCLR (NT-Xent) and InfoNCE (MoCo-style queue),
-// and the usual segmentation losses BCE, Dice+BCE, focal and Tversky.
+// and the usual segmentation losses BCE, Dice+BCE, focal and Tversky, with
+// their softmax counterparts CrossEntropy and DiceCE.
 //
 // Every loss is built from autodiff ops on a *autodiff.Tape (nil: values
 // only), takes probabilities p and a target y of the same shape (values in
-// [0,1], channels-last [N,D,H,W,1]) unless stated otherwise, returns a
+// [0,1], channels-last [N,D,H,W,K]) unless stated otherwise, returns a
 // scalar Var, and states its formula, reduction and empty-mask behaviour in
-// its doc comment. The PyTorch fixtures in testdata/ (gen_golden.py) pin the
+// its doc comment.
+//
+// K output channels come in two conventions. Sigmoid outputs: each channel
+// an independent region with its own 0/1 target channel (K = 1: the
+// paper's single foreground; K = 3: BraTS's WT/TC/ET regions). Softmax
+// outputs: the channels are exclusive classes, channel 0 the background,
+// and y is one-hot over all K. The overlap losses (Dice, DicePerSample,
+// Tversky) average their per-channel values over the channels they are
+// given, so a softmax model passes Foreground(p) and Foreground(y) to leave
+// the background out (nnU-Net's default); the elementwise losses (BCE,
+// Focal) average over voxels and channels; CrossEntropy and DiceCE are for
+// softmax outputs. With K = 1 every loss computes exactly what it computed
+// before channels were added. The PyTorch fixtures in testdata/ (gen_golden.py) pin the
 // values and the input gradients of each.
 //
 // The contrastive baselines are not in the FESS reference's code; they are
-// defined here (SPEC §1) and share λ, scale and T with FESS:
+// defined here (docs/method.md) and share λ, scale and T with FESS:
 //
 //	total = λ·Dice + (1−λ)·scale·L_contrastive,   λ = 0.5, scale = 1e-4, T = 0.5
 package loss
@@ -31,9 +44,9 @@ const (
 	KindDice    Kind = "dice"    // Dice alone (the "Vanilla Dice" baseline)
 	KindSimCLR  Kind = "simclr"  // λ·Dice + (1−λ)·scale·NTXent
 	KindInfoNCE Kind = "infonce" // λ·Dice + (1−λ)·scale·InfoNCE
-	KindBCE     Kind = "bce"     // binary cross-entropy
-	KindDiceBCE Kind = "dicebce" // Dice + BCE
-	KindFocal   Kind = "focal"   // focal loss (Lin et al. 2017)
+	KindBCE     Kind = "bce"     // binary cross-entropy (categorical cross-entropy for softmax outputs)
+	KindDiceBCE Kind = "dicebce" // Dice + BCE (Dice + cross-entropy for softmax outputs)
+	KindFocal   Kind = "focal"   // focal loss (Lin et al. 2017); sigmoid outputs only
 	KindTversky Kind = "tversky" // Tversky loss (Salehi et al. 2017)
 )
 
@@ -67,7 +80,7 @@ func (k Kind) Contrastive() bool {
 }
 
 // Pairing selects which bottleneck maps FESS's contrastive term compares
-// (SPEC §1). The training loop builds prev and pres accordingly and passes
+// (docs/method.md). The training loop builds prev and pres accordingly and passes
 // them to ContrastiveFESS / FESS:
 //
 //   - PreviousBatch ("previous-batch", the default; the paper's flow

@@ -76,14 +76,15 @@ func NTXent(tp *autodiff.Tape, z1, z2 *autodiff.Var, temperature float32) *autod
 	return tp.Scale(tp.Sum(tp.Mul(ls, autodiff.Const(pos)), nil), -1/float32(m))
 }
 
-// SimCLR returns the SimCLR baseline of SPEC §1 (not in the reference's
+// SimCLR returns the SimCLR baseline of docs/method.md (not in the reference's
 // code; defined here), weighted as FESS so the comparison is fair:
 //
 //	Total = λ·Dice(probs, target) + (1−λ)·scale·NTXent(z1, z2, T)
 //
 // with z1, z2 the projection-head outputs of two augmented views of the
 // batch (package augment) and probs the segmentation of the first view
-// (target: its mask). Parts.Con is the unweighted NT-Xent.
+// (target: its mask; Dice is the multi-channel batch Dice, see there).
+// Parts.Con is the unweighted NT-Xent.
 func SimCLR(tp *autodiff.Tape, probs, target, z1, z2 *autodiff.Var, opt FESSOptions) Parts {
 	d := Dice(tp, probs, target, opt.Eps)
 	c := NTXent(tp, z1, z2, opt.Temperature)

@@ -1,9 +1,20 @@
-// Package model builds the 3-D U-Net of SPEC §1 on the autodiff engine.
+// Package model builds the 3-D U-Net of docs/method.md on the autodiff engine.
 //
-// Input [N,S,S,S,Cin] (channels-last), output the per-voxel foreground
-// probability [N,S,S,S,1] and the bottleneck feature map
-// [N,S/2^L,S/2^L,S/2^L,Cb]. Structure, with block = Conv3d 3×3×3 'same'
-// (bias) → BatchNorm → ReLU → Dropout:
+// Input [N,S,S,S,Cin] (channels-last; Cin = InChannels, e.g. 4 for the
+// BraTS modalities), output per-voxel probabilities [N,S,S,S,K] (K =
+// OutChannels) and the bottleneck feature map [N,S/2^L,S/2^L,S/2^L,Cb].
+// The K output channels are read one of two ways:
+//
+//   - sigmoid (the default): each channel is an independent region
+//     probability, e.g. K = 3 for the BraTS regions WT/TC/ET as MONAI and
+//     nnU-Net's region-based training use them; K = 1 is the paper's
+//     single foreground probability.
+//   - Softmax: the channels are mutually exclusive classes, channel 0 the
+//     background (e.g. abdominal organs), and the head's logits go through
+//     a softmax over the channel axis, so the K values of a voxel sum to 1.
+//
+// Structure, with block = Conv3d 3×3×3 'same' (bias) → BatchNorm → ReLU →
+// Dropout:
 //
 //	encoder level i (i = 0..L−1): block(→F·2^i) [×2 for unet3d, ×1 for seed],
 //	    kept as skip i, then MaxPool 2
@@ -11,7 +22,7 @@
 //	decoder level i (i = L−1..0): ConvTranspose3d 2×2×2 stride 2 (bias,
 //	    →F·2^i) → BatchNorm → concat [upsampled, skip i] on channels →
 //	    block(2F·2^i → F·2^i), block(F·2^i → F·2^i)
-//	head: Conv3d 1×1×1 (→1) → sigmoid
+//	head: Conv3d 1×1×1 (→K) → sigmoid per channel, or softmax over channels
 //
 // The bottleneck returned is the second bottleneck block's output (after
 // its ReLU and dropout), i.e. what the decoder consumes.
@@ -49,11 +60,18 @@ type Config struct {
 	BottleneckChannels int     // Cb; default F·2^L (unet3d) or 1024 (seed)
 	Seed               uint64  // weight initialisation and dropout seed
 	// NoUpBN drops the BatchNorm after each up-sampling transposed conv
-	// (the decoder then concatenates the up-conv output directly). SPEC's
-	// unet3d has that BatchNorm; the PyTorch timing peer
-	// (bench/torch_unet3d.py) has not, so `fess bench` sets NoUpBN to run
+	// (the decoder then concatenates the up-conv output directly). The
+	// unet3d preset has that BatchNorm; the PyTorch timing peer
+	// (bench/peer/torch_unet3d.py) has not, so `fess bench` sets NoUpBN to run
 	// exactly the peer's network. Parameter names are unchanged otherwise.
 	NoUpBN bool `json:",omitempty"`
+	// OutChannels is K, the number of output channels (default 1; 0, as
+	// in configs written before the field existed, means 1). With Softmax
+	// it counts the background class as channel 0, so it must be ≥ 2.
+	OutChannels int `json:",omitempty"`
+	// Softmax makes the outputs K exclusive classes (softmax over the
+	// channel axis) instead of K independent sigmoid regions.
+	Softmax bool `json:",omitempty"`
 }
 
 // block is conv → BN → ReLU → dropout.
@@ -110,10 +128,17 @@ func Resolve(cfg Config) (Config, error) {
 		cfg.Dropout = 0
 	}
 	def(&cfg.InChannels, 1)
+	def(&cfg.OutChannels, 1)
 	def(&cfg.BottleneckChannels, cfg.Filters<<cfg.Levels)
 	if cfg.Filters < 1 || cfg.Levels < 1 || cfg.Levels > 8 || cfg.Dropout >= 1 {
 		return cfg, errs.Usage("model: need filters ≥ 1, 1 ≤ levels ≤ 8, dropout < 1 (got %d, %d, %g)",
 			cfg.Filters, cfg.Levels, cfg.Dropout)
+	}
+	if cfg.InChannels < 1 || cfg.OutChannels < 1 {
+		return cfg, errs.Usage("model: need in and out channels ≥ 1 (got %d, %d)", cfg.InChannels, cfg.OutChannels)
+	}
+	if cfg.Softmax && cfg.OutChannels < 2 {
+		return cfg, errs.Usage("model: softmax outputs need out channels ≥ 2, the background included (got %d)", cfg.OutChannels)
 	}
 	if cfg.InputSize%(1<<cfg.Levels) != 0 || cfg.InputSize < 1<<cfg.Levels {
 		return cfg, errs.Usage("model: input size %d must be a positive multiple of 2^levels = %d",
@@ -171,7 +196,7 @@ func New(cfg Config) (*UNet3D, error) {
 		m.dec[i] = l
 		c = co
 	}
-	m.final = b.NewConv3D("final", 1, c, 1, true, autodiff.Valid3D(1))
+	m.final = b.NewConv3D("final", 1, c, cfg.OutChannels, true, autodiff.Valid3D(1))
 	return m, nil
 }
 
@@ -201,15 +226,21 @@ func (m *UNet3D) runBlocks(tp *autodiff.Tape, bls []block, h *autodiff.Var, trai
 	return h
 }
 
-// Forward runs the network on x [N,S,S,S,Cin]. train selects batch
+// Forward runs the network on x [N,D,H,W,Cin]. train selects batch
 // statistics (and updates the running ones) and active dropout; tp may be
-// nil for a no-grad pass. It returns the probabilities and the bottleneck.
+// nil for a no-grad pass. It returns the probabilities [N,D,H,W,K] (sigmoid
+// of each channel's logit, or with Softmax the softmax over the channel
+// axis) and the bottleneck.
 func (m *UNet3D) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) (probs, bottleneck *autodiff.Var) {
 	logits, bott := m.ForwardLogits(tp, x, train)
+	if m.Cfg.Softmax {
+		return tp.Softmax(logits, 4), bott
+	}
 	return tp.Sigmoid(logits), bott
 }
 
-// ForwardLogits is Forward without the final sigmoid (for losses on logits).
+// ForwardLogits is Forward without the final sigmoid or softmax (for losses
+// on logits): logits [N,D,H,W,K].
 func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (logits, bottleneck *autodiff.Var) {
 	if err := m.ValidateInput(x.Value.Shape); err != nil {
 		panic(err.Error())

@@ -1,6 +1,8 @@
 package train
 
 import (
+	"fmt"
+
 	"github.com/fess-seg/fess/autodiff"
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/loss"
@@ -12,11 +14,23 @@ import (
 type stepResult struct {
 	total *autodiff.Var      // the loss to minimise
 	parts map[string]float64 // its named parts, for the log
-	probs *autodiff.Var      // the training-mode prediction, for the train Dice
+	// probs is the training-mode prediction, for the train Dice: all K
+	// channels [N,D,H,W,K] as the model outputs them (sigmoid regions, or
+	// softmax classes with the background as channel 0).
+	probs *autodiff.Var
 }
 
 // objective is one loss's way of running the model on a batch. Every loss
 // sees the same data, λ, scale and temperature, so comparisons are fair.
+//
+// Targets y are float 0/1 tensors [N,D,H,W,K] with K = the model's
+// OutChannels: for sigmoid outputs one channel per region, for softmax
+// outputs (m.Cfg.Softmax) a one-hot encoding with the background as
+// channel 0. With softmax outputs the Dice part of dice, dicebce, fess,
+// simclr, infonce and tversky is taken on the foreground channels 1..K−1
+// only (nnU-Net's default), "bce" is the categorical cross-entropy on all K
+// channels, "dicebce" is Dice(foreground) + cross-entropy, and "focal" is
+// refused (it is a sigmoid loss).
 type objective interface {
 	// step records the loss on tp; detached passes run on ng (a no-grad
 	// tape whose buffers live until the step ends).
@@ -30,6 +44,10 @@ type objective interface {
 }
 
 func newObjective(cfg Config, m *model.UNet3D) (objective, error) {
+	if m.Cfg.Softmax && cfg.Loss == "focal" {
+		return nil, errs.Usage("train: loss focal is defined for sigmoid outputs only; the model has %d softmax outputs (use dice, bce = cross-entropy, dicebce = Dice + cross-entropy, tversky, or a contrastive loss)",
+			m.Cfg.OutChannels)
+	}
 	switch cfg.Loss {
 	case "dice", "bce", "dicebce", "focal", "tversky":
 		return &segObjective{m: m, name: cfg.Loss}, nil
@@ -51,20 +69,57 @@ type segObjective struct {
 
 func (o *segObjective) step(tp, _ *autodiff.Tape, x, y *autodiff.Var, _ int64) stepResult {
 	p, _ := o.m.Forward(tp, x, true)
+	checkTarget(o.m, p, y)
+	soft := o.m.Cfg.Softmax
 	var l *autodiff.Var
 	switch o.name {
 	case "dice":
-		l = loss.Dice(tp, p, y, loss.DiceEps)
+		dp, dy := diceChannels(tp, o.m, p, y)
+		l = loss.Dice(tp, dp, dy, loss.DiceEps)
 	case "bce":
-		l = loss.BCE(tp, p, y)
+		if soft {
+			l = loss.CrossEntropy(tp, p, y)
+		} else {
+			l = loss.BCE(tp, p, y)
+		}
 	case "dicebce":
-		l = loss.DiceBCE(tp, p, y, loss.DefaultDiceBCEOptions()).Total
+		if soft {
+			l = loss.DiceCE(tp, p, y, loss.DefaultDiceCEOptions()).Total
+		} else {
+			l = loss.DiceBCE(tp, p, y, loss.DefaultDiceBCEOptions()).Total
+		}
 	case "focal":
 		l = loss.Focal(tp, p, y, 0.25, 2)
 	case "tversky":
-		l = loss.Tversky(tp, p, y, 0.3, 0.7, loss.DiceEps)
+		dp, dy := diceChannels(tp, o.m, p, y)
+		l = loss.Tversky(tp, dp, dy, 0.3, 0.7, loss.DiceEps)
 	}
 	return stepResult{total: l, probs: p, parts: map[string]float64{o.name + "_loss": float64(l.Item())}}
+}
+
+// diceChannels returns the channels of the prediction p and target y that
+// the Dice-type terms are computed on: all of them for sigmoid outputs,
+// the foreground channels 1..K−1 (a Slice of axis 4) for softmax outputs.
+func diceChannels(tp *autodiff.Tape, m *model.UNet3D, p, y *autodiff.Var) (*autodiff.Var, *autodiff.Var) {
+	if !m.Cfg.Softmax {
+		return p, y
+	}
+	k := m.Cfg.OutChannels
+	return tp.Slice(p, 4, 1, k), tp.Slice(y, 4, 1, k)
+}
+
+// checkTarget panics with a clear message when the target's shape is not
+// the prediction's (a programming error: the data layer builds y with the
+// model's OutChannels).
+func checkTarget(m *model.UNet3D, p, y *autodiff.Var) {
+	if !tensor.SameShape(p.Value.Shape, y.Value.Shape) {
+		kind := "sigmoid region"
+		if m.Cfg.Softmax {
+			kind = "one-hot softmax class (background = channel 0)"
+		}
+		panic(fmt.Sprintf("train: target of shape %v for a prediction %v: want [N,D,H,W,%d], one %s channel each",
+			y.Value.Shape, p.Value.Shape, m.Cfg.OutChannels, kind))
+	}
 }
 
 func (o *segObjective) after()                                 {}
@@ -73,7 +128,7 @@ func (o *segObjective) records() []tensor.Record               { return nil }
 func (o *segObjective) load(_ []tensor.Record, _ string) error { return nil }
 
 // fessObjective is λ·Dice + (1−λ)·scale·L_con with the configured pairing
-// (SPEC §1):
+// (docs/method.md):
 //   - previous-batch: prev is the detached bottleneck of the previous
 //     step's batch; at the first step (and whenever the previous batch had
 //     another size, e.g. after a short last batch) a detached second
@@ -112,7 +167,9 @@ func (o *fessObjective) step(tp, none *autodiff.Tape, x, y *autodiff.Var, _ int6
 		_, pres = o.m.Forward(tp, x, false)
 	}
 	o.cur = pres.Value.Clone()
-	parts := loss.FESS(tp, probs, y, prev, pres, o.opt)
+	checkTarget(o.m, probs, y)
+	dp, dy := diceChannels(tp, o.m, probs, y)
+	parts := loss.FESS(tp, dp, dy, prev, pres, o.opt)
 	return stepResult{total: parts.Total, probs: probs, parts: map[string]float64{
 		"dice_loss": float64(parts.Dice.Item()), "con_loss": float64(parts.Con.Item())}}
 }

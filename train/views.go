@@ -11,10 +11,12 @@ import (
 	"github.com/fess-seg/fess/tensor"
 )
 
-// viewObjective is the SimCLR and InfoNCE baseline (SPEC §1): two augmented
-// views of each volume (random flips applied to image and mask alike,
-// intensity jitter), the Dice term on the first view's training-mode
-// prediction, and a contrastive term on the projections (bottleneck →
+// viewObjective is the SimCLR and InfoNCE baseline (docs/method.md): two augmented
+// views of each volume (random flips applied to every image and target
+// channel alike, one intensity jitter per view applied to the image
+// channels only), the Dice term on the first view's training-mode
+// prediction (foreground channels only for softmax outputs, see
+// objective), and a contrastive term on the projections (bottleneck →
 // global average pool → 2-layer MLP → 128-d):
 //
 //	total = λ·Dice + (1−λ)·scale·L,  L = NT-Xent(z1, z2) (SimCLR) or
@@ -43,29 +45,74 @@ func newViewObjective(cfg Config, m *model.UNet3D) (objective, error) {
 	return o, nil
 }
 
-// views returns two augmented copies of the batch (image and mask).
+// views returns two augmented copies of the batch: x1 and its target y1
+// (the same flips), and x2 (other flips and jitter). x is [N,D,H,W,C] and
+// y [N,D,H,W,K]; per sample, two parameter sets are drawn (first view,
+// second view, in that order) and each applies to every channel: the
+// flips to all image and target channels, the intensity jitter to the
+// image channels only. With C = K = 1 this is augment.Augment on the
+// sample's voxels, as it always was.
 func (o *viewObjective) views(x, y *autodiff.Var, step int64) (x1, y1, x2 *tensor.Tensor) {
-	sh := x.Value.Shape
+	sh, ysh := x.Value.Shape, y.Value.Shape
 	n, vox := sh[0], sh[1]*sh[2]*sh[3]
+	c, k := sh[4], ysh[4]
 	dims := [3]int{sh[1], sh[2], sh[3]}
 	rng := rand.New(rand.NewPCG(o.cfg.Seed^0xa06e47, uint64(step)))
-	x1, y1, x2 = tensor.New(sh...), tensor.New(sh...), tensor.New(sh...)
+	x1, y1, x2 = tensor.New(sh...), tensor.New(ysh...), tensor.New(sh...)
 	opt := augment.Default()
 	for i := 0; i < n; i++ {
-		xi, yi := x.Value.Data[i*vox:(i+1)*vox], y.Value.Data[i*vox:(i+1)*vox]
-		a, am := augment.Augment(xi, yi, dims, rng, opt)
-		b, _ := augment.Augment(xi, nil, dims, rng, opt)
-		copy(x1.Data[i*vox:], a)
-		copy(y1.Data[i*vox:], am)
-		copy(x2.Data[i*vox:], b)
+		pa := augment.Draw(rng, opt)
+		pb := augment.Draw(rng, opt)
+		if c == 1 && k == 1 {
+			xi, yi := x.Value.Data[i*vox:(i+1)*vox], y.Value.Data[i*vox:(i+1)*vox]
+			a, am := augment.Apply(xi, yi, dims, pa)
+			b, _ := augment.Apply(xi, nil, dims, pb)
+			copy(x1.Data[i*vox:], a)
+			copy(y1.Data[i*vox:], am)
+			copy(x2.Data[i*vox:], b)
+			continue
+		}
+		xs, ys := x.Value.Data[i*vox*c:(i+1)*vox*c], y.Value.Data[i*vox*k:(i+1)*vox*k]
+		flipOnly := augment.Params{Flip: pa.Flip, Scale: 1}
+		for ch := 0; ch < c; ch++ {
+			xc := viewChannel(xs, c, ch)
+			a, _ := augment.Apply(xc, nil, dims, pa)
+			b, _ := augment.Apply(xc, nil, dims, pb)
+			setViewChannel(x1.Data[i*vox*c:(i+1)*vox*c], c, ch, a)
+			setViewChannel(x2.Data[i*vox*c:(i+1)*vox*c], c, ch, b)
+		}
+		for ch := 0; ch < k; ch++ {
+			// Scale 1, shift 0: the flips alone (1·v + 0 = v exactly).
+			m, _ := augment.Apply(viewChannel(ys, k, ch), nil, dims, flipOnly)
+			setViewChannel(y1.Data[i*vox*k:(i+1)*vox*k], k, ch, m)
+		}
 	}
 	return x1, y1, x2
+}
+
+// viewChannel returns channel ch of a channels-last sample of c channels.
+func viewChannel(v []float32, c, ch int) []float32 {
+	out := make([]float32, len(v)/c)
+	for i := range out {
+		out[i] = v[i*c+ch]
+	}
+	return out
+}
+
+// setViewChannel writes src into channel ch of a channels-last sample.
+func setViewChannel(v []float32, c, ch int, src []float32) {
+	for i, s := range src {
+		v[i*c+ch] = s
+	}
 }
 
 func (o *viewObjective) step(tp, none *autodiff.Tape, x, y *autodiff.Var, step int64) stepResult {
 	x1, y1, x2 := o.views(x, y, step)
 	p1, b1 := o.m.Forward(tp, autodiff.Const(x1), true)
-	dice := loss.Dice(tp, p1, autodiff.Const(y1), loss.DiceEps)
+	t1 := autodiff.Const(y1)
+	checkTarget(o.m, p1, t1)
+	dp, dy := diceChannels(tp, o.m, p1, t1)
+	dice := loss.Dice(tp, dp, dy, loss.DiceEps)
 	z1 := o.head.Forward(tp, b1)
 	var con *autodiff.Var
 	if o.queue == nil {

@@ -10,13 +10,16 @@ NAME/g<input> the gradient of the loss with respect to that input.
 
 Each reference below is the straightforward PyTorch formula (or the PyTorch
 function where one exists), written independently of the Go code:
-- FESS contrastive term: contrastive_loss of shared/bench/torch_unet3d.py
+- FESS contrastive term: contrastive_loss of bench/peer/torch_unet3d.py
   (the PyTorch peer), on NCDHW tensors.
 - NT-Xent: cosine-similarity matrix, diagonal masked with -inf,
   F.cross_entropy with the other view as the target.
 - InfoNCE: MoCo's logits [q.k_batch, q.queue] and F.cross_entropy.
 - BCE: F.binary_cross_entropy on clamped p; F.binary_cross_entropy_with_logits.
 - focal: torchvision.ops.sigmoid_focal_loss's formula on probabilities.
+- K channels: per-channel sums over (batch, voxels) and the mean over
+  channels written out; softmax via torch.softmax over the channel axis,
+  cross-entropy F.cross_entropy on the logits.
 """
 import json
 import os
@@ -51,7 +54,7 @@ def leaf(t):
 
 # ---------------------------------------------------------------- FESS term
 def contrastive_loss(a, b, temp=0.5):
-    # copied formula of the PyTorch peer (shared/bench/torch_unet3d.py)
+    # copied formula of the PyTorch peer (bench/peer/torch_unet3d.py)
     a = F.normalize(a.flatten(2), p=2, dim=2)
     b = F.normalize(b.flatten(2), p=2, dim=2)
     sim = (a * b).sum(dim=2)  # (N, C)
@@ -228,6 +231,108 @@ for tname, tgt in [("y", y), ("ysoft", ysoft), ("yempty", yempty)]:
     L.backward()
     val("seg/bcelogits/%s/loss" % tname, L.item())
     put("seg/bcelogits/%s/gz" % tname, z.grad, ncdhw=True)
+
+# ---------------------------------------------------------------- K output channels
+# Appended after every earlier case, so the random draws above (and their
+# fixture values) are unchanged. Tensors are NCDHW here, stored NDHWC.
+def dice_mc(p, y, eps=1e-5):
+    # per-channel Dice summed over batch and voxels, mean over channels
+    dims = (0, 2, 3, 4)
+    return (1 - (2 * (p * y).sum(dims) + eps) / (y.sum(dims) + p.sum(dims) + eps)).mean()
+
+
+def dice_ps_mc(p, y, eps=1e-5):
+    # per (sample, channel) Dice summed over voxels, mean over both
+    dims = (2, 3, 4)
+    return (1 - (2 * (p * y).sum(dims) + eps) / (y.sum(dims) + p.sum(dims) + eps)).mean()
+
+
+def tversky_mc(p, y, alpha, beta, eps):
+    dims = (0, 2, 3, 4)
+    tp = (p * y).sum(dims)
+    fp = (p * (1 - y)).sum(dims)
+    fn = ((1 - p) * y).sum(dims)
+    return (1 - (tp + eps) / (tp + alpha * fp + beta * fn + eps)).mean()
+
+
+# mc: K = 3 sigmoid regions; channel 2's target is empty everywhere (its
+# Dice then pushes p towards 0), the others about 35 % foreground.
+mlogits = torch.randn(2, 3, 4, 4, 4) * 2
+my = (torch.rand(2, 3, 4, 4, 4) < 0.35).float()
+my[:, 2] = 0
+put("mc/p", torch.sigmoid(mlogits), ncdhw=True)
+put("mc/y", my, ncdhw=True)
+mcases = {
+    "dice": lambda p, y: dice_mc(p, y),
+    "dice_ps": lambda p, y: dice_ps_mc(p, y),
+    "tversky": lambda p, y: tversky_mc(p, y, 0.3, 0.7, 1e-5),
+    "bce": lambda p, y: bce(p, y),
+    "dicebce": lambda p, y: dice_mc(p, y) + bce(p, y),
+    "focal": lambda p, y: focal(p, y, 0.25, 2.0),
+}
+for name, fn in mcases.items():
+    p = leaf(torch.sigmoid(mlogits))
+    L = fn(p, my)
+    L.backward()
+    val("mc/%s/loss" % name, L.item())
+    put("mc/%s/gp" % name, p.grad, ncdhw=True)
+
+# mcfess: FESS with K = 3 probabilities: the Dice part is the channel-mean
+# batch Dice, the contrastive part the peer's contrastive_loss as above.
+probs = leaf(torch.sigmoid(torch.randn(2, 3, 4, 4, 4)))
+target = (torch.rand(2, 3, 4, 4, 4) < 0.4).float()
+prev = torch.relu(torch.randn(2, 4, 2, 2, 2))
+pres = leaf(torch.relu(torch.randn(2, 4, 2, 2, 2) + 0.2))
+d = dice_mc(probs, target)
+c = contrastive_loss(prev, pres, 0.5)
+total = 0.5 * d + 0.5 * 1e-4 * c
+total.backward()
+for n, t in [("probs", probs), ("target", target), ("prev", prev), ("pres", pres)]:
+    put("mcfess/" + n, t, ncdhw=True)
+put("mcfess/gprobs", probs.grad, ncdhw=True)
+put("mcfess/gpres", pres.grad, ncdhw=True)
+val("mcfess/loss", total.item())
+val("mcfess/dice", d.item())
+val("mcfess/con", c.item())
+
+# sm: softmax over K = 4 classes (channel 0 the background), one-hot
+# targets from random labels. Gradients w.r.t. the logits z go through
+# torch.softmax; the cross-entropy reference is F.cross_entropy on z.
+K = 4
+sz = torch.randn(2, K, 4, 4, 4) * 1.5
+labels = torch.randint(0, K, (2, 4, 4, 4))
+labels[1, 0] = 0  # some background-only rows
+sy = F.one_hot(labels, K).permute(0, 4, 1, 2, 3).float()
+put("sm/z", sz, ncdhw=True)
+put("sm/y", sy, ncdhw=True)
+smcases = {
+    "dicefg": lambda z: dice_mc(torch.softmax(z, 1)[:, 1:], sy[:, 1:]),
+    "ce": lambda z: F.cross_entropy(z, labels),
+    "dicece": lambda z: dice_mc(torch.softmax(z, 1)[:, 1:], sy[:, 1:]) + F.cross_entropy(z, labels),
+    "dicece_w": lambda z: 0.7 * dice_mc(torch.softmax(z, 1)[:, 1:], sy[:, 1:]) + 0.3 * F.cross_entropy(z, labels),
+    "dicece_bg": lambda z: dice_mc(torch.softmax(z, 1), sy) + F.cross_entropy(z, labels),
+}
+for name, fn in smcases.items():
+    z = leaf(sz)
+    L = fn(z)
+    L.backward()
+    val("sm/%s/loss" % name, L.item())
+    put("sm/%s/gz" % name, z.grad, ncdhw=True)
+
+# smp: cross-entropy on probabilities (gradient w.r.t. p), one voxel
+# saturated so its true-class probability (~e^-60) is clamped at 1e-7:
+# -mean over voxels of sum_k y_k log(clamp(p_k, 1e-7, 1)).
+zs = sz.clone()
+zs[0, :, 0, 0, 0] = torch.tensor([30.0, -30.0, 0.0, 0.0])
+ys = sy.clone()
+ys[0, :, 0, 0, 0] = torch.tensor([0.0, 1.0, 0.0, 0.0])
+p = leaf(torch.softmax(zs, 1))
+L = -(ys * p.clamp(1e-7, 1).log()).sum(1).mean()
+L.backward()
+put("smp/p", p, ncdhw=True)
+put("smp/y", ys, ncdhw=True)
+val("smp/ce/loss", L.item())
+put("smp/ce/gp", p.grad, ncdhw=True)
 
 with open(OUT + ".bin", "wb") as f:
     f.write(bytes(blob))

@@ -263,8 +263,9 @@ func synthBrainDims(size int) [3]int {
 // necrotic centre (1), a few solid. Sizes, shapes, orientations and
 // positions are random. The contrasts (see brainIntensity) make FLAIR and
 // T2 show the whole tumour, T1ce the enhancing rim and the necrosis, so the
-// tumour core and enhancing tumour need more than FLAIR. Each modality gets a smooth tissue texture, a smooth
-// multiplicative bias field and Rician noise; the images are int16 with
+// tumour core and enhancing tumour need more than FLAIR. Each modality gets
+// a smooth tissue texture, a smooth multiplicative bias field and Rician
+// noise; the images are int16 with
 // exactly 0 outside the head, the label uint8. Voxels are isotropic
 // (160/S mm, so the head is about head-sized) and the affine is BraTS's
 // (x and y flipped: LPS voxel order in RAS world).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -145,9 +146,15 @@ func (m *nnunetMeta) hasRegions() bool { return len(m.isRegion) > 0 }
 // convention exposes the dataset's labels as a convention: each name is a
 // region (or class), in file order; regions paint regions_class_order.
 func (m *nnunetMeta) convention() convention {
-	c := convention{name: ConvNNUNet, regions: map[string][]int{}, paint: map[string]int{}}
+	c := convention{name: ConvNNUNet, regions: map[string][]int{}, paint: map[string]int{}, known: []int{0}}
 	for i, n := range m.labelNames {
 		c.regions[n] = m.labels[n]
+		for _, v := range m.labels[n] {
+			if !slices.Contains(c.known, v) {
+				c.known = append(c.known, v)
+			}
+		}
+		slices.Sort(c.known)
 		c.order = append(c.order, n)
 		if m.order != nil {
 			c.paint[strings.ToLower(n)] = m.order[i]

@@ -112,6 +112,9 @@ type Task struct {
 	// Challenge is the BraTS 2023+ sub-challenge (GLI, MEN, MET, PED, SSA)
 	// when the layout names one; it sets the lesion-wise metric options.
 	Challenge string `json:"challenge,omitempty"`
+	// Known lists the label values that may occur in a label map (nil:
+	// any); others are an error.
+	Known []int `json:"known_labels,omitempty"`
 }
 
 // RegionNames returns the names of t's regions in order.
@@ -280,7 +283,7 @@ func resolveTask(opts Options, meta *nnunetMeta, challenge string) (Task, error)
 	if err != nil {
 		return Task{}, err
 	}
-	t := Task{Channels: chans, Convention: conv.name, Challenge: challenge}
+	t := Task{Channels: chans, Convention: conv.name, Challenge: challenge, Known: conv.known}
 	if opts.Classes != "" && opts.Target != "" && opts.Target != defaultTarget(opts.Layout) {
 		return Task{}, errs.Usage("--target %s and --classes %s: give one (regions are sigmoid outputs, classes softmax)", opts.Target, opts.Classes)
 	}
@@ -453,7 +456,7 @@ func (t Task) LabelMap(masks [][]uint8) []uint8 {
 // (a BraTS 2023 file read as 2021 would otherwise lose its enhancing
 // tumour without a word).
 func (t Task) RegionMasks(labels []float32) ([][]uint8, error) {
-	known := builtinConventions[t.Convention].known
+	known := t.Known
 	out := make([][]uint8, len(t.Regions))
 	for k := range out {
 		out[k] = make([]uint8, len(labels))
@@ -503,7 +506,8 @@ func defaultTarget(layout string) string {
 }
 
 // LegacyTask is the task of a run or manifest from before tasks existed:
-// one channel (o.Modality, at its MSD frame) and one region (o.Target).
+// one channel (o.Modality, at its MSD frame) and one region (o.Target);
+// any label value is accepted, as then.
 func LegacyTask(o Options) Task {
 	o = o.Defaults()
 	t := Task{Channels: []string{CanonicalModality(o.Modality)}, Convention: defaultConvention(o.Layout)}
@@ -525,6 +529,7 @@ func (t Task) InConvention(name string) (Task, error) {
 	}
 	out := t
 	out.Convention = name
+	out.Known = c.known
 	out.Regions = make([]Region, len(t.Regions))
 	for i, r := range t.Regions {
 		v, ok := c.lookup(r.Name)

@@ -104,7 +104,7 @@ func sameBits(t *testing.T, a, b map[string][]float32) {
 
 // TestKillResumeBitIdentical kills a training run with SIGKILL in the middle
 // of its second epoch, resumes it, and checks the final checkpoint equals an
-// uninterrupted run's bit for bit (SPEC §6), for FESS (previous-batch
+// uninterrupted run's bit for bit (README: Reliability), for FESS (previous-batch
 // pairing keeps the last bottleneck in the checkpoint) and InfoNCE (queue).
 func TestKillResumeBitIdentical(t *testing.T) {
 	if os.Getenv("FESS_KILL_CHILD") != "" {
@@ -248,7 +248,7 @@ func TestEvaluateAndPredict(t *testing.T) {
 	}
 	recs, err := csv.NewReader(f).ReadAll()
 	f.Close()
-	if err != nil || len(recs) != len(rows)+1 || recs[0][0] != "case" || recs[0][1] != "dice" {
+	if err != nil || len(recs) != len(rows)+1 || recs[0][0] != "case" || recs[0][1] != "region" || recs[0][2] != "dice" {
 		t.Fatalf("metrics.csv: %v %v", err, recs)
 	}
 	if _, err := ReadSummary(filepath.Join(out, "summary.json")); err != nil {
@@ -260,7 +260,7 @@ func TestEvaluateAndPredict(t *testing.T) {
 		t.Fatal(err)
 	}
 	mask := filepath.Join(t.TempDir(), "mask.nii.gz")
-	if err := PredictFile(run, ci.SourceImage, mask, 0, 0.5); err != nil {
+	if err := PredictFile(run, []string{ci.SourceImage}, mask, PredictOptions{Frame: -1, Threshold: 0.5}); err != nil {
 		t.Fatal(err)
 	}
 	in, err := volume.Read(ci.SourceImage)

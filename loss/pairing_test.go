@@ -47,7 +47,7 @@ func conGrads(m *model.UNet3D, tp *autodiff.Tape, prev, pres *autodiff.Var) (flo
 	return l.Item(), mx
 }
 
-// TestPairingGradients is SPEC §1's check of the three pairings on a tiny
+// TestPairingGradients checks the three pairings (docs/method.md) on a tiny
 // UNet3D: seed-exact's contrastive term is the constant log(N·C) with a
 // zero gradient, while same-batch and previous-batch give a gradient.
 //
@@ -116,7 +116,7 @@ func TestPairingGradients(t *testing.T) {
 	}
 }
 
-// TestSeedExactFESSIsHalfDice checks SPEC §1's consequence: with the
+// TestSeedExactFESSIsHalfDice checks the consequence (docs/method.md): with the
 // seed-exact pairing the FESS loss's parameter gradient equals that of
 // λ·Dice alone (the contrastive part contributes nothing).
 func TestSeedExactFESSIsHalfDice(t *testing.T) {

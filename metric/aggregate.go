@@ -6,7 +6,7 @@ import (
 	"slices"
 )
 
-// Summary describes one metric over a set of cases (SPEC §2).
+// Summary describes one metric over a set of cases (docs/metrics.md).
 type Summary struct {
 	// Mean is the arithmetic mean of the non-NaN values.
 	Mean float64
@@ -64,7 +64,7 @@ func Aggregate(values []float64) Summary {
 }
 
 // MarshalJSON writes {"mean","std","sem","median","n","nans"} (the
-// summary.json shape of SPEC §4), with NaN written as null.
+// summary.json shape of docs/cli.md), with NaN written as null.
 func (s Summary) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Mean   jsonFloat `json:"mean"`

@@ -1,4 +1,4 @@
-// Package metric scores binary segmentations per case, as SPEC §2 defines:
+// Package metric scores binary segmentations per case, as docs/metrics.md defines:
 // the overlap metrics from the confusion counts (Dice, IoU, precision,
 // sensitivity, specificity), the surface-distance metrics in millimetres (HD,
 // HD95, ASSD, computed with an exact Euclidean distance transform), and the
@@ -77,7 +77,7 @@ func Confusion(pred, truth []uint8) (tp, fp, fn, tn int64) {
 	return c[3], c[1], c[2], c[0]
 }
 
-// ratio returns num/den, or NaN when den is 0 (SPEC §2: 0/0 is NaN).
+// ratio returns num/den, or NaN when den is 0 (0/0 is NaN; docs/metrics.md).
 func ratio(num, den int64) float64 {
 	if den == 0 {
 		return math.NaN()
@@ -178,7 +178,7 @@ func maxOf(v []float64) float64 {
 
 // FromProbabilities binarises a probability map: voxel i is foreground (1)
 // when prob[i] ≥ threshold (MONAI's AsDiscrete(threshold=…) rule), background
-// (0) otherwise, NaN included. SPEC §2 uses threshold 0.5.
+// (0) otherwise, NaN included. fess test uses threshold 0.5.
 func FromProbabilities(prob []float32, threshold float32) []uint8 {
 	m := make([]uint8, len(prob))
 	for i, p := range prob {
@@ -200,7 +200,7 @@ func (f jsonFloat) MarshalJSON() ([]byte, error) {
 	return json.Marshal(v)
 }
 
-// MarshalJSON writes the SPEC §4 keys {"dice","iou","precision",
+// MarshalJSON writes the `fess metrics --json` keys {"dice","iou","precision",
 // "sensitivity","specificity","hd","hd95","assd"} plus the counts
 // "tp","fp","fn","tn"; NaN is written as null.
 func (r Result) MarshalJSON() ([]byte, error) {
@@ -222,7 +222,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		r.TP, r.FP, r.FN, r.TN})
 }
 
-// Names lists the metrics of a Result in the order of SPEC §4's JSON keys.
+// Names lists the metrics of a Result in the order of its JSON keys (docs/cli.md).
 var Names = []string{"dice", "iou", "precision", "sensitivity", "specificity", "hd", "hd95", "assd"}
 
 // Get returns the metric called name (one of Names) and whether it exists.

@@ -10,7 +10,7 @@ import (
 	"github.com/fess-seg/fess/tensor"
 )
 
-// BenchmarkTrainStepConfigA times SPEC §5's config a (N=2, 32³, F=8, 3
+// BenchmarkTrainStepConfigA times `fess bench`'s config a (N=2, 32³, F=8, 3
 // levels) training step as the PyTorch peer does it: a no-grad forward, a
 // forward with gradient, Dice loss, backward, clipping, Adam, on arena tapes
 // (pooled buffers: -benchmem shows the steady state allocates little).

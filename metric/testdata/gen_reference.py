@@ -10,8 +10,8 @@ Masks: brain = ch2bet.nii.gz > 0 (Colin27, 181x217x181 at 1 mm), subsampled
 [::2, ::2, ::3] to 91x109x61 voxels of 2x2x3 mm (anisotropic on purpose,
 small fixtures). Truth is the brain mask; predictions are altered copies.
 
-Reference values are computed here with numpy/scipy only, under the SPEC §2
-conventions (those of MONAI's metrics):
+Reference values are computed here with numpy/scipy only, under the
+conventions of docs/metrics.md (those of MONAI's metrics):
   surface(M)   = M XOR binary_erosion(M)  (3-D cross, border_value 0)
   d(A->B)      = distance_transform_edt(~surface(B), sampling=spacing)[surface(A)]
   hd           = max(max d(P->T), max d(T->P))

@@ -6,7 +6,7 @@ Run from the repository root with Debian's python3-torch:
     /usr/bin/python3 model/testdata/gen_golden.py
 Writes model/testdata/unet_init.{json,bin} and unet_final.{json,bin}.
 
-Network: the SPEC's unet3d, F=4, 3 levels, 16^3 input, 1 channel, batch 2,
+Network: the unet3d preset (docs/method.md), F=4, 3 levels, 16^3 input, 1 channel, batch 2,
 dropout 0, as built by model.New: per level Conv3d 3x3x3 (pad 1, bias) -> BN
 -> ReLU twice; MaxPool 2; bottleneck of two such blocks (32 channels);
 decoder ConvTranspose3d 2x2x2 s2 (bias) -> BN -> cat[up, skip] -> two blocks;

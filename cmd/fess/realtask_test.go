@@ -99,7 +99,7 @@ func TestBraTSPredictionsInTheirConvention(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		layout, caseDir, mods string
-		allowed              map[float64]bool
+		allowed               map[float64]bool
 	}{
 		{"brats2023", "BraTS-GLI-00001-000", "t2f,t1n,t1c,t2w", map[float64]bool{0: true, 1: true, 2: true, 3: true}},
 		{"brats2021", "BraTS17_Synth_001", "flair,t1,t1ce,t2", map[float64]bool{0: true, 1: true, 2: true, 4: true}},

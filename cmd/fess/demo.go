@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/fess-seg/fess/dataset"
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/metric"
+	"github.com/fess-seg/fess/report"
 	"github.com/fess-seg/fess/train"
 )
 
@@ -83,6 +85,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	losses := []string{"fess", "dice"}
 	sums := map[string]*train.Summary{}
+	rows := map[string][]train.CaseMetrics{}
 	for i, l := range losses {
 		run := filepath.Join(*out, "runs", l)
 		cfg := train.Config{Data: prep, Loss: l, Epochs: plan.epochs, Batch: plan.batch, LR: plan.lr, Seed: *seed}
@@ -98,16 +101,51 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stderr, "4/4 testing %s\n", l)
-		s, _, err := train.Evaluate(run, prep, filepath.Join(run, "test"), nil)
+		s, r, err := train.Evaluate(run, prep, filepath.Join(run, "test"), nil)
 		if err != nil {
 			return err
 		}
-		sums[l] = s
+		sums[l], rows[l] = s, r
 	}
 	fmt.Fprintf(stdout, "\nFESS vs Dice on %d synthetic brain test cases (mean ± SEM; %s)\n\n", sums["fess"].Cases, time.Since(start).Round(time.Second))
 	printComparison(stdout, losses, sums)
+	line, err := verdict(rows["fess"], rows["dice"])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%s\n", line)
 	fmt.Fprintf(stdout, "\nper-case metrics: %s/runs/<loss>/test/metrics.csv\n", *out)
 	return nil
+}
+
+// verdict says in one line whether FESS beat Dice on the test cases' Dice,
+// with the paired Wilcoxon signed-rank test (cases paired by ID), and that
+// a difference with p ≥ 0.05 is no evidence either way.
+func verdict(fess, dice []train.CaseMetrics) (string, error) {
+	byID := map[string]float64{}
+	for _, r := range dice {
+		byID[r.ID+"/"+r.Region] = r.Dice
+	}
+	var a, b []float64
+	for _, r := range fess {
+		if d, ok := byID[r.ID+"/"+r.Region]; ok {
+			a, b = append(a, r.Dice), append(b, d)
+		}
+	}
+	p, err := report.PairedComparison(a, b)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case math.IsNaN(p.P):
+		return fmt.Sprintf("FESS and Dice gave the same Dice on all %d test cases: neither beat the other.", p.N), nil
+	case p.P < 0.05 && p.MeanDiff > 0:
+		return fmt.Sprintf("FESS beat Dice: mean Dice difference %+.3f over %d paired test cases, Wilcoxon p = %.3g.", p.MeanDiff, p.N, p.P), nil
+	case p.P < 0.05:
+		return fmt.Sprintf("FESS did not beat Dice: Dice was better by %.3f over %d paired test cases, Wilcoxon p = %.3g.", -p.MeanDiff, p.N, p.P), nil
+	}
+	return fmt.Sprintf("FESS did not beat Dice: mean Dice difference %+.3f over %d paired test cases, Wilcoxon p = %.3g, not significant (p ≥ 0.05; this small a test set cannot tell them apart).",
+		p.MeanDiff, p.N, p.P), nil
 }
 
 // printComparison prints the paper's table columns for each loss.

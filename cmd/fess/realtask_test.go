@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"github.com/fess-seg/fess/train"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,5 +221,91 @@ func TestPredictTakesTheRunsChannels(t *testing.T) {
 	code, _, stderr = runStd(t, "predict", "--run", run4, "--in", flair+","+flair, "--out", filepath.Join(dir, "z.nii.gz"))
 	if code != 2 || !strings.Contains(stderr, "4 channels") {
 		t.Fatalf("two files for four channels: exit %d, %q", code, stderr)
+	}
+}
+
+func TestDemoVerdict(t *testing.T) {
+	mk := func(d ...float64) []train.CaseMetrics {
+		var out []train.CaseMetrics
+		for i, v := range d {
+			r := train.CaseMetrics{ID: fmt.Sprint("c", i), Region: "wt"}
+			r.Dice = v
+			out = append(out, r)
+		}
+		return out
+	}
+	better := []float64{.9, .8, .85, .7, .95, .9, .88, .91, .79, .83}
+	worse := make([]float64, len(better))
+	for i, v := range better {
+		worse[i] = v - 0.05 - 0.001*float64(i)
+	}
+	for _, tc := range []struct {
+		fess, dice []float64
+		want       string
+	}{
+		{better, worse, "FESS beat Dice"},
+		{worse, better, "FESS did not beat Dice: Dice was better"},
+		{[]float64{.8, .7, .9}, []float64{.79, .72, .9}, "not significant"},
+		{better, better, "neither beat"},
+	} {
+		got, err := verdict(mk(tc.fess...), mk(tc.dice...))
+		if err != nil || !strings.Contains(got, tc.want) {
+			t.Errorf("verdict = %q, %v; want %q", got, err, tc.want)
+		}
+	}
+}
+
+// TestMetricsRegions scores two BraTS 2023 label maps per region with the
+// lesion-wise columns, and refuses a label the convention lacks.
+func TestMetricsRegions(t *testing.T) {
+	dir := t.TempDir()
+	d := [3]int{20, 20, 20}
+	truth := &volume.Volume{Dims: [4]int{d[0], d[1], d[2], 1}, Data: make([]float32, 8000), Spacing: [3]float64{1, 1, 1}}
+	truth.Affine = [4][4]float64{{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}}
+	pred := &volume.Volume{Dims: truth.Dims, Data: make([]float32, 8000), Spacing: truth.Spacing, Affine: truth.Affine}
+	for z := 4; z < 16; z++ {
+		for y := 4; y < 16; y++ {
+			for x := 4; x < 16; x++ {
+				i := (z*20+y)*20 + x
+				v := float32(2) // oedema
+				if x >= 7 && x < 13 && y >= 7 && y < 13 && z >= 7 && z < 13 {
+					v = 3 // enhancing
+					if x >= 9 && x < 11 && y >= 9 && y < 11 && z >= 9 && z < 11 {
+						v = 1 // necrosis
+					}
+				}
+				truth.Data[i], pred.Data[i] = v, v
+			}
+		}
+	}
+	pred.Data[(1*20+1)*20+1] = 3 // a one-voxel false positive lesion of ET
+	tp, pp := filepath.Join(dir, "BraTS-GLI-00009-000-seg.nii.gz"), filepath.Join(dir, "pred.nii.gz")
+	volume.WriteNIfTI(tp, truth, "uint8")
+	volume.WriteNIfTI(pp, pred, "uint8")
+	code, out := captureRun(t, "metrics", "--pred", pp, "--truth", tp, "--regions", "wt,tc,et", "--convention", "brats2023", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	var got map[string]map[string]float64
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err, out)
+	}
+	if got["wt"]["dice"] < 0.999 || got["wt"]["lesion_fp"] != 1 || got["tc"]["lesion_tp"] != 1 || got["et"]["lesion_fn"] != 0 {
+		t.Fatalf("%v", got)
+	}
+	// Lesion-wise Dice of ET: one perfectly matched lesion and the far
+	// one-voxel component, a false positive: (1 + 0) / 2.
+	if l := got["et"]["lesion_dice"]; l < 0.49 || l > 0.51 {
+		t.Fatalf("ET lesion-wise Dice %v, want 0.5 (one perfect lesion, one false positive)", l)
+	}
+	code, out = captureRun(t, "metrics", "--pred", pp, "--truth", tp, "--regions", "wt,tc,et", "--convention", "brats2021")
+	if code != 0 {
+		t.Fatalf("brats2021 on 2023 labels: exit %d %s", code, out)
+	}
+	pred.Data[0] = 7
+	volume.WriteNIfTI(pp, pred, "uint8")
+	code, out = captureRun(t, "metrics", "--pred", pp, "--truth", tp, "--regions", "wt,tc,et", "--convention", "brats2023")
+	if code != 2 {
+		t.Fatalf("label 7 in brats2023: exit %d %s", code, out)
 	}
 }

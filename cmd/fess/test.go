@@ -14,11 +14,17 @@ const testUsage = `usage: fess test --run RUN [--data PREPARED] --out DIR [--qui
 
 Evaluates a trained run (best.ckpt, else last.ckpt) on the test split of the
 prepared data (default: the data it was trained on). Writes DIR/metrics.csv
-(one row per case: dice, iou, precision, sensitivity, specificity, hd,
+(one row per case and region: dice, iou, precision, sensitivity, specificity, hd,
 hd95, assd in mm on the prepared grid, and the confusion counts),
 DIR/summary.json ({"cases": n, "metrics": {"dice": {"mean","std","sem",
 "median","n","nans"}, …}}) and the predicted masks DIR/pred/<id>.nii.gz.
-Metrics are per case, on the prediction thresholded at 0.5 (docs/metrics.md).
+Metrics are per case and region, on the prediction thresholded at 0.5
+(softmax classes: the arg-max); metrics.csv has one row per case and region
+(columns case, region, the metrics, tp, fp, fn, tn, and for the BraTS
+regions wt, tc, et the lesion-wise lesion_dice, lesion_hd95, lesion_tp,
+lesion_fn, lesion_fp); summary.json adds "regions": {name: {metric:
+aggregate}} when there are several. With several regions pred/<id>.nii.gz
+is a label map in the data's convention. See docs/metrics.md.
 
 example:
   fess test --run runs/fess --out runs/fess/test`
@@ -57,6 +63,26 @@ func runTest(args []string, stdout, stderr io.Writer) error {
 	for _, n := range names {
 		s := sum.Metrics[n]
 		fmt.Fprintf(stdout, "%-12s %10.4f %10.4f %10.4f %10.4f\n", n, s.Mean, s.Std, s.SEM, s.Median)
+	}
+	if len(sum.Regions) > 0 {
+		cols := []string{"dice", "iou", "hd95", "lesion_dice", "lesion_hd95"}
+		fmt.Fprintf(stdout, "\nper region (mean ± SEM; the table above is each case's mean over its regions)\n%-10s", "region")
+		for _, c := range cols {
+			fmt.Fprintf(stdout, " %19s", c)
+		}
+		fmt.Fprintln(stdout)
+		for _, r := range sum.RegionOrder {
+			fmt.Fprintf(stdout, "%-10s", r)
+			for _, c := range cols {
+				m, ok := sum.Regions[r][c]
+				if !ok {
+					fmt.Fprintf(stdout, " %19s", "-")
+					continue
+				}
+				fmt.Fprintf(stdout, " %19s", fmt.Sprintf("%.4f ± %.4f", m.Mean, m.SEM))
+			}
+			fmt.Fprintln(stdout)
+		}
 	}
 	return nil
 }

@@ -42,10 +42,13 @@ type Dataset struct {
 	// Path is a raw data set folder and Layout its layout (default auto).
 	Path   string `json:"path,omitempty"`
 	Layout string `json:"layout,omitempty"`
-	// Preparation: prepared edge, modality and target (dataset.Options).
-	Size     int    `json:"size,omitempty"`
-	Modality string `json:"modality,omitempty"`
-	Target   string `json:"target,omitempty"`
+	// Preparation: prepared edge, input channels (a comma list), output
+	// regions or classes and label convention (dataset.Options).
+	Size       int    `json:"size,omitempty"`
+	Modality   string `json:"modality,omitempty"`
+	Target     string `json:"target,omitempty"`
+	Classes    string `json:"classes,omitempty"`
+	Convention string `json:"convention,omitempty"`
 }
 
 // Recipe is the training recipe shared by every run; zero fields take
@@ -145,7 +148,7 @@ func (f File) Defaults() File {
 		if d.Layout == "" {
 			d.Layout = "auto"
 		}
-		if d.Target == "" {
+		if d.Target == "" && d.Classes == "" {
 			d.Target = "wt"
 			if d.Kind == "abdomen" || d.Layout == dataset.LayoutAbdomenCT1K {
 				d.Target = "any"

@@ -271,7 +271,7 @@ func prepareDataset(f *File, d Dataset, progress, log io.Writer) (*dataset.Prepa
 	}
 	prepDir := filepath.Join(base, "prepared")
 	m, cached, err := dataset.Prepare(raw, prepDir, dataset.Options{Layout: d.Layout, Modality: d.Modality,
-		Size: d.Size, Target: d.Target, Seed: f.DataSeed, Split: f.Split, Workers: 2, Progress: progress})
+		Size: d.Size, Target: d.Target, Classes: d.Classes, Convention: d.Convention, Seed: f.DataSeed, Split: f.Split, Workers: 2, Progress: progress})
 	if err != nil {
 		return nil, err
 	}

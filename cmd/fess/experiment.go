@@ -34,7 +34,11 @@ Experiment file (JSON; unknown keys are errors):
     "datasets": [
       {"name": "brain", "kind": "brain", "cases": 40, "synth_size": 48, "size": 32, "target": "wt"},
       {"name": "abdomen", "kind": "abdomen", "cases": 40, "synth_size": 48, "size": 32, "target": "any"},
-      {"name": "brats17", "path": "/data/BraTS2017", "layout": "auto", "size": 64}
+      {"name": "brats17", "path": "/data/BraTS2017", "layout": "auto", "size": 64},
+      {"name": "gli", "path": "/data/BraTS2023-GLI", "size": 64,
+       "modality": "t2f,t1n,t1c,t2w", "target": "wt,tc,et", "convention": "brats2023"},
+      {"name": "organs", "kind": "abdomen", "cases": 40, "size": 32,
+       "classes": "liver,kidney,spleen,pancreas"}
     ],
     "losses": ["fess", "dice", "simclr", "infonce"],
     "pairings": ["previous-batch"],        FESS only; several give several FESS rows
@@ -51,7 +55,10 @@ Experiment file (JSON; unknown keys are errors):
               "projection_dim": 128, "queue_len": 64}
   }
 Synthetic data sets ("kind") are generated in the BraTS 2017 / AbdomenCT-1K
-layouts; real ones ("path") are read in place. Both are prepared to size³.
+layouts; real ones ("path") are read in place. Both are prepared to size³
+with fess prepare's --modalities ("modality"), --target, --classes and
+--convention. With several regions, a run's metric is each case's mean over
+its regions, and cases are paired by (seed, case, region).
 Every run's thread count is train.threads (default 1), recorded in its
 config.json, so results do not depend on --jobs.
 

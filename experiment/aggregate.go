@@ -418,7 +418,17 @@ func caseFigures(f *File, d Dataset, grid []*Job, res *results, p *dataset.Prepa
 		if err != nil {
 			return nil, err
 		}
-		c := &report.Case{ID: ci.ID, Image: img, Dims: [3]int{s, s, s}, Spacing: ci.Geometry.PreparedSpacing, Truth: mask}
+		// The figure shows the first channel and the union of the regions
+		// (the foreground of the label map the runs predicted).
+		vox := s * s * s
+		truth := mask[:vox]
+		if len(mask) > vox {
+			truth = make([]uint8, vox)
+			for i, b := range mask {
+				truth[i%vox] |= b
+			}
+		}
+		c := &report.Case{ID: ci.ID, Image: img[:vox], Dims: [3]int{s, s, s}, Spacing: ci.Geometry.PreparedSpacing, Truth: truth}
 		for _, j := range runs {
 			path := filepath.Join(j.TestDir(), "pred", ci.ID+".nii.gz")
 			v, err := volume.Read(path)

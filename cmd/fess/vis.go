@@ -242,34 +242,40 @@ func visFindPredDir(run string) (string, error) {
 	return "", errs.Input(run, "no predictions (looked in %s); run fess test or name the folder with --preds", strings.Join(tried, " and "))
 }
 
-// visRead3D reads a volume that must be 3-D.
+// visRead3D reads a volume; of a prepared image with several channels
+// it keeps the first.
 func visRead3D(path string) (*volume.Volume, error) {
 	v, err := volume.Read(path)
 	if err != nil {
 		return nil, err
 	}
 	if v.Dims[3] > 1 {
-		return nil, errs.Input(path, "has %d volumes; expected a 3-D image", v.Dims[3])
+		if v, err = v.Volume3D(0); err != nil {
+			return nil, errs.Input(path, "%v", err)
+		}
 	}
 	return v, nil
 }
 
-// visReadMask reads a mask on the grid of ref; nonzero voxels are foreground.
+// visReadMask reads a mask or label map on the grid of ref; nonzero voxels
+// are foreground, and a mask with several regions (S×S×S×K) shows their
+// union.
 func visReadMask(path string, ref *volume.Volume) ([]uint8, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, errs.WrapInput(path, err, "missing mask")
 	}
-	v, err := visRead3D(path)
+	v, err := volume.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	if v.Dims != ref.Dims {
+	if [3]int(v.Dims[:3]) != [3]int(ref.Dims[:3]) {
 		return nil, errs.Input(path, "dims %v differ from the image's %v", v.Dims[:3], ref.Dims[:3])
 	}
-	m := make([]uint8, v.NumVoxels())
-	for i, x := range v.Data[:len(m)] {
+	n := v.NumVoxels()
+	m := make([]uint8, n)
+	for i, x := range v.Data[:n*v.Dims[3]] {
 		if x != 0 {
-			m[i] = 1
+			m[i%n] = 1
 		}
 	}
 	return m, nil

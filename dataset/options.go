@@ -352,14 +352,9 @@ func normaliseChannel(data []float32, d, lo, hi [3]int, opts Options, ct bool) (
 // masks and resamples each onto the prepared grid of g by nearest
 // neighbour; the K·S³ result is region after region.
 func PrepareRegions(label *volume.Volume, t Task, g CaseGeometry) ([]uint8, error) {
-	data, err := frameData(label, 0)
+	data, d, err := labelOnGrid(label, g)
 	if err != nil {
 		return nil, err
-	}
-	d := [3]int{label.Dims[0], label.Dims[1], label.Dims[2]}
-	if d != g.Dims {
-		return nil, fmt.Errorf("label dims %d×%d×%d do not match image dims %d×%d×%d",
-			d[0], d[1], d[2], g.Dims[0], g.Dims[1], g.Dims[2])
 	}
 	masks, err := t.RegionMasks(data)
 	if err != nil {
@@ -379,14 +374,24 @@ func PrepareRegions(label *volume.Volume, t Task, g CaseGeometry) ([]uint8, erro
 // PrepareLabel binarises a native label volume (3-D) with the target's label
 // set and resamples it onto the prepared grid of g by nearest neighbour.
 func PrepareLabel(label *volume.Volume, labels []int, g CaseGeometry) ([]uint8, error) {
-	data, err := frameData(label, 0)
+	data, d, err := labelOnGrid(label, g)
 	if err != nil {
 		return nil, err
 	}
+	return resampleNearest(data, d, g.CropLo, g.CropHi, g.Size, labelMapper(labels)), nil
+}
+
+// labelOnGrid returns the voxels of a 3-D label volume and its dims,
+// checking that they match the native grid of g.
+func labelOnGrid(label *volume.Volume, g CaseGeometry) ([]float32, [3]int, error) {
 	d := [3]int{label.Dims[0], label.Dims[1], label.Dims[2]}
+	data, err := frameData(label, 0)
+	if err != nil {
+		return nil, d, err
+	}
 	if d != g.Dims {
-		return nil, fmt.Errorf("label dims %d×%d×%d do not match image dims %d×%d×%d",
+		return nil, d, fmt.Errorf("label dims %d×%d×%d do not match image dims %d×%d×%d",
 			d[0], d[1], d[2], g.Dims[0], g.Dims[1], g.Dims[2])
 	}
-	return resampleNearest(data, d, g.CropLo, g.CropHi, g.Size, labelMapper(labels)), nil
+	return data, d, nil
 }

@@ -47,7 +47,7 @@
 //
 //	OUT/experiment.json                          the resolved experiment
 //	OUT/data/<dataset>/raw, prepared             synthetic sources and prepared cubes
-//	OUT/runs/<dataset>/<loss>/n<size>/s<seed>/   a train run (config.json, log.jsonl, *.ckpt)
+//	OUT/runs/<dataset>/<loss>/n<size>/s<seed>/   a train run (config.json, log.jsonl, last/best.safetensors)
 //	    job.json                                 the run's requested configuration
 //	    test/metrics.csv, summary.json, pred/    its test outputs
 //	OUT/results/                                 tables, comparisons, plots, figures
@@ -55,7 +55,7 @@
 //
 // <loss> is the loss name, with the pairing appended for FESS
 // (fess-previous-batch). A run is complete when test/summary.json exists;
-// complete runs are skipped, a run with last.ckpt is resumed, so killing
+// complete runs are skipped, a run with a last checkpoint is resumed, so killing
 // `fess experiment` and starting it again continues where it stopped. A run
 // folder whose job.json differs from what the experiment file now asks for
 // is an error rather than silently mixed results.

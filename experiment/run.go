@@ -40,7 +40,7 @@ type Stats struct {
 	Runs int
 	// Skipped runs were already complete (test/summary.json present).
 	Skipped int
-	// Resumed runs continued from last.ckpt; Trained runs started afresh.
+	// Resumed runs continued from their last checkpoint; Trained runs started afresh.
 	Resumed, Trained int
 	// Failed runs returned an error (listed in the returned error).
 	Failed int
@@ -144,7 +144,7 @@ func Run(f *File, opts Options) (Stats, error) {
 			state := "to train"
 			if j.Complete() {
 				state = "complete"
-			} else if _, err := os.Stat(filepath.Join(j.Dir, "last.ckpt")); err == nil {
+			} else if train.HasCheckpoint(j.Dir) {
 				state = "to resume"
 			}
 			fmt.Fprintf(log, "  %-60s %s\n", j.Dir, state)
@@ -402,8 +402,7 @@ func runJob(j *Job, progress io.Writer) (resumed bool, dice float64, err error) 
 	if err := atomicio.WriteJSON(filepath.Join(j.Dir, jobFile), j.record()); err != nil {
 		return false, 0, err
 	}
-	_, statErr := os.Stat(filepath.Join(j.Dir, "last.ckpt"))
-	resumed = statErr == nil
+	resumed = train.HasCheckpoint(j.Dir)
 	topts := train.Options{Resume: resumed, Progress: progress}
 	t, err := train.New(j.Config, j.Dir, topts)
 	if err != nil {

@@ -115,7 +115,8 @@ func LoadSamples(p *dataset.Prepared, split string, limit int) ([]Sample, error)
 }
 
 // New sets up a run in out: it loads the data, builds the model and the
-// objective, and (with resume) restores last.ckpt.
+// objective, and (with resume) restores the last checkpoint
+// (last.safetensors, or an older run's last.ckpt).
 func New(cfg Config, out string, opts Options) (*Trainer, error) {
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
@@ -176,10 +177,10 @@ func New(cfg Config, out string, opts Options) (*Trainer, error) {
 		return nil, fmt.Errorf("create run folder: %w", err)
 	}
 	if opts.Resume {
-		if err := t.restore(filepath.Join(out, "last.ckpt")); err != nil {
+		if err := t.restore(LastPath(out)); err != nil {
 			return nil, err
 		}
-	} else if _, err := os.Stat(filepath.Join(out, "last.ckpt")); err == nil {
+	} else if HasCheckpoint(out) {
 		return nil, errs.Usage("train: %s already holds a run; use --resume to continue it or choose another --out", out)
 	}
 	if err := atomicio.WriteJSON(filepath.Join(out, "config.json"), t.Cfg); err != nil {
@@ -268,8 +269,8 @@ func permutation(seed uint64, epoch, n int) []int {
 	return rand.New(rand.NewPCG(seed, 0x5eed0000+uint64(epoch))).Perm(n)
 }
 
-// ErrNonFinite reports a NaN or Inf loss; training stops and last.ckpt
-// keeps the last good state.
+// ErrNonFinite reports a NaN or Inf loss; training stops and the last
+// checkpoint keeps the last good state.
 type ErrNonFinite struct {
 	Epoch int
 	Step  int64
@@ -323,7 +324,7 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 			if math.IsNaN(lv) || math.IsInf(lv, 0) {
 				tp.Reset()
 				ng.Reset()
-				return logs, &ErrNonFinite{Epoch: e, Step: t.step + 1, Value: lv, Ckpt: filepath.Join(t.Out, "last.ckpt")}
+				return logs, &ErrNonFinite{Epoch: e, Step: t.step + 1, Value: lv, Ckpt: LastPath(t.Out)}
 			}
 			tp.Backward(res.total)
 			tp.Reset()
@@ -356,7 +357,7 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 			el.ValDice, el.ValLoss = &vd, &vl
 			if vd > t.bestDice {
 				t.bestDice, t.bestEpoch = vd, e
-				if err := t.save(filepath.Join(t.Out, "best.ckpt")); err != nil {
+				if err := t.save(filepath.Join(t.Out, BestCheckpoint)); err != nil {
 					return logs, err
 				}
 			}
@@ -364,7 +365,7 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 		el.Seconds = time.Since(start).Seconds()
 		// Checkpoint first, then the log line: on resume the log is cut back
 		// to the checkpoint's epoch, so the two always agree.
-		if err := t.save(filepath.Join(t.Out, "last.ckpt")); err != nil {
+		if err := t.save(filepath.Join(t.Out, LastCheckpoint)); err != nil {
 			return logs, err
 		}
 		if err := appendLog(filepath.Join(t.Out, "log.jsonl"), el); err != nil {
@@ -374,7 +375,7 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 	}
 	if len(t.val) == 0 {
 		// No validation split: the last epoch is the best we know.
-		if err := t.save(filepath.Join(t.Out, "best.ckpt")); err != nil {
+		if err := t.save(filepath.Join(t.Out, BestCheckpoint)); err != nil {
 			return logs, err
 		}
 	}
@@ -568,74 +569,4 @@ func trimLog(path string, upTo int) error {
 		}
 	}
 	return atomicio.WriteFile(path, keep.Bytes(), 0o644)
-}
-
-// save writes the full training state to path atomically.
-func (t *Trainer) save(path string) error {
-	recs := t.Model.State().Records()
-	recs = append(recs, t.opt.Records()...)
-	recs = append(recs, t.obj.records()...)
-	recs = append(recs, tensor.Record{Name: "train/loop", Ints: []int64{
-		int64(t.epoch), t.step, int64(math.Float64bits(t.bestDice)), int64(t.bestEpoch)}})
-	if err := tensor.SaveFile(path, recs); err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
-	}
-	return nil
-}
-
-// restore loads a checkpoint written by save.
-func (t *Trainer) restore(path string) error {
-	if _, err := os.Stat(path); err != nil {
-		return errs.Input(path, "no checkpoint to resume from")
-	}
-	recs, err := tensor.LoadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := t.Model.State().Load(recs, path); err != nil {
-		return err
-	}
-	if err := t.opt.Load(recs, path); err != nil {
-		return err
-	}
-	if err := t.obj.load(recs, path); err != nil {
-		return err
-	}
-	found := false
-	for _, r := range recs {
-		if r.Name == "train/loop" && len(r.Ints) == 4 {
-			t.epoch, t.step = int(r.Ints[0]), r.Ints[1]
-			t.bestDice, t.bestEpoch = math.Float64frombits(uint64(r.Ints[2])), int(r.Ints[3])
-			found = true
-		}
-	}
-	if !found {
-		return errs.Input(path, "checkpoint has no training-loop state (train/loop)")
-	}
-	return trimLog(filepath.Join(t.Out, "log.jsonl"), t.epoch)
-}
-
-// LoadModel builds the model of a run folder and loads a checkpoint into it
-// (best.ckpt if present, else last.ckpt).
-func LoadModel(run string) (*model.UNet3D, Config, error) {
-	cfg, err := LoadConfig(filepath.Join(run, "config.json"))
-	if err != nil {
-		return nil, cfg, err
-	}
-	m, err := model.New(cfg.Model)
-	if err != nil {
-		return nil, cfg, err
-	}
-	ck := filepath.Join(run, "best.ckpt")
-	if _, err := os.Stat(ck); err != nil {
-		ck = filepath.Join(run, "last.ckpt")
-	}
-	recs, err := tensor.LoadFile(ck)
-	if err != nil {
-		return nil, cfg, errs.Input(ck, "cannot load checkpoint: %v", err)
-	}
-	if err := m.State().Load(recs, ck); err != nil {
-		return nil, cfg, err
-	}
-	return m, cfg, nil
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/fess-seg/fess/dataset"
-	"github.com/fess-seg/fess/tensor"
 	"github.com/fess-seg/fess/volume"
 )
 
@@ -69,14 +68,21 @@ func runTo(t *testing.T, cfg Config, out string, opts Options) *Trainer {
 	return tr
 }
 
+// paramsOf returns every float tensor of a checkpoint (the state_dict's
+// and the "fess/" training state's) by name.
 func paramsOf(t *testing.T, path string) map[string][]float32 {
 	t.Helper()
-	recs, err := tensor.LoadFile(path)
+	ck, err := readCheckpoint(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := map[string][]float32{}
-	for _, r := range recs {
+	for _, nt := range ck.torch {
+		if nt.Data != nil {
+			m[nt.Name] = nt.Data
+		}
+	}
+	for _, r := range ck.recs {
 		if r.Tensor != nil {
 			m[r.Name] = r.Tensor.Data
 		}
@@ -148,7 +154,7 @@ func TestKillResumeBitIdentical(t *testing.T) {
 			if _, err := tr.Run(Options{}); err != nil {
 				t.Fatal(err)
 			}
-			sameBits(t, paramsOf(t, filepath.Join(full, "last.ckpt")), paramsOf(t, filepath.Join(killed, "last.ckpt")))
+			sameBits(t, paramsOf(t, filepath.Join(full, LastCheckpoint)), paramsOf(t, filepath.Join(killed, LastCheckpoint)))
 			a, _ := os.ReadFile(filepath.Join(full, "log.jsonl"))
 			b, _ := os.ReadFile(filepath.Join(killed, "log.jsonl"))
 			if n, m := bytes.Count(a, []byte("\n")), bytes.Count(b, []byte("\n")); n != 3 || m != 3 {
@@ -199,14 +205,14 @@ func TestEveryLossTrains(t *testing.T) {
 }
 
 // TestNaNGuard: a NaN in the data stops training with ErrNonFinite and
-// leaves last.ckpt as the last good state.
+// leaves the last checkpoint as the last good state.
 func TestNaNGuard(t *testing.T) {
 	data := tinyData(t)
 	out := t.TempDir()
 	cfg := tinyConfig(data, "dice")
 	cfg.Epochs = 1
 	runTo(t, cfg, out, Options{})
-	good, _ := os.ReadFile(filepath.Join(out, "last.ckpt"))
+	good, _ := os.ReadFile(filepath.Join(out, LastCheckpoint))
 	cfg.Epochs = 2
 	tr, err := New(cfg, out, Options{Resume: true})
 	if err != nil {
@@ -220,9 +226,9 @@ func TestNaNGuard(t *testing.T) {
 	if !errors.As(err, &nf) || nf.Epoch != 2 {
 		t.Fatalf("err = %v, want ErrNonFinite at epoch 2", err)
 	}
-	now, _ := os.ReadFile(filepath.Join(out, "last.ckpt"))
+	now, _ := os.ReadFile(filepath.Join(out, LastCheckpoint))
 	if !bytes.Equal(good, now) {
-		t.Fatal("last.ckpt changed after the NaN")
+		t.Fatal("the last checkpoint changed after the NaN")
 	}
 }
 

@@ -91,8 +91,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		cfg := train.Config{Data: prep, Loss: l, Epochs: plan.epochs, Batch: plan.batch, LR: plan.lr, Seed: *seed}
 		cfg.Model.Filters, cfg.Model.Levels = plan.filters, plan.levels
 		fmt.Fprintf(stderr, "3/4 training %s (%d/%d): %d epochs, F=%d, %d levels\n", l, i+1, len(losses), plan.epochs, plan.filters, plan.levels)
-		_, err := os.Stat(filepath.Join(run, "last.ckpt"))
-		opts := train.Options{Resume: err == nil, Progress: stderr}
+		opts := train.Options{Resume: train.HasCheckpoint(run), Progress: stderr}
 		t, err := train.New(cfg, run, opts)
 		if err != nil {
 			return err

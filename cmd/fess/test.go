@@ -12,7 +12,9 @@ import (
 
 const testUsage = `usage: fess test --run RUN [--data PREPARED] --out DIR [--quiet]
 
-Evaluates a trained run (best.ckpt, else last.ckpt) on the test split of the
+Evaluates a trained run (best.safetensors, else last.safetensors; an older
+run's best.ckpt/last.ckpt are read too, and a best checkpoint that cannot be
+loaded falls back to the last one with a warning) on the test split of the
 prepared data (default: the data it was trained on). Writes DIR/metrics.csv
 (one row per case and region: dice, iou, precision, sensitivity, specificity, hd,
 hd95, assd in mm on the prepared grid, and the confusion counts),

@@ -27,7 +27,7 @@ func TestTrainTestPredictCLI(t *testing.T) {
 			t.Fatalf("fess %s exited %d", strings.Join(s, " "), code)
 		}
 	}
-	for _, f := range []string{"config.json", "log.jsonl", "last.ckpt", "best.ckpt", "data_options.json", "test/metrics.csv", "test/summary.json"} {
+	for _, f := range []string{"config.json", "log.jsonl", "last.safetensors", "best.safetensors", "data_options.json", "test/metrics.csv", "test/summary.json"} {
 		if _, err := os.Stat(filepath.Join(run, f)); err != nil {
 			t.Errorf("missing %s: %v", f, err)
 		}
@@ -50,8 +50,8 @@ func TestTrainTestPredictCLI(t *testing.T) {
 	if code, _ := captureRun(t, "train", "--config", filepath.Join(run, "config.json"), "--out", filepath.Join(dir, "rerun"), "--quiet"); code != 0 {
 		t.Fatalf("train --config exited %d", code)
 	}
-	a, _ := os.ReadFile(filepath.Join(run, "last.ckpt"))
-	b, _ := os.ReadFile(filepath.Join(dir, "rerun", "last.ckpt"))
+	a, _ := os.ReadFile(filepath.Join(run, "last.safetensors"))
+	b, _ := os.ReadFile(filepath.Join(dir, "rerun", "last.safetensors"))
 	if string(a) != string(b) {
 		t.Fatal("re-running a run's config.json gave different weights")
 	}

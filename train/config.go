@@ -62,6 +62,11 @@ type Config struct {
 	// Threads is the number of worker threads (results are bit-identical
 	// for a given value).
 	Threads int `json:"threads"`
+	// InitFrom, if set, is a safetensors state_dict (the PyTorch module of
+	// model/torch/fess_unet.py, e.g. trained in PyTorch or written by
+	// `fess export`) whose weights and BatchNorm statistics replace the
+	// seeded initialisation when the run starts (not on resume).
+	InitFrom string `json:"init_from,omitempty"`
 }
 
 // Losses lists the accepted loss names.

@@ -166,6 +166,11 @@ func New(cfg Config, out string, opts Options) (*Trainer, error) {
 	if t.Model, err = model.New(mc); err != nil {
 		return nil, err
 	}
+	if cfg.InitFrom != "" && !opts.Resume {
+		if err := t.Model.LoadTorchFile(cfg.InitFrom); err != nil {
+			return nil, err
+		}
+	}
 	t.Cfg.Model = t.Model.Cfg
 	t.opt = optim.NewAdam(cfg.LR)
 	t.opt.WeightDecay = cfg.WeightDecay

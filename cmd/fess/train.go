@@ -15,7 +15,7 @@ const trainUsage = `usage: fess train --data PREPARED --out RUN [--loss fess|dic
                   [--pairing previous-batch|same-batch|seed-exact] [--preset seed|unet3d]
                   [--filters F] [--levels L] [--dropout P] [--epochs E] [--batch B] [--lr LR] [--seed K]
                   [--train-cases N] [--val-every K] [--clip-norm C] [--weight-decay W [--decoupled]]
-                  [--threads T] [--resume] [--config FILE]
+                  [--threads T] [--resume] [--config FILE] [--init WEIGHTS.safetensors]
 
 Trains a 3-D U-Net on a prepared data set (fess prepare). The run folder gets
 config.json (the full configuration: re-run with --config RUN/config.json),
@@ -27,9 +27,16 @@ Defaults: unet3d preset, F=8, 3 levels, Adam lr 1e-3, batch 2, 30 epochs;
 --preset seed takes the reference's network and recipe (lr 1e-5, batch 5,
 150 epochs, dropout 0.2). Gradients are clipped at global norm 1.0.
 FESS = λ·Dice + (1−λ)·1e-4·L_con with λ = 0.5, T = 0.5 (docs/method.md).
+--init starts from weights trained elsewhere instead of the seeded
+initialisation: the state_dict of model/torch/fess_unet.py's PyTorch module
+saved as safetensors (as fess export writes it), BatchNorm running
+statistics included. Its "config" metadata gives the architecture (model
+flags given explicitly take precedence); without it the model flags do. A
+missing, unexpected or differently shaped tensor is refused (exit 2).
 
-example:
-  fess train --data data/brats-prep --out runs/fess --loss fess --epochs 20`
+examples:
+  fess train --data data/brats-prep --out runs/fess --loss fess --epochs 20
+  fess train --data data/brats-prep --out runs/tuned --init pretrained.safetensors --lr 1e-4`
 
 func init() {
 	register("train", "train a U-Net with FESS or a baseline loss",
@@ -58,6 +65,7 @@ func runTrain(args []string, stderr io.Writer) error {
 	decoupled := fs.Bool("decoupled", false, "decoupled weight decay (AdamW)")
 	threads := fs.Int("threads", 0, "worker threads (0: min(2, CPUs))")
 	resume := fs.Bool("resume", false, "continue the run in --out from last.ckpt")
+	initFrom := fs.String("init", "", "start from these weights: a PyTorch state_dict as safetensors (model/torch/fess_unet.py)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := parseFlags(fs, trainUsage, args); err != nil {
 		return err
@@ -138,6 +146,17 @@ func runTrain(args []string, stderr io.Writer) error {
 	}
 	if take("threads") {
 		cfg.Threads = *threads
+	}
+	if *initFrom != "" {
+		if *resume {
+			return errs.Usage("train: --init starts a run; --resume continues one from its checkpoint (give one of them)\n%s", trainUsage)
+		}
+		cfg.InitFrom = *initFrom
+		if *cfgFile == "" {
+			if err := applyInitConfig(&cfg, *initFrom, explicitFlags(fs)); err != nil {
+				return err
+			}
+		}
 	}
 	if cfg.Data == "" {
 		return errs.Usage("train: --data PREPARED is required\n%s", trainUsage)

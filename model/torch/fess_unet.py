@@ -227,7 +227,9 @@ def save_safetensors(path, tensors, metadata=None):
     for name, t in tensors.items():
         if isinstance(t, torch.Tensor):
             t = t.detach().cpu().numpy()
-        a = np.ascontiguousarray(t)
+        a = np.asarray(t)  # (np.ascontiguousarray would turn a scalar into shape [1])
+        if not a.flags.c_contiguous:
+            a = a.copy(order="C")
         a = a.astype(a.dtype.newbyteorder("<"), copy=False)
         b = a.tobytes()
         header[name] = {"dtype": _NAMES[a.dtype.name], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
@@ -244,8 +246,11 @@ def save_safetensors(path, tensors, metadata=None):
 
 def load_fess(path):
     """Build the network from a fess-exported safetensors file's "config"
-    metadata and load its weights (strict); returned in eval mode."""
+    metadata and load its weights (strict); returned in eval mode. A fess
+    checkpoint (RUN/best.safetensors) works too: its training state, the
+    entries named "fess/...", is left out."""
     sd, meta = load_safetensors(path)
+    sd = collections.OrderedDict((k, v) for k, v in sd.items() if not k.startswith("fess/"))
     if "config" not in meta:
         raise ValueError(f"{path}: no 'config' metadata (build(config) and load_state_dict yourself)")
     m = build(json.loads(meta["config"]))

@@ -6,11 +6,14 @@
 //
 //	config.json   the full, resolved Config (re-run with `fess train --config RUN/config.json`)
 //	log.jsonl     one JSON object per epoch: loss parts, train and validation metrics, seconds
-//	last.ckpt     model, BatchNorm statistics, dropout RNGs, optimiser and loop state after the last finished epoch
-//	best.ckpt     the same, for the epoch with the best validation Dice
+//	task.json          the data set's input channels, output regions or classes and label convention
+//	last.safetensors   model weights under the PyTorch module's state_dict names (model/torch/fess_unet.py),
+//	                   BatchNorm statistics, and under fess/… the dropout RNGs, optimiser and loop state
+//	                   after the last finished epoch (runs of earlier versions hold last.ckpt, still read)
+//	best.safetensors   the same, for the epoch with the best validation Dice
 //
 // Checkpoints are written atomically (temp file + rename). With the same
-// seed and thread count, a run resumed from last.ckpt ends with weights
+// seed and thread count, a run resumed from its last checkpoint ends with weights
 // bit-identical to an uninterrupted run: every random choice (shuffle,
 // augmentation, dropout) is a pure function of the seed and a counter that
 // the checkpoint stores.

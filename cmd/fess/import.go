@@ -23,7 +23,7 @@ metadata gives the architecture; without it, give the model flags (the
 defaults are fess train's). --data names the prepared data set the network
 is for: it fixes the input size, channels, regions and preprocessing
 recorded in the run (config.json, data_options.json, task.json). The run's
-last.ckpt and best.ckpt hold the imported weights at epoch 0.
+last.safetensors and best.safetensors hold the imported weights at epoch 0.
 
 A tensor that is missing, unexpected, of another shape or not finite is
 refused (exit 2), naming the tensor and both shapes. To train on from

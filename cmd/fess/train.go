@@ -20,8 +20,9 @@ const trainUsage = `usage: fess train --data PREPARED --out RUN [--loss fess|dic
 Trains a 3-D U-Net on a prepared data set (fess prepare). The run folder gets
 config.json (the full configuration: re-run with --config RUN/config.json),
 log.jsonl (one line per epoch: loss parts, train Dice, validation Dice and
-loss), last.ckpt and best.ckpt (best validation Dice), all written atomically.
---resume continues a killed run from last.ckpt; with the same seed and
+loss), last.safetensors and best.safetensors (best validation Dice; PyTorch
+state_dict names, see fess export), all written atomically.
+--resume continues a killed run from its last checkpoint; with the same seed and
 thread count the final weights equal an uninterrupted run's bit for bit.
 Defaults: unet3d preset, F=8, 3 levels, Adam lr 1e-3, batch 2, 30 epochs;
 --preset seed takes the reference's network and recipe (lr 1e-5, batch 5,
@@ -64,7 +65,7 @@ func runTrain(args []string, stderr io.Writer) error {
 	wd := fs.Float64("weight-decay", 0, "weight decay (L2 added to the gradient, as PyTorch Adam)")
 	decoupled := fs.Bool("decoupled", false, "decoupled weight decay (AdamW)")
 	threads := fs.Int("threads", 0, "worker threads (0: min(2, CPUs))")
-	resume := fs.Bool("resume", false, "continue the run in --out from last.ckpt")
+	resume := fs.Bool("resume", false, "continue the run in --out from its last checkpoint")
 	initFrom := fs.String("init", "", "start from these weights: a PyTorch state_dict as safetensors (model/torch/fess_unet.py)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := parseFlags(fs, trainUsage, args); err != nil {

@@ -1,7 +1,13 @@
-// Package augment makes the random views of a training volume that the
-// contrastive baselines (SimCLR, InfoNCE; docs/method.md) compare: flips along
-// each spatial axis, applied identically to the mask, and an intensity
-// jitter of the image.
+// Package augment makes random, seeded variants of training volumes.
+//
+// Augment, Draw and Apply make the views that the contrastive baselines
+// (SimCLR, InfoNCE; docs/method.md) compare: flips along each spatial axis,
+// applied identically to the mask, and an intensity jitter of the image.
+// DrawPatch, CutPatch and Cut (patch.go) are the on-the-fly augmentation of
+// patch training: a patch cut through an affine map (flips, rotation,
+// scaling: one trilinear resampling of the image, nearest neighbour for
+// the mask, zero padding outside the volume) and then intensity scale,
+// shift and gamma per channel.
 //
 // Every draw comes from the *rand.Rand the caller passes, in a fixed order,
 // so a view is a pure function of the generator's state: seed it from the

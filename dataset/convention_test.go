@@ -29,6 +29,7 @@ type convFixtureCase struct {
 	Regions map[string]int `json:"regions"`
 	Organs  map[string]int `json:"organs"`
 	Dims    []int          `json:"dims"`
+	Spacing [3]float64     `json:"spacing"`
 }
 
 func readExpected(t *testing.T) map[string]map[string]convFixtureCase {

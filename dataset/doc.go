@@ -16,10 +16,13 @@
 //     and MSD are skull-stripped with a zero background); CT, the body:
 //     per axial slice the largest 4-connected region above −500 HU, so the
 //     patient table is left out. No foreground: the whole volume.
-//  3. Resample the box to S³ (default 64): trilinear for the image, nearest
-//     neighbour for the label, with voxel centres spanning the same extent
-//     (CaseGeometry gives the exact index map; anisotropic boxes are
-//     stretched, as the reference's resize did).
+//  3. Resample the box: trilinear for the image, nearest neighbour for the
+//     label, with voxel centres spanning the same extent (CaseGeometry gives
+//     the exact index map). The cube mode (Options.Size, default 64) makes
+//     every box S³, stretching anisotropic boxes as the reference's resize
+//     did; the spacing mode (Options.Spacing, or the data set's median
+//     spacing) resamples the box to a voxel spacing, max(1,
+//     round(n·native/target)) voxels per axis, so cases differ in dims.
 //  4. Normalise: MRI and npy, z-score inside the brain (voxels whose
 //     nearest native voxel is ≠ 0), 0 outside; CT, clip to the window
 //     (default [−200, 300] HU, soft-tissue/contrast organs) and scale to
@@ -31,6 +34,8 @@
 //     organs liver 1, kidney 2, spleen 3, pancreas 4; or a list of values.
 //  6. Split: cases sorted by ID, shuffled by a PCG generator seeded with
 //     the seed, cut by the train/val/test fractions (default 0.7/0.1/0.2).
+//     With Options.Folds, splits.json also gets that many cross-validation
+//     folds of the cases outside the test split (Prepared.Folds reads them).
 //
 // The output directory holds cases/<id>_image.nii.gz (float32),
 // cases/<id>_mask.nii.gz (uint8 0/1), both with the prepared grid's affine
@@ -40,6 +45,8 @@
 // spacing and affine, and normalisation constants. A second Prepare with
 // the same options and unchanged sources reuses it.
 //
-// For inference, PreprocessVolume applies steps 1–4 to a new image and
-// RestoreMask maps the predicted S³ mask back to the image's own grid.
+// Prepared.LoadCase reads a case of either mode with its dims; Prepared.Load
+// reads cube-mode cases only. For inference, PreprocessVolume applies steps
+// 1–4 to a new image and RestoreMask maps the predicted mask (on the
+// geometry's PreparedDims grid) back to the image's own grid.
 package dataset

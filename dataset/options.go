@@ -13,7 +13,9 @@ import (
 
 // Options control preparation. The zero value of a field means its default
 // (see Defaults). Every field except Workers and Progress is recorded in the
-// manifest and must match for a cached preparation to be reused.
+// manifest and must match for a cached preparation to be reused (except
+// Folds, whose change rewrites only splits.json, and the Spacing that
+// the median spacing mode computes).
 type Options struct {
 	// Layout is one of Layouts, or "" / "auto" to detect it.
 	Layout string `json:"layout"`
@@ -34,8 +36,21 @@ type Options struct {
 	// Convention names the label convention (brats2021, brats2023, msd,
 	// abdomenct1k, binary); empty means the layout's own.
 	Convention string `json:"convention,omitempty"`
-	// Size is the edge S of the prepared cube (default 64).
+	// Size is the edge S of the prepared cube (default 64 in the cube
+	// mode; 0 in the spacing mode, which has no cube).
 	Size int `json:"size"`
+	// SpacingMode selects the spacing mode (--spacing): "" is the cube
+	// mode (Size), "fixed" resamples every crop box to Spacing, "median"
+	// to the data set's median native spacing per axis, which Prepare
+	// computes and records in Spacing. A non-zero Spacing with an empty
+	// SpacingMode means "fixed".
+	SpacingMode string `json:"spacing_mode,omitempty"`
+	// Spacing is the target voxel spacing in mm per axis (x, y, z) of the
+	// spacing mode.
+	Spacing [3]float64 `json:"spacing,omitzero"`
+	// Folds is the number of cross-validation folds Prepare writes to
+	// splits.json (--folds; 0: none).
+	Folds int `json:"folds,omitempty"`
 	// Seed drives the train/val/test split (default 42).
 	Seed int64 `json:"seed"`
 	// Split holds the train, val and test fractions (default 0.7, 0.1,
@@ -56,7 +71,10 @@ const ctBodyHU = -500
 // Defaults returns o with its zero fields set to their defaults for layout
 // (which must already be resolved, not "auto").
 func (o Options) Defaults() Options {
-	if o.Size == 0 {
+	if o.SpacingMode == "" && o.Spacing != [3]float64{} {
+		o.SpacingMode = SpacingFixed
+	}
+	if o.Size == 0 && o.SpacingMode == "" {
 		o.Size = 64
 	}
 	if o.Seed == 0 {
@@ -91,8 +109,25 @@ func (o Options) Defaults() Options {
 
 // Validate reports option values that cannot work, as usage errors.
 func (o Options) Validate() error {
-	if o.Size < 4 || o.Size > 1024 {
-		return errs.Usage("--size %d out of range [4, 1024]", o.Size)
+	switch o.SpacingMode {
+	case "":
+		if o.Size < 4 || o.Size > 1024 {
+			return errs.Usage("--size %d out of range [4, 1024]", o.Size)
+		}
+	case SpacingFixed, SpacingMedian:
+		if o.Size != 0 {
+			return errs.Usage("--size and --spacing are exclusive (the cube mode or the spacing mode)")
+		}
+		if o.SpacingMode == SpacingFixed || o.Spacing != [3]float64{} {
+			if err := checkSpacing(o.Spacing); err != nil {
+				return errs.Usage("--spacing: %v", err)
+			}
+		}
+	default:
+		return errs.Usage("spacing mode %q: want %s or %s", o.SpacingMode, SpacingFixed, SpacingMedian)
+	}
+	if o.Folds < 0 || o.Folds == 1 || o.Folds > maxFolds {
+		return errs.Usage("--folds %d: want 0 (none) or 2 to %d", o.Folds, maxFolds)
 	}
 	s := 0.0
 	for _, f := range o.Split {
@@ -106,6 +141,29 @@ func (o Options) Validate() error {
 	}
 	if !(o.Window[1] > o.Window[0]) {
 		return errs.Usage("CT window [%g, %g] is empty", o.Window[0], o.Window[1])
+	}
+	return nil
+}
+
+// The spacing modes (Options.SpacingMode).
+const (
+	SpacingFixed  = "fixed"
+	SpacingMedian = "median"
+)
+
+// maxFolds bounds --folds.
+const maxFolds = 100
+
+// Patched says whether o is the spacing mode: cases keep their own dims
+// (the crop box at the target spacing) and are trained on in patches.
+func (o Options) Patched() bool { return o.SpacingMode != "" || o.Spacing != [3]float64{} }
+
+// checkSpacing reports a spacing that is not positive and finite per axis.
+func checkSpacing(s [3]float64) error {
+	for _, v := range s {
+		if !(v > 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("spacing %g×%g×%g mm: every value must be positive and finite", s[0], s[1], s[2])
+		}
 	}
 	return nil
 }
@@ -227,20 +285,28 @@ func PreprocessVolume(img *volume.Volume, opts Options) ([]float32, CaseGeometry
 // one case (3-D volumes of one grid, named by channels): crops to the
 // foreground box (MRI: voxels ≠ 0 in any channel; CT: per axial slice the
 // largest connected region above −500 HU, the body without the table; the
-// whole volume if none); resamples the box to S³ trilinearly (see
-// CaseGeometry for the grid convention); and normalises each channel on its
-// own:
+// whole volume if none); resamples the box trilinearly to S³ in the cube
+// mode, or in the spacing mode to opts.Spacing, R_a = max(1,
+// round(n_a·spacing_a/target_a)) voxels per axis (see CaseGeometry for the
+// grid convention); and normalises each channel on its own:
 //
 //   - MRI and npy: z-score (v − μ)/σ with μ, σ over the channel's non-zero
 //     voxels of the resampled box (those whose nearest native voxel is
 //     ≠ 0), and 0 elsewhere;
 //   - CT: clip to the window [a, b] and scale, (clamp(v, a, b) − a)/(b − a) ∈ [0, 1].
 //
-// It returns the C·S³ values (channel after channel, x fastest) and the
-// geometry for RestoreMask. Channels of different dims are an error.
+// It returns the C·R0·R1·R2 values (channel after channel, x fastest; C·S³
+// in the cube mode) and the geometry for RestoreMask (its Shape gives the
+// prepared dims). Channels of different dims are an error. In the spacing
+// mode opts.Spacing must be set: pass the prepared data set's options
+// (Prepared.Options), which hold the median spacing Prepare computed.
 func PreprocessChannels(vols []*volume.Volume, channels []string, opts Options) ([]float32, CaseGeometry, error) {
 	opts = opts.Defaults()
-	if opts.Size < 1 {
+	if opts.Patched() {
+		if opts.Spacing == [3]float64{} {
+			return nil, CaseGeometry{}, fmt.Errorf("spacing mode %s without a target spacing (use the prepared data set's options, which record it)", opts.SpacingMode)
+		}
+	} else if opts.Size < 1 {
 		return nil, CaseGeometry{}, fmt.Errorf("prepared size %d < 1", opts.Size)
 	}
 	if len(vols) == 0 || len(vols) != len(channels) {
@@ -291,11 +357,18 @@ func PreprocessChannels(vols []*volume.Volume, channels []string, opts Options) 
 	if !ok {
 		lo, hi = [3]int{}, d
 	}
-	g := newGeometry(vols[0], lo, hi, opts.Size)
-	n := opts.Size * opts.Size * opts.Size
+	shape := [3]int{opts.Size, opts.Size, opts.Size}
+	if opts.Patched() {
+		var err error
+		if shape, err = spacingShape(vols[0].Spacing, lo, hi, opts.Spacing); err != nil {
+			return nil, CaseGeometry{}, err
+		}
+	}
+	g := newGeometry(vols[0], lo, hi, shape, opts.Size)
+	n := shape[0] * shape[1] * shape[2]
 	out := make([]float32, 0, n*len(datas))
 	for c, data := range datas {
-		x, off, scale := normaliseChannel(data, d, lo, hi, opts, channels[c] == "ct")
+		x, off, scale := normaliseChannel(data, d, lo, hi, shape, opts, channels[c] == "ct")
 		out = append(out, x...)
 		g.Norm = append(g.Norm, [2]float64{off, scale})
 		if c == 0 {
@@ -308,10 +381,10 @@ func PreprocessChannels(vols []*volume.Volume, channels []string, opts Options) 
 	return out, g, nil
 }
 
-// normaliseChannel resamples one channel's box to S³ and normalises it,
+// normaliseChannel resamples one channel's box to shape and normalises it,
 // returning the values and the offset and scale used.
-func normaliseChannel(data []float32, d, lo, hi [3]int, opts Options, ct bool) ([]float32, float64, float64) {
-	out := resampleLinear(data, d, lo, hi, opts.Size)
+func normaliseChannel(data []float32, d, lo, hi, shape [3]int, opts Options, ct bool) ([]float32, float64, float64) {
+	out := resampleLinearTo(data, d, lo, hi, shape)
 	if ct {
 		a, b := opts.Window[0], opts.Window[1]
 		for i, v := range out {
@@ -321,7 +394,7 @@ func normaliseChannel(data []float32, d, lo, hi [3]int, opts Options, ct bool) (
 	}
 	// z-score over the non-zero voxels of the resampled box (the native
 	// mask carried over by nearest neighbour), 0 outside.
-	brain := resampleNearest(data, d, lo, hi, opts.Size, func(v float32) bool { return v != 0 })
+	brain := resampleNearestTo(data, d, lo, hi, shape, func(v float32) bool { return v != 0 })
 	var n int
 	var sum, sum2 float64
 	for i, v := range out {
@@ -350,7 +423,8 @@ func normaliseChannel(data []float32, d, lo, hi [3]int, opts Options, ct bool) (
 
 // PrepareRegions splits a native label volume (3-D) into the task's region
 // masks and resamples each onto the prepared grid of g by nearest
-// neighbour; the K·S³ result is region after region.
+// neighbour; the K·R0·R1·R2 result (K·S³ in the cube mode) is region
+// after region.
 func PrepareRegions(label *volume.Volume, t Task, g CaseGeometry) ([]uint8, error) {
 	data, d, err := labelOnGrid(label, g)
 	if err != nil {
@@ -366,7 +440,7 @@ func PrepareRegions(label *volume.Volume, t Task, g CaseGeometry) ([]uint8, erro
 		for i, b := range m {
 			f[i] = float32(b)
 		}
-		out = append(out, resampleNearest(f, d, g.CropLo, g.CropHi, g.Size, func(v float32) uint8 { return uint8(v) })...)
+		out = append(out, resampleNearestTo(f, d, g.CropLo, g.CropHi, g.PreparedDims(), func(v float32) uint8 { return uint8(v) })...)
 	}
 	return out, nil
 }
@@ -378,7 +452,7 @@ func PrepareLabel(label *volume.Volume, labels []int, g CaseGeometry) ([]uint8, 
 	if err != nil {
 		return nil, err
 	}
-	return resampleNearest(data, d, g.CropLo, g.CropHi, g.Size, labelMapper(labels)), nil
+	return resampleNearestTo(data, d, g.CropLo, g.CropHi, g.PreparedDims(), labelMapper(labels)), nil
 }
 
 // labelOnGrid returns the voxels of a 3-D label volume and its dims,

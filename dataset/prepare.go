@@ -140,9 +140,39 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 	if err != nil {
 		return nil, false, err
 	}
+	split := assignSplits(len(sources), opts.Seed, opts.Split)
+	if opts.Folds > 0 {
+		if err := checkFoldCount(dir, opts.Folds, split); err != nil {
+			return nil, false, err
+		}
+	}
 	if old, err := readManifest(out); err == nil && old.Source == dir && old.Fingerprint == fp &&
 		sameOptions(old.Options, opts) && filesExist(out, old) {
+		// A new fold count only rewrites splits.json and the manifest. With
+		// the same count, splits.json is kept (it may have been edited by
+		// hand), and written again only if it is missing.
+		switch {
+		case old.Options.Folds != opts.Folds:
+			old.Options.Folds = opts.Folds
+			if opts.Folds > 0 {
+				if err := writeFolds(out, old); err != nil {
+					return nil, false, err
+				}
+			}
+			if err := writeManifest(out, old); err != nil {
+				return nil, false, err
+			}
+		case opts.Folds > 0 && !isFile(filepath.Join(out, SplitsName)):
+			if err := writeFolds(out, old); err != nil {
+				return nil, false, err
+			}
+		}
 		return old, true, nil
+	}
+	if opts.SpacingMode == SpacingMedian {
+		if opts.Spacing, err = medianSpacing(sources, task, opts.Workers); err != nil {
+			return nil, false, err
+		}
 	}
 	if err := os.MkdirAll(filepath.Join(out, "cases"), 0o755); err != nil {
 		return nil, false, err
@@ -153,7 +183,6 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 		return nil, false, err
 	}
 
-	split := assignSplits(len(sources), opts.Seed, opts.Split)
 	cases := make([]CaseInfo, len(sources))
 	caseErr := make([]error, len(sources))
 	var bar *progressbar.ProgressBar
@@ -220,6 +249,11 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 		}
 	}
 	m = &Manifest{Version: ManifestVersion, Source: dir, Options: opts, Fingerprint: fp, Task: &task, Cases: cases}
+	if opts.Folds > 0 {
+		if err := writeFolds(out, m); err != nil {
+			return nil, false, err
+		}
+	}
 	if err := writeManifest(out, m); err != nil {
 		return nil, false, err
 	}
@@ -304,24 +338,24 @@ func prepareCase(c CaseSource, out string, opts Options, task Task) (CaseInfo, e
 	}
 	x, g, err := PreprocessChannels(vols, task.Channels, opts)
 	if err != nil {
-		return info, errs.WrapInput(firstPath, err, "cannot prepare image")
+		return info, errs.WrapInput(firstPath, err, "case %s: cannot prepare image", c.ID)
 	}
 	mask, err := PrepareRegions(lab, task, g)
 	if err != nil {
 		return info, errs.WrapInput(c.Label, err, "cannot prepare label")
 	}
 	info.Geometry = g
-	s := opts.Size
+	sh := g.PreparedDims()
 	nc, nk := len(task.Channels), len(task.Regions)
-	pv := &volume.Volume{Dims: [4]int{s, s, s, nc}, Data: x, Spacing: g.PreparedSpacing, Affine: g.PreparedAffine}
+	pv := &volume.Volume{Dims: [4]int{sh[0], sh[1], sh[2], nc}, Data: x, Spacing: g.PreparedSpacing, Affine: g.PreparedAffine}
 	if err := volume.WriteNIfTI(filepath.Join(out, info.Image), pv, "float32"); err != nil {
 		return info, err
 	}
-	mv := &volume.Volume{Dims: [4]int{s, s, s, nk}, Data: make([]float32, len(mask)), Spacing: g.PreparedSpacing, Affine: g.PreparedAffine}
+	mv := &volume.Volume{Dims: [4]int{sh[0], sh[1], sh[2], nk}, Data: make([]float32, len(mask)), Spacing: g.PreparedSpacing, Affine: g.PreparedAffine}
 	if nk > 1 {
 		info.RegionVoxels = make([]int, nk)
 	}
-	vox := s * s * s
+	vox := sh[0] * sh[1] * sh[2]
 	for i, b := range mask {
 		mv.Data[i] = float32(b)
 		info.Foreground += int(b)
@@ -377,10 +411,82 @@ func fingerprint(sources []CaseSource, channels []string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// sameOptions says whether the case files prepared with options a can be
+// reused for options b. The median spacing is a result of the data (which
+// the fingerprint covers), not an option, so it is left out, and so is the
+// fold count, which changes splits.json only.
 func sameOptions(a, b Options) bool {
 	a.Workers, b.Workers = 0, 0
 	a.Progress, b.Progress = nil, nil
+	a.Folds, b.Folds = 0, 0
+	if a.SpacingMode == SpacingMedian && b.SpacingMode == SpacingMedian {
+		a.Spacing, b.Spacing = [3]float64{}, [3]float64{}
+	}
 	return a == b
+}
+
+// medianSpacing returns the median native spacing per axis over the cases
+// (the first channel's image of each; the mean of the two middle values
+// for an even count), reading them with workers goroutines.
+func medianSpacing(sources []CaseSource, task Task, workers int) ([3]float64, error) {
+	sp := make([][3]float64, len(sources))
+	errc := make([]error, len(sources))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < max(1, workers); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				path := sources[i].Images[task.Channels[0]]
+				v, err := volume.Read(path)
+				if err != nil {
+					errc[i] = err
+					continue
+				}
+				if err := checkSpacing(v.Spacing); err != nil {
+					errc[i] = errs.Input(path, "case %s: native %v", sources[i].ID, err)
+					continue
+				}
+				sp[i] = v.Spacing
+			}
+		}()
+	}
+	for i := range sources {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	for _, e := range errc {
+		if e != nil {
+			return [3]float64{}, e
+		}
+	}
+	return MedianSpacing(sp), nil
+}
+
+// MedianSpacing returns the per-axis median of spacings (the mean of the
+// two middle values for an even count; zeros for none), the target of
+// --spacing median.
+func MedianSpacing(spacings [][3]float64) [3]float64 {
+	var out [3]float64
+	n := len(spacings)
+	if n == 0 {
+		return out
+	}
+	v := make([]float64, n)
+	for a := 0; a < 3; a++ {
+		for i, s := range spacings {
+			v[i] = s[a]
+		}
+		sort.Float64s(v)
+		if n%2 == 1 {
+			out[a] = v[n/2]
+		} else {
+			out[a] = (v[n/2-1] + v[n/2]) / 2
+		}
+	}
+	return out
 }
 
 func filesExist(out string, m *Manifest) bool {
@@ -443,8 +549,14 @@ func Open(dir string) (*Prepared, error) {
 	return p, nil
 }
 
-// Size returns the edge S of the prepared cubes.
+// Size returns the edge S of the prepared cubes (0 in the spacing mode).
 func (p *Prepared) Size() int { return p.Manifest.Options.Size }
+
+// Patched says whether the data set was prepared in the spacing mode
+// (--spacing): each case has its own dims, CaseGeometry.PreparedDims, and
+// is read with LoadCase (training on patches); otherwise every case is an
+// S³ cube.
+func (p *Prepared) Patched() bool { return p.Manifest.Options.Patched() }
 
 // Options returns the options the data set was prepared with, for
 // PreprocessVolume on new inputs.
@@ -485,32 +597,48 @@ func (p *Prepared) Task() Task {
 	return t
 }
 
-// Load reads a prepared case: the image, C channels of S³ values one
-// after the other (float32), and the mask, K regions of S³ 0/1 values one
-// after the other; x fastest within each. With one channel and one
-// region this is the S³ image and mask.
+// Load reads a prepared case of the cube mode: the image, C channels of S³
+// values one after the other (float32), and the mask, K regions of S³ 0/1
+// values one after the other; x fastest within each. With one channel and
+// one region this is the S³ image and mask. In the spacing mode (Patched)
+// cases have their own dims and Load returns an input error: use LoadCase.
 func (p *Prepared) Load(id string) (img []float32, mask []uint8, err error) {
+	if p.Patched() {
+		return nil, nil, errs.Input(p.Dir, "prepared in the spacing mode (--spacing): cases have their own dims, read them with LoadCase (train on patches)")
+	}
+	img, mask, _, err = p.LoadCase(id)
+	return img, mask, err
+}
+
+// LoadCase reads a prepared case in either mode: the image, C channels of
+// X·Y·Z values one after the other (float32), the mask, K regions of X·Y·Z
+// 0/1 values one after the other, x fastest within each, and the dims
+// X, Y, Z (S, S, S in the cube mode).
+func (p *Prepared) LoadCase(id string) (img []float32, mask []uint8, dims [3]int, err error) {
 	c, ok := p.Case(id)
 	if !ok {
-		return nil, nil, errs.Input(p.Dir, "no case %q in the manifest", id)
+		return nil, nil, dims, errs.Input(p.Dir, "no case %q in the manifest", id)
 	}
-	s := p.Size()
+	dims = c.Geometry.PreparedDims()
+	if !p.Patched() && p.Size() > 0 {
+		dims = [3]int{p.Size(), p.Size(), p.Size()}
+	}
 	t := p.Task()
 	iv, err := volume.Read(filepath.Join(p.Dir, c.Image))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, dims, err
 	}
 	mv, err := volume.Read(filepath.Join(p.Dir, c.Mask))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, dims, err
 	}
 	for _, v := range []struct {
 		vol  *volume.Volume
 		path string
 		n    int
 	}{{iv, c.Image, len(t.Channels)}, {mv, c.Mask, len(t.Regions)}} {
-		if v.vol.Dims != [4]int{s, s, s, v.n} {
-			return nil, nil, errs.Input(filepath.Join(p.Dir, v.path), "dims %v, manifest says %d³×%d", v.vol.Dims, s, v.n)
+		if v.vol.Dims != [4]int{dims[0], dims[1], dims[2], v.n} {
+			return nil, nil, dims, errs.Input(filepath.Join(p.Dir, v.path), "dims %v, manifest says %d×%d×%d×%d", v.vol.Dims, dims[0], dims[1], dims[2], v.n)
 		}
 	}
 	mask = make([]uint8, len(mv.Data))
@@ -519,5 +647,5 @@ func (p *Prepared) Load(id string) (img []float32, mask []uint8, err error) {
 			mask[i] = 1
 		}
 	}
-	return iv.Data, mask, nil
+	return iv.Data, mask, dims, nil
 }

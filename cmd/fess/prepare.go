@@ -1,9 +1,11 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -12,22 +14,43 @@ import (
 )
 
 const prepareUsage = `usage: fess prepare --in DIR [--layout auto|brats2015|brats2017|brats2023|msd|nnunet|abdomenct1k|npy] --out DIR
-                    [--size 64] [--modalities flair,t1,t1ce,t2] [--target wt,tc,et | --classes liver,kidney,…]
+                    [--size 64 | --spacing X,Y,Z|median] [--folds K]
+                    [--modalities flair,t1,t1ce,t2] [--target wt,tc,et | --classes liver,kidney,…]
                     [--convention brats2021|brats2023|msd|abdomenct1k|binary]
                     [--seed 42] [--split 0.7,0.1,0.2] [--window -200,300]
 
 Prepares a raw data set for training: picks the input channels, crops each
 case to its foreground box (MRI: voxels ≠ 0 in any channel; CT: the body,
 the largest region above −500 HU per slice, without the table), resamples
-the box to S³ (trilinear image, nearest label), normalises each channel on
-its own (MRI: z-score inside its non-zero region, 0 outside; CT: clip to the
-HU window and scale to [0, 1]), turns the label map into one 0/1 mask per
+the box (trilinear image, nearest label), normalises each channel on its
+own (MRI: z-score inside its non-zero region, 0 outside; CT: clip to the HU
+window and scale to [0, 1]), turns the label map into one 0/1 mask per
 output region or class, and splits the cases into train/val/test by seed.
-Writes DIR/cases/<id>_image.nii.gz (float32, S×S×S×C), DIR/cases/<id>_mask.nii.gz
-(uint8 0/1, S×S×S×K) and DIR/manifest.json (options, channels, regions and
-convention; per case the source files, native dims, spacing, affine and crop
-box, so predictions go back to native space). A second run with the same
-options and unchanged source files does nothing.
+Writes DIR/cases/<id>_image.nii.gz (float32, X×Y×Z×C), DIR/cases/<id>_mask.nii.gz
+(uint8 0/1, X×Y×Z×K) and DIR/manifest.json (options, channels, regions and
+convention; per case the source files, native dims, spacing, affine, crop
+box and prepared dims, so predictions go back to native space). A second
+run with the same options and unchanged source files does nothing.
+
+Resampling, one of two modes:
+  --size S        the cube mode (default, S = 64): every box is stretched to
+                  S×S×S, whatever its extent and spacing.
+  --spacing X,Y,Z the spacing mode: every box is resampled to this voxel
+                  spacing in mm and keeps its physical shape, max(1,
+                  round(n·native/target)) voxels per axis, so cases have
+                  different dims (train on patches). --spacing median takes
+                  the data set's median native spacing per axis and records
+                  it in the manifest. A case that would exceed 1024 voxels
+                  along an axis or 2^28 in all is an error (exit 2).
+--size and --spacing are exclusive.
+
+Cross-validation (--folds K): also writes DIR/splits.json, a JSON list of K
+{"train": [ids], "val": [ids]} folds (nnU-Net's splits_final.json shape) over
+the cases outside the test split, shuffled by --seed; every such case is in
+exactly one val list. The manifest's train/val split stays as without
+--folds. splits.json may be edited by hand; a rerun with the same options
+keeps it, a rerun with another K writes it anew (without re-preparing the
+cases).
 
 Channels (--modalities, alias --modality; any subset, in the order given):
 flair, t1, t1ce, t2 (BraTS 2023 names t2f, t1n, t1c, t2w are the same),
@@ -53,7 +76,8 @@ voxel in any case, is an error (exit 2), never an empty training set.
 examples:
   fess prepare --in data/brats-synth --out data/brats-prep --size 64 --target wt
   fess prepare --in BraTS2023-GLI --out data/gli --modalities t2f,t1n,t1c,t2w --target wt,tc,et
-  fess prepare --in AbdomenCT-1K --out data/abd --classes liver,kidney,spleen,pancreas`
+  fess prepare --in AbdomenCT-1K --out data/abd --classes liver,kidney,spleen,pancreas
+  fess prepare --in Dataset001_BrainTumour --out data/bt --spacing median --folds 5`
 
 func init() {
 	register("prepare", "crop, resample, normalise and split a data set",
@@ -65,7 +89,9 @@ func runPrepare(args []string, stdout, stderr io.Writer) error {
 	in := fs.String("in", "", "raw data set directory")
 	out := fs.String("out", "", "prepared output directory")
 	layout := fs.String("layout", "auto", "auto, "+strings.Join(dataset.Layouts, ", "))
-	size := fs.Int("size", 64, "edge S of the prepared cube")
+	size := fs.Int("size", 64, "edge S of the prepared cube (the cube mode)")
+	spacing := fs.String("spacing", "", "target voxel spacing in mm, X,Y,Z, or median (the spacing mode)")
+	folds := fs.Int("folds", 0, "write K cross-validation folds to splits.json (0: none)")
 	target := fs.String("target", "", "output regions: wt,tc,et, any, an organ, or label values (default wt for MRI, any otherwise)")
 	classes := fs.String("classes", "", "mutually exclusive output classes (softmax), e.g. liver,kidney,spleen,pancreas")
 	conv := fs.String("convention", "", "label convention: "+strings.Join(dataset.Conventions, ", ")+" (default: the layout's)")
@@ -95,7 +121,24 @@ func runPrepare(args []string, stdout, stderr io.Writer) error {
 	}
 	opts := dataset.Options{
 		Layout: *layout, Modality: *modality, Target: *target, Classes: *classes, Convention: *conv, Size: *size, Seed: *seed,
-		Split: [3]float64{fr[0], fr[1], fr[2]}, Window: [2]float64{wn[0], wn[1]}, Workers: *workers,
+		Split: [3]float64{fr[0], fr[1], fr[2]}, Window: [2]float64{wn[0], wn[1]}, Workers: *workers, Folds: *folds,
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["spacing"] {
+		if set["size"] {
+			return errs.Usage("prepare: --size and --spacing are exclusive (the cube mode or the spacing mode)\n%s", prepareUsage)
+		}
+		opts.Size = 0
+		if strings.EqualFold(strings.TrimSpace(*spacing), "median") {
+			opts.SpacingMode = dataset.SpacingMedian
+		} else {
+			sp, err := parseFloats(*spacing, 3, "--spacing")
+			if err != nil {
+				return err
+			}
+			opts.SpacingMode, opts.Spacing = dataset.SpacingFixed, [3]float64{sp[0], sp[1], sp[2]}
+		}
 	}
 	if !*quiet {
 		opts.Progress = progressWriter(stderr)
@@ -118,9 +161,20 @@ func runPrepare(args []string, stdout, stderr io.Writer) error {
 	if task.Softmax {
 		kind = "classes"
 	}
-	fmt.Fprintf(stdout, "%s %d cases (%s, %s, %s %s, %d³; %s labels) in %s: train %d, val %d, test %d\n",
+	grid := fmt.Sprintf("%d³", m.Options.Size)
+	if m.Options.Patched() {
+		sp := m.Options.Spacing
+		grid = fmt.Sprintf("%.4g×%.4g×%.4g mm", sp[0], sp[1], sp[2])
+		if m.Options.SpacingMode == dataset.SpacingMedian {
+			grid = "median spacing " + grid
+		}
+	}
+	fmt.Fprintf(stdout, "%s %d cases (%s, %s, %s %s, %s; %s labels) in %s: train %d, val %d, test %d\n",
 		state, len(m.Cases), m.Options.Layout, strings.Join(task.Channels, ","), kind, strings.Join(task.RegionNames(), ","),
-		m.Options.Size, task.Convention, *out, count["train"], count["val"], count["test"])
+		grid, task.Convention, *out, count["train"], count["val"], count["test"])
+	if m.Options.Folds > 0 {
+		fmt.Fprintf(stdout, "%d cross-validation folds in %s\n", m.Options.Folds, filepath.Join(*out, dataset.SplitsName))
+	}
 	return nil
 }
 

@@ -15,8 +15,9 @@
 // Checkpoints are written atomically (temp file + rename). With the same
 // seed and thread count, a run resumed from its last checkpoint ends with weights
 // bit-identical to an uninterrupted run: every random choice (shuffle,
-// augmentation, dropout) is a pure function of the seed and a counter that
-// the checkpoint stores.
+// augmentation, patch positions, dropout) is a pure function of the seed
+// and a counter that the checkpoint stores (patch.go: the step and the
+// sample's place in the batch).
 package train
 
 import (
@@ -70,6 +71,38 @@ type Config struct {
 	// `fess export`) whose weights and BatchNorm statistics replace the
 	// seeded initialisation when the run starts (not on resume).
 	InitFrom string `json:"init_from,omitempty"`
+	// Patch, when set, trains on random patches of Patch[0]×Patch[1]×Patch[2]
+	// voxels (x, y, z; each a positive multiple of 2^levels) drawn from
+	// the training cases instead of on whole cubes, and validates by
+	// sliding window (see patch.go). Required for a data set prepared in
+	// the spacing mode; zero (absent from older configs): cube training.
+	Patch [3]int `json:"patch,omitzero"`
+	// ItersPerEpoch is the number of optimiser steps of a patch-training
+	// epoch (0: ceil(training cases / batch), the steps a cube epoch
+	// takes; resolved when the run starts).
+	ItersPerEpoch int `json:"iters_per_epoch,omitempty"`
+	// Augment turns on the on-the-fly augmentation of package augment
+	// (augment.DefaultPatch: flips, rotation, scaling, intensity scale,
+	// shift and gamma) on every training sample. Unset: on for patch
+	// training, off for cube training (as runs before the field existed).
+	Augment *bool `json:"augment,omitempty"`
+	// Fold, when set, trains on fold k of the data set's splits.json
+	// (fess prepare --folds): its train cases (TrainCases still limits
+	// them) and validates on its val cases, instead of the manifest's
+	// train and val splits. Unset (older configs): the manifest's splits.
+	Fold *int `json:"fold,omitempty"`
+}
+
+// Patched reports whether c trains on patches.
+func (c Config) Patched() bool { return c.Patch != [3]int{} }
+
+// Augmenting reports whether c augments its training samples (after
+// Defaults; before, an unset Augment reads as the mode's default).
+func (c Config) Augmenting() bool {
+	if c.Augment != nil {
+		return *c.Augment
+	}
+	return c.Patched()
 }
 
 // Losses lists the accepted loss names.
@@ -124,6 +157,10 @@ func (c Config) Defaults() Config {
 	deff(&c.Temperature, 0.5)
 	def(&c.ProjectionDim, 128, 128)
 	def(&c.QueueLen, 64, 64)
+	if c.Augment == nil {
+		a := c.Patched()
+		c.Augment = &a
+	}
 	if c.Threads == 0 {
 		c.Threads = 2
 		if n := numCPU(); n < 2 {
@@ -149,6 +186,22 @@ func (c Config) Validate() error {
 	}
 	if c.Lambda < 0 || c.Lambda > 1 || c.Temperature <= 0 || c.ClipNorm < 0 || c.WeightDecay < 0 {
 		return errs.Usage("train: need 0 ≤ lambda ≤ 1, temperature > 0, clip-norm ≥ 0, weight-decay ≥ 0")
+	}
+	if c.Patched() {
+		for _, v := range c.Patch {
+			if v < 1 {
+				return errs.Usage("train: patch %d,%d,%d: every size must be positive", c.Patch[0], c.Patch[1], c.Patch[2])
+			}
+		}
+	}
+	if c.ItersPerEpoch < 0 {
+		return errs.Usage("train: iters-per-epoch %d must be ≥ 0 (0: ceil(training cases / batch))", c.ItersPerEpoch)
+	}
+	if c.ItersPerEpoch > 0 && !c.Patched() {
+		return errs.Usage("train: --iters-per-epoch is for patch training (--patch); a cube epoch is one pass over the training cases")
+	}
+	if c.Fold != nil && *c.Fold < 0 {
+		return errs.Usage("train: fold %d must be ≥ 0", *c.Fold)
 	}
 	return nil
 }

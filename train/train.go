@@ -32,11 +32,13 @@ func numCPU() int { return runtime.NumCPU() }
 // S³ values one after the other and the mask's K regions of S³ 0/1 values
 // one after the other, x fastest within each (as dataset.Prepared.Load
 // returns them). With one channel this is exactly the [D,H,W] (z,y,x)
-// row-major layout of one channels-last sample.
+// row-major layout of one channels-last sample. Dims is the case's X, Y, Z
+// (S, S, S for a cube; a case of the spacing mode has its own).
 type Sample struct {
 	ID   string
 	Img  []float32
 	Mask []uint8
+	Dims [3]int
 }
 
 // EpochLog is one line of log.jsonl.
@@ -90,6 +92,7 @@ type Trainer struct {
 	val   []Sample
 	size  int
 	task  dataset.Task
+	fg    [][][]int32 // patch training: per training case and region, its foreground voxels
 
 	epoch     int   // epochs completed
 	step      int64 // optimiser steps taken
@@ -109,7 +112,8 @@ func LoadSamples(p *dataset.Prepared, split string, limit int) ([]Sample, error)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Sample{ID: ci.ID, Img: img, Mask: mask})
+		s := p.Size()
+		out = append(out, Sample{ID: ci.ID, Img: img, Mask: mask, Dims: [3]int{s, s, s}})
 	}
 	return out, nil
 }
@@ -128,21 +132,36 @@ func New(cfg Config, out string, opts Options) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
+	spacing := p.Patched()
+	if spacing && !cfg.Patched() {
+		return nil, errs.Usage("train: %s was prepared in the spacing mode (every case has its own dims): train on patches with --patch X[,Y,Z]", cfg.Data)
+	}
 	t := &Trainer{Cfg: cfg, Out: out, size: p.Size(), bestDice: -1, task: p.Task()}
-	if t.train, err = LoadSamples(p, "train", cfg.TrainCases); err != nil {
+	trainIDs, valIDs := splitIDs(p, "train", cfg.TrainCases), splitIDs(p, "val", 0)
+	if cfg.Fold != nil {
+		if trainIDs, valIDs, err = foldIDs(p, *cfg.Fold, cfg.TrainCases); err != nil {
+			return nil, err
+		}
+	}
+	if t.train, err = loadCases(p, trainIDs); err != nil {
 		return nil, err
 	}
 	if len(t.train) == 0 {
 		return nil, errs.Input(cfg.Data, "prepared data has no training cases")
 	}
-	if t.val, err = LoadSamples(p, "val", 0); err != nil {
+	if t.val, err = loadCases(p, valIDs); err != nil {
 		return nil, err
 	}
 	mc := cfg.Model
 	if mc.InputSize == 0 {
 		mc.InputSize = t.size
+		if spacing {
+			// No cube edge: the model records the patch's smallest edge
+			// (it is fully convolutional; Config.Patch is the shape).
+			mc.InputSize = min(cfg.Patch[0], cfg.Patch[1], cfg.Patch[2])
+		}
 	}
-	if mc.InputSize != t.size {
+	if !spacing && mc.InputSize != t.size {
 		return nil, errs.Usage("train: model input size %d differs from the prepared size %d", mc.InputSize, t.size)
 	}
 	if mc.Seed == 0 {
@@ -172,6 +191,21 @@ func New(cfg Config, out string, opts Options) (*Trainer, error) {
 		}
 	}
 	t.Cfg.Model = t.Model.Cfg
+	if cfg.Patched() {
+		f := 1 << t.Model.Cfg.Levels
+		for _, v := range cfg.Patch {
+			if v%f != 0 {
+				return nil, errs.Usage("train: patch %d,%d,%d: every size must be a multiple of 2^levels = %d", cfg.Patch[0], cfg.Patch[1], cfg.Patch[2], f)
+			}
+		}
+		if t.Cfg.ItersPerEpoch == 0 {
+			t.Cfg.ItersPerEpoch = (len(t.train) + cfg.Batch - 1) / cfg.Batch
+		}
+		t.fg = make([][][]int32, len(t.train))
+		for i, s := range t.train {
+			t.fg[i] = foreground(s.Mask, s.Dims[0]*s.Dims[1]*s.Dims[2])
+		}
+	}
 	t.opt = optim.NewAdam(cfg.LR)
 	t.opt.WeightDecay = cfg.WeightDecay
 	t.opt.Decoupled = cfg.DecoupledDecay
@@ -208,15 +242,22 @@ func (t *Trainer) params() []*autodiff.Var {
 // batch fills x [n,S,S,S,C] and y [n,S,S,S,K'] (0/1) from samples idx:
 // channels last, one y channel per region, or with softmax classes the
 // background (1 − the classes) as channel 0 and one channel per class.
-func (t *Trainer) batch(samples []Sample, idx []int) (*tensor.Tensor, *tensor.Tensor) {
+// With Augment, sample b of the batch is first augmented from
+// sampleRNG(seed, step, b) (augmentCube).
+func (t *Trainer) batch(samples []Sample, idx []int, step int64) (*tensor.Tensor, *tensor.Tensor) {
 	s := t.size
 	vox := s * s * s
 	c, k := len(t.task.Channels), t.task.OutChannels()
 	x := tensor.New(len(idx), s, s, s, c)
 	y := tensor.New(len(idx), s, s, s, k)
+	aug := t.Cfg.Augmenting()
 	for b, i := range idx {
-		interleave(x.Data[b*vox*c:(b+1)*vox*c], samples[i].Img, c)
-		targetChannels(y.Data[b*vox*k:(b+1)*vox*k], samples[i].Mask, vox, t.task.Softmax)
+		img, mask := samples[i].Img, samples[i].Mask
+		if aug {
+			img, mask = t.augmentCube(samples[i], step, b)
+		}
+		interleave(x.Data[b*vox*c:(b+1)*vox*c], img, c)
+		targetChannels(y.Data[b*vox*k:(b+1)*vox*k], mask, vox, t.task.Softmax)
 	}
 	return x, y
 }
@@ -293,6 +334,9 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 	var logs []EpochLog
 	n := len(t.train)
 	stepsPerEpoch := (n + t.Cfg.Batch - 1) / t.Cfg.Batch
+	if t.Cfg.Patched() {
+		stepsPerEpoch = t.Cfg.ItersPerEpoch
+	}
 	var bar *progressbar.ProgressBar
 	if opts.Progress != nil {
 		bar = progressbar.NewOptions64(int64(stepsPerEpoch*(t.Cfg.Epochs-t.epoch)),
@@ -315,12 +359,17 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 		sums := map[string]float64{}
 		var lossSum, diceSum float64
 		var batches int
-		for b0 := 0; b0 < n; b0 += t.Cfg.Batch {
+		for it := 0; it < stepsPerEpoch; it++ {
 			if opts.killAtStep > 0 && t.step+1 == opts.killAtStep {
 				killSelf()
 			}
-			idx := perm[b0:min(b0+t.Cfg.Batch, n)]
-			xt, yt := t.batch(t.train, idx)
+			var xt, yt *tensor.Tensor
+			if t.Cfg.Patched() {
+				xt, yt = t.patchBatch(t.step)
+			} else {
+				b0 := it * t.Cfg.Batch
+				xt, yt = t.batch(t.train, perm[b0:min(b0+t.Cfg.Batch, n)], t.step)
+			}
 			x, y := autodiff.Const(xt), autodiff.Const(yt)
 			optim.ZeroGrad(t.params())
 			res := t.obj.step(tp, ng, x, y, t.step)
@@ -358,7 +407,15 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 			el.Parts[k] = v / float64(batches)
 		}
 		if len(t.val) > 0 && (e%t.Cfg.ValEvery == 0 || e == t.Cfg.Epochs) {
-			vd, vl := t.validate()
+			var vd, vl float64
+			if t.Cfg.Patched() {
+				var err error
+				if vd, vl, err = t.validatePatch(); err != nil {
+					return logs, err
+				}
+			} else {
+				vd, vl = t.validate()
+			}
 			el.ValDice, el.ValLoss = &vd, &vl
 			if vd > t.bestDice {
 				t.bestDice, t.bestEpoch = vd, e
@@ -396,25 +453,34 @@ func (t *Trainer) validate() (dice, loss float64) {
 	for _, s := range t.val {
 		probs := predictOn(ng, t.Model, s.Img, t.size)
 		masks := RegionProbabilities(probs, vox, t.task.OutChannels(), t.task.Softmax)
-		var cd, cl float64
-		for r, p := range masks {
-			truth := s.Mask[r*vox : (r+1)*vox]
-			var inter, ps, ys float64
-			for i, v := range p {
-				y := float64(truth[i])
-				inter += float64(v) * y
-				ps += float64(v)
-				ys += y
-			}
-			cl += 1 - (2*inter+1e-5)/(ps+ys+1e-5)
-			cd += metric.FromCounts(metric.Confusion(metric.FromProbabilities(p, 0.5), truth)).Dice
-		}
-		dice += cd / float64(len(masks))
-		loss += cl / float64(len(masks))
+		cd, cl := caseScores(masks, s.Mask, vox)
+		dice += cd
+		loss += cl
 		ng.Reset()
 	}
 	n := float64(len(t.val))
 	return dice / n, loss / n
+}
+
+// caseScores returns one case's Dice (probabilities thresholded at 0.5)
+// and soft Dice loss, each the mean over its regions: masks holds one
+// probability map per region, truth the K region masks one after the
+// other (vox voxels each).
+func caseScores(masks [][]float32, truth []uint8, vox int) (dice, loss float64) {
+	var cd, cl float64
+	for r, p := range masks {
+		tr := truth[r*vox : (r+1)*vox]
+		var inter, ps, ys float64
+		for i, v := range p {
+			y := float64(tr[i])
+			inter += float64(v) * y
+			ps += float64(v)
+			ys += y
+		}
+		cl += 1 - (2*inter+1e-5)/(ps+ys+1e-5)
+		cd += metric.FromCounts(metric.Confusion(metric.FromProbabilities(p, 0.5), tr)).Dice
+	}
+	return cd / float64(len(masks)), cl / float64(len(masks))
 }
 
 // Predict runs the model in inference mode on one S³ image (C channels one

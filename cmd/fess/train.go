@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/train"
@@ -16,6 +18,7 @@ const trainUsage = `usage: fess train --data PREPARED --out RUN [--loss fess|dic
                   [--filters F] [--levels L] [--dropout P] [--epochs E] [--batch B] [--lr LR] [--seed K]
                   [--train-cases N] [--val-every K] [--clip-norm C] [--weight-decay W [--decoupled]]
                   [--threads T] [--resume] [--config FILE] [--init WEIGHTS.safetensors]
+                  [--patch P|PX,PY,PZ] [--iters-per-epoch N] [--augment[=false]] [--fold K]
 
 Trains a 3-D U-Net on a prepared data set (fess prepare). The run folder gets
 config.json (the full configuration: re-run with --config RUN/config.json),
@@ -34,10 +37,25 @@ saved as safetensors (as fess export writes it), BatchNorm running
 statistics included. Its "config" metadata gives the architecture (model
 flags given explicitly take precedence); without it the model flags do. A
 missing, unexpected or differently shaped tensor is refused (exit 2).
+--patch trains on random patches instead of whole cubes (required for a data
+set prepared with --spacing, whose cases have their own dims; allowed on cube
+data): P voxels on each axis, or PX,PY,PZ along x, y, z, each a multiple of
+2^levels. Each step draws --batch patches, each from a uniformly chosen
+training case, a third of them centred on a foreground voxel, the rest placed
+uniformly; what sticks out of the case is zero. An epoch is --iters-per-epoch
+steps (default: ceil(training cases / batch), a cube epoch's length), and
+validation predicts each validation case whole by sliding window (the patch,
+overlap 0.5). --augment (default on with --patch, off for cubes) applies
+random flips, rotation (±15°, p 0.2), scaling (0.85-1.25, p 0.2), intensity
+scale (0.75-1.25, p 0.15), shift (±0.1, p 0.15) and gamma (0.7-1.5, p 0.3)
+to every training sample (docs/method.md, "Patch training").
+--fold K trains on fold K of the data set's splits.json (fess prepare
+--folds) and validates on that fold's val cases.
 
 examples:
   fess train --data data/brats-prep --out runs/fess --loss fess --epochs 20
-  fess train --data data/brats-prep --out runs/tuned --init pretrained.safetensors --lr 1e-4`
+  fess train --data data/brats-prep --out runs/tuned --init pretrained.safetensors --lr 1e-4
+  fess train --data data/msd-spacing --out runs/patch --loss dice --patch 96,96,64 --fold 0`
 
 func init() {
 	register("train", "train a U-Net with FESS or a baseline loss",
@@ -68,6 +86,10 @@ func runTrain(args []string, stderr io.Writer) error {
 	resume := fs.Bool("resume", false, "continue the run in --out from its last checkpoint")
 	initFrom := fs.String("init", "", "start from these weights: a PyTorch state_dict as safetensors (model/torch/fess_unet.py)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	patch := fs.String("patch", "", "train on random patches: P, or PX,PY,PZ (x,y,z); each a multiple of 2^levels")
+	iters := fs.Int("iters-per-epoch", 0, "patch training: steps per epoch (0: ceil(training cases / batch))")
+	augmentOn := fs.Bool("augment", false, "augment training samples (default: on with --patch, off for cubes)")
+	fold := fs.Int("fold", -1, "train and validate on fold K of splits.json (-1: the manifest's train and val splits)")
 	if err := parseFlags(fs, trainUsage, args); err != nil {
 		return err
 	}
@@ -148,6 +170,30 @@ func runTrain(args []string, stderr io.Writer) error {
 	if take("threads") {
 		cfg.Threads = *threads
 	}
+	if take("patch") {
+		p, err := parsePatch(*patch)
+		if err != nil {
+			return err
+		}
+		cfg.Patch = p
+	}
+	if take("iters-per-epoch") {
+		cfg.ItersPerEpoch = *iters
+	}
+	if explicitFlags(fs)["augment"] {
+		a := *augmentOn
+		cfg.Augment = &a
+	}
+	if take("fold") {
+		if *fold < -1 {
+			return errs.Usage("train: --fold %d: want a fold number ≥ 0 (or -1: none)\n%s", *fold, trainUsage)
+		}
+		cfg.Fold = nil
+		if *fold >= 0 {
+			k := *fold
+			cfg.Fold = &k
+		}
+	}
 	if *initFrom != "" {
 		if *resume {
 			return errs.Usage("train: --init starts a run; --resume continues one from its checkpoint (give one of them)\n%s", trainUsage)
@@ -185,4 +231,27 @@ func runTrain(args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "run in %s is already complete (%d epochs)\n", *out, cfg.Epochs)
 	}
 	return nil
+}
+
+// parsePatch reads --patch: "" (none), "P" (a cube) or "PX,PY,PZ".
+func parsePatch(s string) ([3]int, error) {
+	var p [3]int
+	if s == "" {
+		return p, nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) != 1 && len(parts) != 3 {
+		return p, errs.Usage("train: --patch %q: want P or PX,PY,PZ\n%s", s, trainUsage)
+	}
+	for i, f := range parts {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 1 {
+			return p, errs.Usage("train: --patch %q: sizes must be positive integers\n%s", s, trainUsage)
+		}
+		p[i] = v
+	}
+	if len(parts) == 1 {
+		p[1], p[2] = p[0], p[0]
+	}
+	return p, nil
 }

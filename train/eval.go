@@ -12,6 +12,7 @@ import (
 
 	"github.com/fess-seg/fess/dataset"
 	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/infer"
 	"github.com/fess-seg/fess/internal/atomicio"
 	"github.com/fess-seg/fess/metric"
 	"github.com/fess-seg/fess/volume"
@@ -40,6 +41,9 @@ type Summary struct {
 	Regions map[string]map[string]metric.Summary `json:"regions,omitempty"`
 	// RegionOrder lists the regions in output-channel order.
 	RegionOrder []string `json:"region_order,omitempty"`
+	// Space is where the metrics were computed: "prepared" (the prepared
+	// grid) or "native" (each case's own grid and spacing).
+	Space string `json:"space,omitempty"`
 }
 
 // lesionNames are the extra metrics.csv columns of the lesion-wise metrics.
@@ -82,27 +86,41 @@ func lesionRegion(t dataset.Task, name string) bool {
 
 // Evaluate runs a trained model on the test split of a prepared data set
 // and writes, in out, metrics.csv (one row per case and region),
-// summary.json and the predictions pred/<id>.nii.gz (uint8 in the prepared
-// grid, with its affine: a 0/1 mask for one region, else a label map in the
-// data set's convention). Metrics are per case and region (never pooled
-// over a batch) on the prediction thresholded at 0.5 (softmax classes: the
-// arg-max), with surface distances in millimetres on the prepared grid's
-// spacing (docs/metrics.md); BraTS regions WT, TC and ET also get the BraTS
-// 2023 lesion-wise metrics on that grid.
+// summary.json and the predictions pred/<id>.nii.gz (uint8: a 0/1 mask for
+// one region, else a label map in the data set's convention). Metrics are
+// per case and region (never pooled over a batch) on the prediction
+// thresholded at 0.5 (softmax classes: the arg-max), with surface
+// distances in millimetres (docs/metrics.md); BraTS regions WT, TC and ET
+// also get the BraTS 2023 lesion-wise metrics. A cube-mode run is scored
+// on the prepared grid (the paper's setting); a patch-trained run predicts
+// each whole case by sliding window and is scored in native space (see
+// EvaluateRuns).
 func Evaluate(run, data, out string, progress io.Writer) (*Summary, []CaseMetrics, error) {
-	m, cfg, err := LoadModel(run)
+	return EvaluateRuns([]string{run}, data, out, InferOptions{}, progress)
+}
+
+// EvaluateRuns is Evaluate for an ensemble of runs (e.g. the folds of a
+// cross-validation): the case's probabilities are the mean over the runs'
+// probabilities. With opt.Native, or for patch-trained runs, predictions
+// are put back into each case's native grid (the crop restored, the
+// spacing undone) and scored there against the raw label file, and
+// pred/<id>.nii.gz is written in the native grid and affine; otherwise on
+// the prepared grid.
+func EvaluateRuns(runs []string, data, out string, opt InferOptions, progress io.Writer) (*Summary, []CaseMetrics, error) {
+	ens, err := loadEnsemble(runs)
 	if err != nil {
 		return nil, nil, err
 	}
 	if data == "" {
-		data = cfg.Data
+		data = ens.cfg.Data
 	}
 	p, err := dataset.Open(data)
 	if err != nil {
 		return nil, nil, err
 	}
-	if p.Size() != m.Cfg.InputSize {
-		return nil, nil, errs.Input(data, "prepared size %d differs from the model's input size %d", p.Size(), m.Cfg.InputSize)
+	m := ens.models[0]
+	if !ens.cfg.Patched() && (p.Patched() || p.Size() != m.Cfg.InputSize) {
+		return nil, nil, errs.Input(data, "prepared data (%s) does not match the run's %d³ cube input", prepDesc(p), m.Cfg.InputSize)
 	}
 	task := p.Task()
 	if len(task.Channels) != m.Cfg.InChannels || task.OutChannels() != m.Cfg.OutChannels || task.Softmax != m.Cfg.Softmax {
@@ -116,30 +134,52 @@ func Evaluate(run, data, out string, progress io.Writer) (*Summary, []CaseMetric
 	if err := os.MkdirAll(filepath.Join(out, "pred"), 0o755); err != nil {
 		return nil, nil, err
 	}
-	s := p.Size()
-	vox := s * s * s
-	dims := [3]int{s, s, s}
+	native := opt.Native || ens.cfg.Patched()
 	var rows []CaseMetrics
 	for i, ci := range cases {
-		img, mask, err := p.Load(ci.ID)
+		img, mask, dims, err := p.LoadCase(ci.ID)
 		if err != nil {
 			return nil, nil, err
 		}
-		preds := RegionMasks(Predict(m, img, s), vox, m.Cfg.OutChannels, m.Cfg.Softmax, 0.5)
+		probs, err := ens.probabilities(img, dims, opt)
+		if err != nil {
+			return nil, nil, fmt.Errorf("case %s: %w", ci.ID, err)
+		}
+		vox := dims[0] * dims[1] * dims[2]
+		preds := regionMasksCM(probs, vox, m.Cfg.OutChannels, m.Cfg.Softmax, 0.5)
+		if opt.KeepLargest {
+			for r := range preds {
+				preds[r] = infer.KeepLargest(preds[r], dims)
+			}
+		}
+		g := ci.Geometry
+		sdims, spacing := dims, g.PreparedSpacing
+		truths := make([][]uint8, len(preds))
+		for r := range truths {
+			truths[r] = mask[r*vox : (r+1)*vox]
+		}
+		if native {
+			if truths, err = nativeTruth(task, ci); err != nil {
+				return nil, nil, err
+			}
+			for r := range preds {
+				preds[r] = volumeMask(dataset.RestoreMask(preds[r], g))
+			}
+			sdims, spacing = g.Dims, g.Spacing
+		}
 		var line []string
 		for r, reg := range task.Regions {
-			truth := mask[r*vox : (r+1)*vox]
-			res, err := metric.Compute(preds[r], truth, dims, ci.Geometry.PreparedSpacing)
+			res, err := metric.Compute(preds[r], truths[r], sdims, spacing)
 			if err != nil {
 				return nil, nil, fmt.Errorf("case %s region %s: %w", ci.ID, reg.Name, err)
 			}
 			row := CaseMetrics{ID: ci.ID, Region: reg.Name, Result: res}
 			if lesionRegion(task, reg.Name) {
-				opt, err := metric.LesionOptionsFor(ci.Challenge)
+				lopt, err := metric.LesionOptionsFor(ci.Challenge)
 				if err != nil {
 					return nil, nil, errs.Input(data, "case %s: %v", ci.ID, err)
 				}
-				lw, err := metric.LesionWise(preds[r], truth, dims, ci.Geometry.PreparedSpacing, opt)
+				lw, err := metric.LesionWise(preds[r], truths[r], sdims, spacing, lopt)
 				if err != nil {
 					return nil, nil, fmt.Errorf("case %s region %s: %w", ci.ID, reg.Name, err)
 				}
@@ -154,8 +194,11 @@ func Evaluate(run, data, out string, progress io.Writer) (*Summary, []CaseMetric
 		} else {
 			labels = task.LabelMap(preds)
 		}
-		v := &volume.Volume{Dims: [4]int{s, s, s, 1}, Data: make([]float32, len(labels)),
-			Spacing: ci.Geometry.PreparedSpacing, Affine: ci.Geometry.PreparedAffine}
+		v := &volume.Volume{Dims: [4]int{sdims[0], sdims[1], sdims[2], 1}, Data: make([]float32, len(labels)),
+			Spacing: g.PreparedSpacing, Affine: g.PreparedAffine}
+		if native {
+			v.Spacing, v.Affine = g.Spacing, g.Affine
+		}
 		for j, b := range labels {
 			v.Data[j] = float32(b)
 		}
@@ -169,7 +212,11 @@ func Evaluate(run, data, out string, progress io.Writer) (*Summary, []CaseMetric
 	if progress != nil {
 		fmt.Fprintln(progress)
 	}
-	sum := summarise(run, data, len(cases), task, rows)
+	sum := summarise(strings.Join(runs, ","), data, len(cases), task, rows)
+	sum.Space = "prepared"
+	if native {
+		sum.Space = "native"
+	}
 	if err := writeMetricsCSV(filepath.Join(out, "metrics.csv"), rows, hasLesion(rows)); err != nil {
 		return nil, nil, err
 	}
@@ -284,60 +331,69 @@ type PredictOptions struct {
 	// Convention, if set, writes the label map in that convention
 	// instead of the training data's.
 	Convention string
+	// Infer sets test-time augmentation, the sliding window's overlap and
+	// the largest-component postprocessing.
+	Infer InferOptions
 }
 
-// PredictFile segments one native case with a trained run and writes the
-// prediction, resampled back into the input's grid and affine, as NIfTI:
-// a 0/1 mask for one region, else a label map in the data set's (or
-// opt.Convention's) label convention. inputs are the case's files: one
-// file per channel in the run's channel order, or one 4-D file holding
-// every channel (frames as in the training data), or one case folder of a
-// BraTS layout. The input goes through the same crop/resample/normalise as
-// the run's prepared data (RUN/data_options.json, RUN/task.json).
+// PredictFile segments one native case with a trained run; see PredictRuns.
 func PredictFile(run string, inputs []string, out string, opt PredictOptions) error {
-	m, _, err := LoadModel(run)
+	return PredictRuns([]string{run}, inputs, out, opt)
+}
+
+// PredictRuns segments one native case with a trained run, or an ensemble
+// of runs (probabilities averaged), and writes the prediction, resampled
+// back into the input's grid and affine, as NIfTI: a 0/1 mask for one
+// region, else a label map in the data set's (or opt.Convention's) label
+// convention. inputs are the case's files: one file per channel in the
+// run's channel order, or one 4-D file holding every channel (frames as in
+// the training data), or one case folder of a BraTS layout. The input goes
+// through the same crop/resample/normalise as the run's prepared data
+// (RUN/data_options.json, RUN/task.json): the S³ cube of a cube-mode run,
+// or the target spacing of a patch-trained run, whose whole case is then
+// predicted by sliding window.
+func PredictRuns(runs []string, inputs []string, out string, opt PredictOptions) error {
+	ens, err := loadEnsemble(runs)
 	if err != nil {
 		return err
 	}
-	opts, err := loadDataOptions(run)
-	if err != nil {
-		return err
-	}
-	task, err := loadTask(run, opts)
-	if err != nil {
-		return err
-	}
+	m, task := ens.models[0], ens.task
 	if opt.Threshold == 0 {
 		opt.Threshold = 0.5
 	}
 	if !(opt.Threshold > 0 && opt.Threshold < 1) {
 		return errs.Usage("--threshold %g: want a probability in (0, 1)", opt.Threshold)
 	}
-	if len(task.Channels) != m.Cfg.InChannels {
-		return errs.Input(run, "task.json names %d channels but the model takes %d", len(task.Channels), m.Cfg.InChannels)
-	}
 	vols, err := readChannels(task, inputs, opt.Frame)
 	if err != nil {
 		return err
 	}
-	x, g, err := dataset.PreprocessChannels(vols, task.Channels, opts)
+	x, g, err := dataset.PreprocessChannels(vols, task.Channels, ens.opts)
 	if err != nil {
 		return errs.Input(inputs[0], "%v", err)
 	}
-	if g.Size != m.Cfg.InputSize {
-		return errs.Input(run, "data options give size %d but the model takes %d", g.Size, m.Cfg.InputSize)
+	dims := g.PreparedDims()
+	if !ens.cfg.Patched() && dims != [3]int{m.Cfg.InputSize, m.Cfg.InputSize, m.Cfg.InputSize} {
+		return errs.Input(runs[0], "data options give a %v grid but the model takes %d³", dims, m.Cfg.InputSize)
 	}
-	s := g.Size
-	vox := s * s * s
-	probs := Predict(m, x, s)
-	masks := RegionMasks(probs, vox, m.Cfg.OutChannels, m.Cfg.Softmax, opt.Threshold)
+	vox := dims[0] * dims[1] * dims[2]
+	probs, err := ens.probabilities(x, dims, opt.Infer)
+	if err != nil {
+		return errs.Input(inputs[0], "%v", err)
+	}
+	masks := regionMasksCM(probs, vox, m.Cfg.OutChannels, m.Cfg.Softmax, opt.Threshold)
+	if opt.Infer.KeepLargest {
+		for r := range masks {
+			masks[r] = infer.KeepLargest(masks[r], dims)
+		}
+	}
 	if opt.Convention != "" {
 		if task, err = task.InConvention(opt.Convention); err != nil {
 			return err
 		}
 	}
 	if opt.Probabilities != "" {
-		pr := RegionProbabilities(probs, vox, m.Cfg.OutChannels, m.Cfg.Softmax)
+		pr := regionProbsCM(probs, vox, m.Cfg.OutChannels, m.Cfg.Softmax)
 		pv := dataset.RestoreProbabilities(pr, g)
 		if err := volume.WriteNIfTI(opt.Probabilities, pv, "float32"); err != nil {
 			return err

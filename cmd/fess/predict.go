@@ -10,8 +10,9 @@ import (
 	"github.com/fess-seg/fess/train"
 )
 
-const predictUsage = `usage: fess predict --run RUN --in CASE --out LABELS.nii.gz [--probabilities FILE]
+const predictUsage = `usage: fess predict (--run RUN | --runs R0,R1,…) --in CASE --out LABELS.nii.gz [--probabilities FILE]
                     [--frame T] [--threshold 0.5] [--convention brats2021|brats2023|msd]
+                    [--tta] [--overlap 0.5] [--keep-largest]
 
 Segments one case with a trained run. The input gives the run's channels
 (RUN/task.json lists them, in order): one file for a one-channel run; for
@@ -29,7 +30,11 @@ the training data's label convention (BraTS 2015–2021: 1 necrosis,
 in --convention's. --probabilities also writes the per-region
 probabilities (float32, X×Y×Z×K, K in the run's region order).
 --frame picks the volume of a 4-D file for a one-channel run (default: the
-frame its channel had in the training data).
+frame its channel had in the training data). A patch-trained run prepares
+the case at its training spacing and predicts it whole by Gaussian-weighted
+sliding window (--overlap; --tta averages the 8 mirrorings); --runs
+averages several runs' probabilities (cross-validation folds);
+--keep-largest keeps each region's largest connected component.
 
 example:
   fess predict --run runs/brats --in data/raw/BraTS-GLI-00001-000 --out BraTS-GLI-00001-000-seg.nii.gz`
@@ -42,17 +47,33 @@ func init() {
 func runPredict(args []string, stderr io.Writer) error {
 	fs := newFlags("predict", predictUsage)
 	run := fs.String("run", "", "run folder")
+	runsFlag := fs.String("runs", "", "several run folders (comma list) whose probabilities are averaged")
 	in := fs.String("in", "", "input: a file, a comma list of files (one per channel), a 4-D file or a case folder")
 	out := fs.String("out", "", "output mask or label map (.nii or .nii.gz)")
 	frame := fs.Int("frame", -1, "volume of a 4-D input for a one-channel run (default: the run's)")
 	thr := fs.Float64("threshold", 0.5, "probability threshold of sigmoid outputs, in (0, 1)")
 	probs := fs.String("probabilities", "", "also write the per-region probabilities to this NIfTI file")
 	conv := fs.String("convention", "", "write the label map in this convention instead of the training data's")
+	var iopt train.InferOptions
+	addInferFlags(fs, &iopt)
 	if err := parseFlags(fs, predictUsage, args); err != nil {
 		return err
 	}
-	if *run == "" || *in == "" || *out == "" || fs.NArg() > 0 {
-		return errs.Usage("predict: --run, --in and --out are required\n%s", predictUsage)
+	if (*run == "") == (*runsFlag == "") || *in == "" || *out == "" || fs.NArg() > 0 {
+		return errs.Usage("predict: --in, --out and one of --run or --runs are required\n%s", predictUsage)
+	}
+	if err := checkInferFlags(&iopt); err != nil {
+		return err
+	}
+	if iopt.Native {
+		return errs.Usage("predict: --native applies to fess test (predictions are always written in the input's grid)")
+	}
+	runs := []string{*run}
+	if *runsFlag != "" {
+		var err error
+		if runs, err = train.RunsArg(*runsFlag); err != nil {
+			return err
+		}
 	}
 	if !(*thr > 0 && *thr < 1) {
 		return errs.Usage("predict: --threshold %g: want a probability in (0, 1)", *thr)
@@ -61,8 +82,8 @@ func runPredict(args []string, stderr io.Writer) error {
 		return errs.Usage("predict: --frame %d: want a volume index ≥ 0", *frame)
 	}
 	inputs := strings.Split(*in, ",")
-	opt := train.PredictOptions{Frame: *frame, Threshold: float32(*thr), Probabilities: *probs, Convention: *conv}
-	if err := train.PredictFile(*run, inputs, *out, opt); err != nil {
+	opt := train.PredictOptions{Frame: *frame, Threshold: float32(*thr), Probabilities: *probs, Convention: *conv, Infer: iopt}
+	if err := train.PredictRuns(runs, inputs, *out, opt); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "wrote %s\n", *out)

@@ -1,16 +1,19 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 
 	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/infer"
 	"github.com/fess-seg/fess/train"
 )
 
-const testUsage = `usage: fess test --run RUN [--data PREPARED] --out DIR [--quiet]
+const testUsage = `usage: fess test (--run RUN | --runs R0,R1,…) [--data PREPARED] --out DIR
+                 [--tta] [--overlap 0.5] [--keep-largest] [--native] [--quiet]
 
 Evaluates a trained run (best.safetensors, else last.safetensors; an older
 run's best.ckpt/last.ckpt are read too, and a best checkpoint that cannot be
@@ -28,8 +31,20 @@ lesion_fn, lesion_fp); summary.json adds "regions": {name: {metric:
 aggregate}} when there are several. With several regions pred/<id>.nii.gz
 is a label map in the data's convention. See docs/metrics.md.
 
-example:
-  fess test --run runs/fess --out runs/fess/test`
+A patch-trained run (fess train --patch) predicts each whole test case by
+sliding window (windows of its patch, Gaussian-weighted, --overlap between
+neighbours) and is scored in native space: the prediction is put back into
+the case's own grid (crop restored, spacing undone) and compared with the
+raw label file at its spacing; pred/ then holds native-grid label maps.
+--native does the same for a cube-mode run. --runs averages the
+probabilities of several runs (e.g. the folds of fess train --fold) before
+thresholding. --tta averages each window's outputs over the 8 mirrorings;
+--keep-largest keeps only the largest connected component of each region.
+summary.json's "space" says where the metrics were computed.
+
+examples:
+  fess test --run runs/fess --out runs/fess/test
+  fess test --runs runs/f0,runs/f1,runs/f2,runs/f3,runs/f4 --tta --out runs/ensemble-test`
 
 func init() {
 	register("test", "evaluate a run on the test split: metrics.csv, summary.json",
@@ -39,20 +54,33 @@ func init() {
 func runTest(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("test", testUsage)
 	run := fs.String("run", "", "run folder")
+	runsFlag := fs.String("runs", "", "several run folders (comma list) whose probabilities are averaged")
 	data := fs.String("data", "", "prepared data (default: the run's)")
 	out := fs.String("out", "", "output folder")
 	quiet := fs.Bool("quiet", false, "no progress")
+	var iopt train.InferOptions
+	addInferFlags(fs, &iopt)
 	if err := parseFlags(fs, testUsage, args); err != nil {
 		return err
 	}
-	if *run == "" || *out == "" || fs.NArg() > 0 {
-		return errs.Usage("test: --run and --out are required\n%s", testUsage)
+	if (*run == "") == (*runsFlag == "") || *out == "" || fs.NArg() > 0 {
+		return errs.Usage("test: --out and one of --run or --runs are required\n%s", testUsage)
+	}
+	if err := checkInferFlags(&iopt); err != nil {
+		return err
+	}
+	runs := []string{*run}
+	if *runsFlag != "" {
+		var err error
+		if runs, err = train.RunsArg(*runsFlag); err != nil {
+			return err
+		}
 	}
 	var prog io.Writer
 	if !*quiet {
 		prog = stderr
 	}
-	sum, _, err := train.Evaluate(*run, *data, *out, prog)
+	sum, _, err := train.EvaluateRuns(runs, *data, *out, iopt, prog)
 	if err != nil {
 		return err
 	}
@@ -61,7 +89,7 @@ func runTest(args []string, stdout, stderr io.Writer) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(stdout, "%d test cases (%s)\n%-12s %10s %10s %10s %10s\n", sum.Cases, *out, "metric", "mean", "std", "sem", "median")
+	fmt.Fprintf(stdout, "%d test cases (%s; metrics in the %s grid)\n%-12s %10s %10s %10s %10s\n", sum.Cases, *out, sum.Space, "metric", "mean", "std", "sem", "median")
 	for _, n := range names {
 		s := sum.Metrics[n]
 		fmt.Fprintf(stdout, "%-12s %10.4f %10.4f %10.4f %10.4f\n", n, s.Mean, s.Std, s.SEM, s.Median)
@@ -85,6 +113,26 @@ func runTest(args []string, stdout, stderr io.Writer) error {
 			}
 			fmt.Fprintln(stdout)
 		}
+	}
+	return nil
+}
+
+// addInferFlags registers the whole-case inference flags of test and predict.
+func addInferFlags(fs *flag.FlagSet, o *train.InferOptions) {
+	fs.BoolVar(&o.TTA, "tta", false, "test-time augmentation: mean over the 8 mirrorings")
+	fs.Float64Var(&o.Overlap, "overlap", 0.5, "sliding-window overlap in [0, 1) (patch-trained runs)")
+	fs.BoolVar(&o.KeepLargest, "keep-largest", false, "keep only the largest connected component of each region")
+	fs.BoolVar(&o.Native, "native", false, "cube-mode runs: score in each case's native grid (patch runs always do)")
+}
+
+// checkInferFlags validates --overlap and maps 0 to the sliding window's
+// "no overlap".
+func checkInferFlags(o *train.InferOptions) error {
+	if !(o.Overlap >= 0 && o.Overlap < 1) {
+		return errs.Usage("--overlap %g: want a fraction in [0, 1)", o.Overlap)
+	}
+	if o.Overlap == 0 {
+		o.Overlap = infer.NoOverlap
 	}
 	return nil
 }

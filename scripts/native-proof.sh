@@ -7,7 +7,7 @@
 # scored in native space (fess test --native for the cube runs) per region:
 # test Dice and HD95, mean ± SEM over SEEDS.
 # Usage: scripts/native-proof.sh [OUT]  (env: SEEDS, CASES=24, S=96, PATCH=48,
-#        CUBE=48, CUBE_EPOCHS=60, PATCH_EPOCHS=…, ITERS=…)
+#        CUBE=48, CUBE_EPOCHS=60, PATCH_EPOCHS=…, ITERS=9; validation every 10 epochs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/fess-native-proof}
@@ -18,7 +18,7 @@ PATCH=${PATCH:-48}
 CUBE=${CUBE:-48}
 CUBE_EPOCHS=${CUBE_EPOCHS:-60}
 PATCH_EPOCHS=${PATCH_EPOCHS:-60}
-ITERS=${ITERS:-8}
+ITERS=${ITERS:-9}
 mkdir -p "$OUT"
 go build -o "$OUT/fess" ./cmd/fess
 F="$OUT/fess"
@@ -33,10 +33,10 @@ for s in $SEEDS; do
     rm -rf "$r"
     start=$(date +%s)
     if [ $mode = cube ]; then
-      "$F" train --data "$OUT/cube" --out "$r" --loss dice --epochs "$CUBE_EPOCHS" --seed "$s" --quiet
+      "$F" train --data "$OUT/cube" --out "$r" --loss dice --epochs "$CUBE_EPOCHS" --val-every 10 --seed "$s" --quiet
       "$F" test --run "$r" --out "$r/test" --native --quiet >/dev/null
     else
-      "$F" train --data "$OUT/native" --out "$r" --loss dice --patch "$PATCH" --iters-per-epoch "$ITERS" --epochs "$PATCH_EPOCHS" --seed "$s" --quiet
+      "$F" train --data "$OUT/native" --out "$r" --loss dice --patch "$PATCH" --iters-per-epoch "$ITERS" --epochs "$PATCH_EPOCHS" --val-every 10 --seed "$s" --quiet
       "$F" test --run "$r" --out "$r/test" --quiet >/dev/null
     fi
     echo "$mode s$s train+test $(( $(date +%s) - start )) s" | tee -a "$OUT/times.txt"

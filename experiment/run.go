@@ -15,6 +15,7 @@ import (
 	"github.com/fess-seg/fess/dataset"
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/internal/atomicio"
+	"github.com/fess-seg/fess/internal/lock"
 	"github.com/fess-seg/fess/train"
 )
 
@@ -178,7 +179,7 @@ func Run(f *File, opts Options) (Stats, error) {
 			defer wg.Done()
 			for j := range next {
 				t0 := time.Now()
-				resumed, dice, err := runJob(j, progress)
+				resumed, dice, err := runJob(j, progress, log)
 				mu.Lock()
 				done++
 				rel := relPath(f.Out, j.Dir)
@@ -270,6 +271,14 @@ func prepareDataset(f *File, d Dataset, progress, log io.Writer) (*dataset.Prepa
 		}
 	}
 	prepDir := filepath.Join(base, "prepared")
+	lk, err := lock.Acquire(prepDir, "experiment")
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Release()
+	if err := lk.RemoveStaleTemps(log, "cases"); err != nil {
+		return nil, err
+	}
 	m, cached, err := dataset.Prepare(raw, prepDir, dataset.Options{Layout: d.Layout, Modality: d.Modality,
 		Size: d.Size, Target: d.Target, Classes: d.Classes, Convention: d.Convention, Seed: f.DataSeed, Split: f.Split, Workers: 2, Progress: progress})
 	if err != nil {
@@ -393,10 +402,18 @@ func checkJobRecord(j *Job) error {
 	return nil
 }
 
-// runJob trains (or resumes) and tests one run and returns whether it was
-// resumed and its mean test Dice.
-func runJob(j *Job, progress io.Writer) (resumed bool, dice float64, err error) {
-	if err := os.MkdirAll(j.Dir, 0o755); err != nil {
+// runJob trains (or resumes) and tests one run, under the run folder's
+// lock, and returns whether it was resumed and its mean test Dice.
+func runJob(j *Job, progress, log io.Writer) (resumed bool, dice float64, err error) {
+	// The cell is a run folder like fess train's: lock it, so that a fess
+	// train --resume on it (or another experiment over the same folder)
+	// cannot write it at the same time.
+	lk, err := lock.Acquire(j.Dir, "experiment")
+	if err != nil {
+		return false, 0, err
+	}
+	defer lk.Release()
+	if err := lk.RemoveStaleTemps(log); err != nil {
 		return false, 0, err
 	}
 	if err := atomicio.WriteJSON(filepath.Join(j.Dir, jobFile), j.record()); err != nil {

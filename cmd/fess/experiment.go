@@ -9,6 +9,7 @@ import (
 
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/experiment"
+	"github.com/fess-seg/fess/internal/lock"
 )
 
 const experimentUsage = `usage: fess experiment --config FILE [--out DIR] [--jobs N] [--dry-run] [--quiet]
@@ -108,6 +109,16 @@ func runExperiment(args []string, stdout, stderr io.Writer) (experiment.Stats, e
 	progress := stderr
 	if *quiet {
 		progress = nil
+	}
+	// One fess experiment at a time in an out folder (each run cell is
+	// locked on its own by experiment.Run).
+	lk, err := lock.Acquire(f.Out, "experiment")
+	if err != nil {
+		return st, err
+	}
+	defer lk.Release()
+	if err := lk.RemoveStaleTemps(stderr); err != nil {
+		return st, err
 	}
 	st, err = experiment.Run(f, experiment.Options{Log: stderr, Progress: progress, Jobs: *jobs, DryRun: *dry, Command: cmd})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fess-seg/fess/dataset"
 	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/internal/lock"
 )
 
 const prepareUsage = `usage: fess prepare --in DIR [--layout auto|brats2015|brats2017|brats2023|msd|nnunet|abdomenct1k|npy] --out DIR
@@ -142,6 +143,14 @@ func runPrepare(args []string, stdout, stderr io.Writer) error {
 	}
 	if !*quiet {
 		opts.Progress = progressWriter(stderr)
+	}
+	lk, err := lock.Acquire(*out, "prepare")
+	if err != nil {
+		return err
+	}
+	defer lk.Release()
+	if err := lk.RemoveStaleTemps(stderr, "cases"); err != nil {
+		return err
 	}
 	m, cached, err := dataset.Prepare(*in, *out, opts)
 	if err != nil {

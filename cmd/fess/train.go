@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/internal/lock"
 	"github.com/fess-seg/fess/train"
 )
 
@@ -211,6 +212,15 @@ func runTrain(args []string, stderr io.Writer) error {
 	opts := train.Options{Resume: *resume}
 	if !*quiet {
 		opts.Progress = stderr
+	}
+	// One fess at a time in a run folder, for the whole training.
+	lk, err := lock.Acquire(*out, "train")
+	if err != nil {
+		return err
+	}
+	defer lk.Release()
+	if err := lk.RemoveStaleTemps(stderr); err != nil {
+		return err
 	}
 	t, err := train.New(cfg, *out, opts)
 	if err != nil {

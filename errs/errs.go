@@ -48,11 +48,22 @@ func Usage(format string, args ...any) error {
 	return &UsageError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// ExitCode maps an error to the process exit status: 0 for nil, 2 for usage
-// and input errors, 1 otherwise.
+// ExitCoder is an error that chooses its own exit status (train's
+// ErrInterrupted: 3 = interrupted, state saved, resumable; 130 for SIGINT).
+type ExitCoder interface {
+	error
+	ExitCode() int
+}
+
+// ExitCode maps an error to the process exit status: 0 for nil, an
+// ExitCoder's own status, 2 for usage and input errors, 1 otherwise.
 func ExitCode(err error) int {
 	if err == nil {
 		return 0
+	}
+	var ec ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
 	}
 	var ie *InputError
 	var ue *UsageError

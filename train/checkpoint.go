@@ -278,6 +278,9 @@ func (t *Trainer) save(path string) error {
 	recs = append(recs, t.obj.records()...)
 	recs = append(recs, tensor.Record{Name: "train/loop", Ints: []int64{
 		int64(t.epoch), t.step, int64(math.Float64bits(t.bestDice)), int64(t.bestEpoch)}})
+	if p := t.pos; p != nil {
+		recs = append(recs, p.records()...)
+	}
 	return writeCheckpoint(path, t.Model, recs)
 }
 
@@ -310,6 +313,9 @@ func (t *Trainer) restore(path string) error {
 	}
 	if !found {
 		return errs.Input(path, "checkpoint has no training-loop state (%strain/loop)", stateprefix)
+	}
+	if t.pos, err = loadEpochPos(recs, path); err != nil {
+		return err
 	}
 	return trimLog(filepath.Join(t.Out, "log.jsonl"), t.epoch)
 }
@@ -505,4 +511,56 @@ func sortedRecords(m map[string]tensor.Record) []tensor.Record {
 		out[i] = m[n]
 	}
 	return out
+}
+
+// epochPos is the position within an epoch that a checkpoint saved
+// mid-epoch (on a signal) holds besides train/loop, whose epoch count is
+// then the epochs completed before it: the steps taken in the epoch and
+// the epoch's sums so far, so that a resumed run continues the epoch and
+// logs the same means. Checkpoints written at the end of an epoch (and
+// older ones) have none.
+type epochPos struct {
+	it, batches      int
+	lossSum, diceSum float64
+	seconds          float64
+	parts            map[string]float64
+}
+
+const posRecord = "train/epoch_pos"
+const posPartPrefix = "train/epoch_part/"
+
+func (p *epochPos) records() []tensor.Record {
+	recs := []tensor.Record{{Name: posRecord, Ints: []int64{int64(p.it), int64(p.batches),
+		int64(math.Float64bits(p.lossSum)), int64(math.Float64bits(p.diceSum)), int64(math.Float64bits(p.seconds))}}}
+	names := make([]string, 0, len(p.parts))
+	for k := range p.parts {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		recs = append(recs, tensor.Record{Name: posPartPrefix + k, Ints: []int64{int64(math.Float64bits(p.parts[k]))}})
+	}
+	return recs
+}
+
+// loadEpochPos reads an epochPos from recs (nil if they hold none).
+func loadEpochPos(recs []tensor.Record, path string) (*epochPos, error) {
+	var p *epochPos
+	parts := map[string]float64{}
+	for _, r := range recs {
+		switch {
+		case r.Name == posRecord:
+			if len(r.Ints) != 5 || r.Ints[0] < 0 || r.Ints[1] < 0 {
+				return nil, errs.Input(path, "malformed %s%s", stateprefix, posRecord)
+			}
+			f := func(i int) float64 { return math.Float64frombits(uint64(r.Ints[i])) }
+			p = &epochPos{it: int(r.Ints[0]), batches: int(r.Ints[1]), lossSum: f(2), diceSum: f(3), seconds: f(4)}
+		case strings.HasPrefix(r.Name, posPartPrefix) && len(r.Ints) == 1:
+			parts[strings.TrimPrefix(r.Name, posPartPrefix)] = math.Float64frombits(uint64(r.Ints[0]))
+		}
+	}
+	if p != nil {
+		p.parts = parts
+	}
+	return p, nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -76,9 +75,16 @@ func (e EpochLog) MarshalJSON() ([]byte, error) {
 type Options struct {
 	Resume   bool
 	Progress io.Writer // progress bar destination (nil: none)
+	// Stop, when set, is read between optimiser steps without blocking: a
+	// signal on it stops the run after the step in progress with its state
+	// saved (signal.go; NotifyStop relays SIGTERM, SIGUSR1 and SIGINT).
+	Stop <-chan os.Signal
 	// killAtStep, for tests, stops the process with SIGKILL before the given
 	// global step (1-based); see kill_test.go.
 	killAtStep int64
+	// afterStep, for tests, runs after every optimiser step, before the
+	// step's checks.
+	afterStep func(*Trainer)
 }
 
 // Trainer holds a run in progress.
@@ -98,6 +104,11 @@ type Trainer struct {
 	step      int64 // optimiser steps taken
 	bestDice  float64
 	bestEpoch int
+	pos       *epochPos // set while the epoch t.epoch+1 is part done (mid-epoch checkpoint)
+
+	// Warnings are the run's end-of-training warnings (a stagnant loss);
+	// Run also prints them to Options.Progress.
+	Warnings []string
 }
 
 // LoadSamples reads the named split of a prepared folder into memory.
@@ -315,21 +326,11 @@ func permutation(seed uint64, epoch, n int) []int {
 	return rand.New(rand.NewPCG(seed, 0x5eed0000+uint64(epoch))).Perm(n)
 }
 
-// ErrNonFinite reports a NaN or Inf loss; training stops and the last
-// checkpoint keeps the last good state.
-type ErrNonFinite struct {
-	Epoch int
-	Step  int64
-	Value float64
-	Ckpt  string
-}
-
-func (e *ErrNonFinite) Error() string {
-	return fmt.Sprintf("loss became %v at epoch %d step %d; stopped. The last good checkpoint is %s", e.Value, e.Epoch, e.Step, e.Ckpt)
-}
-
 // Run trains until cfg.Epochs epochs are complete and returns the log of
-// the epochs it ran.
+// the epochs it ran. A signal on opts.Stop ends it early with the state
+// saved and an *ErrInterrupted (signal.go); a non-finite training loss,
+// weight or validation loss ends it with nothing of the bad step written
+// and an *ErrNonFinite (guard.go).
 func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 	var logs []EpochLog
 	n := len(t.train)
@@ -339,7 +340,11 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 	}
 	var bar *progressbar.ProgressBar
 	if opts.Progress != nil {
-		bar = progressbar.NewOptions64(int64(stepsPerEpoch*(t.Cfg.Epochs-t.epoch)),
+		total := int64(stepsPerEpoch * (t.Cfg.Epochs - t.epoch))
+		if t.pos != nil {
+			total -= int64(t.pos.it)
+		}
+		bar = progressbar.NewOptions64(max(total, 0),
 			progressbar.OptionSetWriter(opts.Progress),
 			progressbar.OptionSetDescription(fmt.Sprintf("%s %s", t.Cfg.Loss, filepath.Base(t.Out))),
 			progressbar.OptionShowCount(),
@@ -349,6 +354,7 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 		)
 		defer bar.Finish()
 	}
+	last := filepath.Join(t.Out, LastCheckpoint)
 	// Arena tapes reuse their buffers from step to step, so a steady-state
 	// step allocates almost nothing; no Var of theirs is used after Reset.
 	tp, ng := autodiff.NewArenaTape(), autodiff.NewNoGradArena()
@@ -357,9 +363,16 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 		start := time.Now()
 		perm := permutation(t.Cfg.Seed, e, n)
 		sums := map[string]float64{}
-		var lossSum, diceSum float64
-		var batches int
-		for it := 0; it < stepsPerEpoch; it++ {
+		var lossSum, diceSum, before float64
+		var batches, it0 int
+		if p := t.pos; p != nil {
+			// Resumed mid-epoch: continue after the saved step.
+			it0, batches, lossSum, diceSum, before = p.it, p.batches, p.lossSum, p.diceSum, p.seconds
+			for k, v := range p.parts {
+				sums[k] = v
+			}
+		}
+		for it := it0; it < stepsPerEpoch; it++ {
 			if opts.killAtStep > 0 && t.step+1 == opts.killAtStep {
 				killSelf()
 			}
@@ -375,10 +388,10 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 			res := t.obj.step(tp, ng, x, y, t.step)
 			lv := float64(res.total.Item())
 			d := t.hardDice(res.probs.Value.Data, yt.Data)
-			if math.IsNaN(lv) || math.IsInf(lv, 0) {
+			if !finite(lv) {
 				tp.Reset()
 				ng.Reset()
-				return logs, &ErrNonFinite{Epoch: e, Step: t.step + 1, Value: lv, Ckpt: LastPath(t.Out)}
+				return logs, &ErrNonFinite{Quantity: "training loss", Epoch: e, Step: t.step + 1, Value: lv, Ckpt: LastPath(t.Out)}
 			}
 			tp.Backward(res.total)
 			tp.Reset()
@@ -387,6 +400,12 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 				optim.ClipGradNorm(t.params(), t.Cfg.ClipNorm)
 			}
 			t.opt.Step(t.params())
+			if opts.afterStep != nil {
+				opts.afterStep(t)
+			}
+			if ws := paramSum(t.params()); !finite(ws) {
+				return logs, &ErrNonFinite{Quantity: "weights", Epoch: e, Step: t.step + 1, Value: ws, Ckpt: LastPath(t.Out)}
+			}
 			t.obj.after()
 			t.step++
 			batches++
@@ -399,8 +418,21 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 				bar.Describe(fmt.Sprintf("%s ep %d/%d loss %.4f dice %.3f", t.Cfg.Loss, e, t.Cfg.Epochs, lv, d))
 				bar.Add(1)
 			}
+			if it+1 < stepsPerEpoch {
+				if sig := pending(opts.Stop); sig != nil {
+					// Save the loop exactly here: the epoch's position and
+					// sums go with the checkpoint; no log line is written.
+					t.pos = &epochPos{it: it + 1, batches: batches, lossSum: lossSum, diceSum: diceSum,
+						seconds: before + time.Since(start).Seconds(), parts: sums}
+					if err := t.save(last); err != nil {
+						return logs, err
+					}
+					return logs, &ErrInterrupted{Signal: sig, Epoch: e, Step: t.step, Ckpt: last, Out: t.Out}
+				}
+			}
 		}
 		t.epoch = e
+		t.pos = nil
 		el := EpochLog{Epoch: e, Steps: t.step, Loss: lossSum / float64(batches),
 			TrainDice: diceSum / float64(batches), LR: t.Cfg.LR, Parts: map[string]float64{}}
 		for k, v := range sums {
@@ -416,6 +448,13 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 			} else {
 				vd, vl = t.validate()
 			}
+			if !finite(vl) || !finite(vd) {
+				v := vl
+				if finite(v) {
+					v = vd
+				}
+				return logs, &ErrNonFinite{Quantity: "validation loss", Epoch: e, Step: t.step, Value: v, Ckpt: LastPath(t.Out)}
+			}
 			el.ValDice, el.ValLoss = &vd, &vl
 			if vd > t.bestDice {
 				t.bestDice, t.bestEpoch = vd, e
@@ -424,21 +463,36 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 				}
 			}
 		}
-		el.Seconds = time.Since(start).Seconds()
+		el.Seconds = before + time.Since(start).Seconds()
 		// Checkpoint first, then the log line: on resume the log is cut back
 		// to the checkpoint's epoch, so the two always agree.
-		if err := t.save(filepath.Join(t.Out, LastCheckpoint)); err != nil {
+		if err := t.save(last); err != nil {
 			return logs, err
 		}
 		if err := appendLog(filepath.Join(t.Out, "log.jsonl"), el); err != nil {
 			return logs, err
 		}
 		logs = append(logs, el)
+		if t.epoch < t.Cfg.Epochs {
+			if sig := pending(opts.Stop); sig != nil {
+				// The epoch's checkpoint and log line are written already.
+				return logs, &ErrInterrupted{Signal: sig, Epoch: e, Step: t.step, Ckpt: last, Out: t.Out}
+			}
+		}
 	}
 	if len(t.val) == 0 {
 		// No validation split: the last epoch is the best we know.
 		if err := t.save(filepath.Join(t.Out, BestCheckpoint)); err != nil {
 			return logs, err
+		}
+	}
+	if w := stagnation(logLosses(filepath.Join(t.Out, "log.jsonl"))); w != "" {
+		t.Warnings = append(t.Warnings, w)
+		if opts.Progress != nil {
+			if bar != nil {
+				bar.Finish()
+			}
+			fmt.Fprintf(opts.Progress, "fess: warning: %s\n", w)
 		}
 	}
 	return logs, nil

@@ -3,10 +3,13 @@
 //
 // Each subcommand lives in its own file and registers itself in init() with
 // register; this file only dispatches and maps errors to exit codes
-// (0 success, 2 bad usage or input, 1 anything else).
+// (0 success, 2 bad usage or input, 3 interrupted by SIGTERM or SIGUSR1
+// with the state saved and resumable (fess train --resume), 130 interrupted
+// by SIGINT (state saved likewise), 1 anything else).
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +17,7 @@ import (
 	"sort"
 
 	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/train"
 )
 
 type command struct {
@@ -89,7 +93,11 @@ func run(args []string) int {
 	if err == errHelp {
 		return 0
 	}
-	if err != nil {
+	var ie *train.ErrInterrupted
+	switch {
+	case errors.As(err, &ie):
+		fmt.Fprintf(os.Stderr, "fess: %v\n", err)
+	case err != nil:
 		fmt.Fprintf(os.Stderr, "fess %s: %v\n", c.name, err)
 	}
 	return errs.ExitCode(err)

@@ -226,7 +226,18 @@ func runTrain(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// SIGTERM, SIGUSR1 (Slurm's --signal=B:USR1@120) and SIGINT stop the
+	// run after the step in progress with its state saved: exit 3 (130
+	// for SIGINT), and --resume continues it.
+	stop, release := train.NotifyStop()
+	defer release()
+	opts.Stop = stop
 	logs, err := t.Run(opts)
+	if opts.Progress == nil {
+		for _, w := range t.Warnings {
+			fmt.Fprintf(stderr, "fess: warning: %s\n", w)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 
@@ -62,7 +63,17 @@ type Options struct {
 	Workers int `json:"-"`
 	// Progress, if not nil, receives a progress bar.
 	Progress io.Writer `json:"-"`
+	// caseName names the case in PreprocessChannels' warnings (ForCase).
+	caseName string
 }
+
+// ForCase returns o with name as the case named in PreprocessChannels'
+// warnings (a case ID or an input file).
+func (o Options) ForCase(name string) Options { o.caseName = name; return o }
+
+// Warnings receives PreprocessChannels' warnings (a constant image); nil:
+// the os.Stderr of the moment. A variable so that tests can capture them.
+var Warnings io.Writer
 
 // ctBodyHU is the threshold of the CT body mask used for cropping: voxels
 // above −500 HU are body (air is about −1000 HU, fat −100 HU).
@@ -131,16 +142,22 @@ func (o Options) Validate() error {
 	}
 	s := 0.0
 	for _, f := range o.Split {
-		if f < 0 || math.IsNaN(f) {
-			return errs.Usage("split fractions must be ≥ 0, got %v", o.Split)
+		if !(f >= 0) || math.IsInf(f, 0) {
+			return errs.Usage("--split %g,%g,%g: fractions must be finite and ≥ 0", o.Split[0], o.Split[1], o.Split[2])
 		}
 		s += f
 	}
 	if s <= 0 {
-		return errs.Usage("split fractions sum to 0")
+		return errs.Usage("--split %g,%g,%g: fractions sum to 0", o.Split[0], o.Split[1], o.Split[2])
+	}
+	if math.IsNaN(o.Window[0]) || math.IsNaN(o.Window[1]) || math.IsInf(o.Window[0], 0) || math.IsInf(o.Window[1], 0) {
+		return errs.Usage("--window %g,%g: want two finite HU values", o.Window[0], o.Window[1])
 	}
 	if !(o.Window[1] > o.Window[0]) {
-		return errs.Usage("CT window [%g, %g] is empty", o.Window[0], o.Window[1])
+		return errs.Usage("--window %g,%g: the CT window is empty (want low < high)", o.Window[0], o.Window[1])
+	}
+	if o.Workers < 0 {
+		return errs.Usage("--workers %d: want ≥ 1", o.Workers)
 	}
 	return nil
 }
@@ -330,6 +347,23 @@ func PreprocessChannels(vols []*volume.Volume, channels []string, opts Options) 
 		}
 		datas[c] = data
 	}
+	if d[0] < 2 || d[1] < 2 || d[2] < 2 {
+		return nil, CaseGeometry{}, fmt.Errorf("%d×%d×%d voxels: a 2-D image; fess segments 3-D volumes", d[0], d[1], d[2])
+	}
+	for c, data := range datas {
+		if v, ok := constant(data); ok {
+			name := opts.caseName
+			if name == "" {
+				name = "input"
+			}
+			w := Warnings
+			if w == nil {
+				w = os.Stderr
+			}
+			fmt.Fprintf(w, "warning: %s: channel %s is a constant image (every voxel is %g); it carries no information and its prediction will be meaningless\n",
+				name, channels[c], v)
+		}
+	}
 	var lo, hi [3]int
 	var ok bool
 	ct := -1
@@ -379,6 +413,19 @@ func PreprocessChannels(vols []*volume.Volume, channels []string, opts Options) 
 		g.Norm = nil
 	}
 	return out, g, nil
+}
+
+// constant reports whether every value of data is the same, and which.
+func constant(data []float32) (float32, bool) {
+	if len(data) == 0 {
+		return 0, false
+	}
+	for _, v := range data[1:] {
+		if v != data[0] {
+			return 0, false
+		}
+	}
+	return data[0], true
 }
 
 // normaliseChannel resamples one channel's box to shape and normalises it,

@@ -336,7 +336,7 @@ func prepareCase(c CaseSource, out string, opts Options, task Task) (CaseInfo, e
 	if lab.Dims[3] != 1 {
 		return info, errs.Input(c.Label, "label has %d volumes, want a 3-D label map", lab.Dims[3])
 	}
-	x, g, err := PreprocessChannels(vols, task.Channels, opts)
+	x, g, err := PreprocessChannels(vols, task.Channels, opts.ForCase("case "+c.ID+" ("+firstPath+")"))
 	if err != nil {
 		return info, errs.WrapInput(firstPath, err, "case %s: cannot prepare image", c.ID)
 	}

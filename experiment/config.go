@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -233,16 +234,24 @@ func (f File) Validate() error {
 		return fmt.Errorf("need jobs ≥ 1, train.threads ≥ 1 and figure_cases ≥ 0")
 	}
 	if f.Split != [3]float64{} {
+		sum := 0.0
 		for _, v := range f.Split {
-			if v < 0 {
-				return fmt.Errorf("split %v has a negative fraction", f.Split)
+			if !(v >= 0) || math.IsInf(v, 0) {
+				return fmt.Errorf("split %v: every fraction must be finite and ≥ 0", f.Split)
 			}
+			sum += v
 		}
+		if sum == 0 {
+			return fmt.Errorf("split %v: fractions sum to 0", f.Split)
+		}
+	}
+	if d := float64(f.Train.Dropout); !(d >= 0 && d < 1) {
+		return fmt.Errorf("train.dropout %g: want a probability in [0, 1)", d)
 	}
 	// Check the recipe the way train will, with a stand-in data folder.
 	cfg := f.Train.config("x", "fess", "previous-batch", 0, 1).Defaults()
 	if err := cfg.Validate(); err != nil {
-		return err
+		return fmt.Errorf("train recipe: %v", err)
 	}
 	return nil
 }

@@ -135,6 +135,9 @@ func TestRunEndToEndAndSkip(t *testing.T) {
 	if errs.ExitCode(err) != 2 {
 		t.Errorf("changed recipe should be an input error (exit 2), got %v", err)
 	}
+	if rec, err := Load(filepath.Join(out, "experiment.json")); err != nil || rec.Train.Epochs == 2 {
+		t.Errorf("a refused experiment rewrote experiment.json (%v)", err)
+	}
 
 	// jobs = 2 trains the same runs to the same results (thread count fixed
 	// per run by the file, not by jobs).

@@ -103,10 +103,10 @@ func Run(f *File, opts Options) (Stats, error) {
 	if opts.Jobs > 0 {
 		jobs = opts.Jobs
 	}
-	if err := os.MkdirAll(f.Out, 0o755); err != nil {
-		return st, err
+	if err := f.Validate(); err != nil {
+		return st, errs.Usage("experiment: %v", err)
 	}
-	if err := atomicio.WriteJSON(filepath.Join(f.Out, "experiment.json"), f); err != nil {
+	if err := os.MkdirAll(f.Out, 0o755); err != nil {
 		return st, err
 	}
 	preps := map[string]*dataset.Prepared{}
@@ -156,6 +156,11 @@ func Run(f *File, opts Options) (Stats, error) {
 		if err := checkJobRecord(j); err != nil {
 			return st, err
 		}
+	}
+	// Written once the file is validated and every run folder accepts its
+	// recipe, so a refused experiment leaves the recorded one as it was.
+	if err := atomicio.WriteJSON(filepath.Join(f.Out, "experiment.json"), f); err != nil {
+		return st, err
 	}
 	// Longest runs first (training cost grows with the training size), so
 	// that parallel workers finish together and an interrupted experiment

@@ -22,9 +22,13 @@ package train
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 
+	"github.com/fess-seg/fess/dataset"
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/model"
 )
@@ -48,7 +52,8 @@ type Config struct {
 	TrainCases int `json:"train_cases"`
 	// ValEvery validates every k epochs (and always after the last).
 	ValEvery int `json:"val_every"`
-	// ClipNorm clips the global gradient norm (0: no clipping).
+	// ClipNorm clips the global gradient norm (0, unset: 1.0; ClipOff,
+	// what `--clip-norm 0` writes: no clipping).
 	ClipNorm float64 `json:"clip_norm"`
 	// WeightDecay is PyTorch Adam's L2 term (added to the gradient), or
 	// AdamW's decoupled decay when DecoupledDecay is set.
@@ -64,7 +69,7 @@ type Config struct {
 	ProjectionDim int `json:"projection_dim"`
 	QueueLen      int `json:"queue_len"`
 	// Threads is the number of worker threads (results are bit-identical
-	// for a given value).
+	// for a given value; 0: DefaultThreads).
 	Threads int `json:"threads"`
 	// InitFrom, if set, is a safetensors state_dict (the PyTorch module of
 	// model/torch/fess_unet.py, e.g. trained in PyTorch or written by
@@ -162,13 +167,29 @@ func (c Config) Defaults() Config {
 		c.Augment = &a
 	}
 	if c.Threads == 0 {
-		c.Threads = 2
-		if n := numCPU(); n < 2 {
-			c.Threads = n
-		}
+		c.Threads = DefaultThreads()
 	}
 	return c
 }
+
+// ClipOff in Config.ClipNorm turns gradient clipping off (a zero ClipNorm
+// is unset and takes the default 1.0).
+const ClipOff = -1.0
+
+// DefaultThreads is the default worker thread count: every CPU the
+// process may use (runtime.NumCPU honours the affinity mask, so taskset
+// and cgroup cpusets count), or SLURM_CPUS_PER_TASK when it is set and
+// smaller.
+func DefaultThreads() int {
+	n := max(1, numCPU())
+	if v, err := strconv.Atoi(strings.TrimSpace(os.Getenv("SLURM_CPUS_PER_TASK"))); err == nil && v >= 1 && v < n {
+		n = v
+	}
+	return n
+}
+
+// finiteCfg reports whether v is neither NaN nor ±Inf.
+func finiteCfg(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // Validate checks a defaulted Config.
 func (c Config) Validate() error {
@@ -181,11 +202,44 @@ func (c Config) Validate() error {
 	if !contains(Pairings, c.Pairing) {
 		return errs.Usage("train: unknown pairing %q (want one of %s)", c.Pairing, strings.Join(Pairings, ", "))
 	}
-	if c.Epochs < 1 || c.Batch < 1 || c.LR <= 0 || c.ValEvery < 1 || c.Threads < 1 {
-		return errs.Usage("train: need epochs, batch, val-every, threads ≥ 1 and lr > 0")
+	if c.Epochs < 1 {
+		return errs.Usage("train: --epochs %d: want ≥ 1", c.Epochs)
 	}
-	if c.Lambda < 0 || c.Lambda > 1 || c.Temperature <= 0 || c.ClipNorm < 0 || c.WeightDecay < 0 {
-		return errs.Usage("train: need 0 ≤ lambda ≤ 1, temperature > 0, clip-norm ≥ 0, weight-decay ≥ 0")
+	if c.Batch < 1 {
+		return errs.Usage("train: --batch %d: want ≥ 1", c.Batch)
+	}
+	if !(c.LR > 0) || !finiteCfg(c.LR) {
+		return errs.Usage("train: --lr %g: want a finite learning rate > 0", c.LR)
+	}
+	if c.TrainCases < 0 {
+		return errs.Usage("train: --train-cases %d: want ≥ 1 (or 0: all training cases)", c.TrainCases)
+	}
+	if c.ValEvery < 1 {
+		return errs.Usage("train: --val-every %d: want ≥ 1", c.ValEvery)
+	}
+	if c.Threads < 1 {
+		return errs.Usage("train: --threads %d: want ≥ 1 (or 0: all CPUs)", c.Threads)
+	}
+	if !finiteCfg(c.ClipNorm) || (c.ClipNorm < 0 && c.ClipNorm != ClipOff) {
+		return errs.Usage("train: --clip-norm %g: want a finite norm > 0 (or 0: no clipping)", c.ClipNorm)
+	}
+	if !finiteCfg(c.WeightDecay) || c.WeightDecay < 0 {
+		return errs.Usage("train: --weight-decay %g: want a finite value ≥ 0", c.WeightDecay)
+	}
+	if !(c.Lambda > 0 && c.Lambda <= 1) {
+		return errs.Usage("train: --lambda %g: want 0 < λ ≤ 1 (the Dice weight)", c.Lambda)
+	}
+	if !(c.Temperature > 0) || !finiteCfg(c.Temperature) {
+		return errs.Usage("train: --temperature %g: want a finite temperature > 0", c.Temperature)
+	}
+	if !(c.Scale > 0) || !finiteCfg(c.Scale) {
+		return errs.Usage("train: contrastive_scale %g: want a finite scale > 0", c.Scale)
+	}
+	if c.ProjectionDim < 1 || c.QueueLen < 1 {
+		return errs.Usage("train: projection_dim %d, queue_len %d: want ≥ 1", c.ProjectionDim, c.QueueLen)
+	}
+	if d := float64(c.Model.Dropout); math.IsNaN(d) || d >= 1 || (d < 0 && d != -1) {
+		return errs.Usage("train: --dropout %g: want a probability in [0, 1)", d)
 	}
 	if c.Patched() {
 		for _, v := range c.Patch {
@@ -215,7 +269,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// LoadConfig reads a config.json written by a run (or by hand).
+// LoadConfig reads a config.json written by a run (or by hand). A field
+// given explicitly as 0 where 0 means "unset, take the default" is
+// refused (naming it) rather than silently replaced, except these explicit
+// zeros, which keep their meaning: model.Dropout 0 (no dropout, also with
+// the seed preset) and clip_norm 0 (no clipping).
 func LoadConfig(path string) (Config, error) {
 	var c Config
 	data, err := os.ReadFile(path)
@@ -227,5 +285,59 @@ func LoadConfig(path string) (Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return c, errs.Input(path, "bad config: %v", err)
 	}
+	if err := explicitZeros(&c, data); err != nil {
+		return c, errs.Input(path, "bad config: %v", err)
+	}
 	return c, nil
+}
+
+// explicitZeros applies LoadConfig's rule for fields written as 0.
+func explicitZeros(c *Config, data []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	isZero := func(m map[string]json.RawMessage, key string) bool {
+		for k, v := range m {
+			if strings.EqualFold(k, key) {
+				var f float64
+				return json.Unmarshal(v, &f) == nil && f == 0
+			}
+		}
+		return false
+	}
+	for _, k := range []string{"epochs", "batch", "lr", "val_every", "lambda", "contrastive_scale", "temperature", "projection_dim", "queue_len"} {
+		if isZero(raw, k) {
+			return fmt.Errorf("%s 0 is not a valid value (leave the field out for the default)", k)
+		}
+	}
+	if isZero(raw, "clip_norm") {
+		c.ClipNorm = ClipOff
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw["model"], &m) == nil && isZero(m, "dropout") {
+		c.Model.Dropout = -1
+	}
+	return nil
+}
+
+// CheckData checks c against the prepared data set p: TrainCases may not
+// exceed the training cases of the split it draws from (the manifest's
+// train split, or fold Fold's train list).
+func (c Config) CheckData(p *dataset.Prepared) error {
+	n, from := len(p.Split("train")), "the training split"
+	if c.Fold != nil {
+		folds, err := p.Folds()
+		if err != nil {
+			return err
+		}
+		if *c.Fold < 0 || *c.Fold >= len(folds) {
+			return errs.Usage("train: --fold %d: the data set has %d folds (0 to %d)", *c.Fold, len(folds), len(folds)-1)
+		}
+		n, from = len(folds[*c.Fold].Train), fmt.Sprintf("fold %d's train list", *c.Fold)
+	}
+	if c.TrainCases > n {
+		return errs.Usage("train: --train-cases %d exceeds the %d cases of %s in %s", c.TrainCases, n, from, c.Data)
+	}
+	return nil
 }

@@ -368,7 +368,7 @@ func PredictRuns(runs []string, inputs []string, out string, opt PredictOptions)
 	if err != nil {
 		return err
 	}
-	x, g, err := dataset.PreprocessChannels(vols, task.Channels, ens.opts)
+	x, g, err := dataset.PreprocessChannels(vols, task.Channels, ens.opts.ForCase(strings.Join(inputs, ",")))
 	if err != nil {
 		return errs.Input(inputs[0], "%v", err)
 	}

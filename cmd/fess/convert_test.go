@@ -108,7 +108,7 @@ func TestConvertCLI(t *testing.T) {
 			t.Fatalf("%s is not a converted checkpoint", f)
 		}
 	}
-	if code, _ := captureRun(t, "train", "--data", prep, "--out", run, "--epochs", "2", "--filters", "2", "--levels", "2", "--resume", "--quiet"); code != 0 {
+	if code, _ := captureRun(t, "train", "--data", prep, "--out", run, "--epochs", "2", "--filters", "2", "--levels", "2", "--resume", "--extend", "--quiet"); code != 0 {
 		t.Fatalf("resuming a converted run exited %d", code)
 	}
 	if code, _ := captureRun(t, "convert", "--help"); code != 0 {

@@ -126,6 +126,18 @@ func runPrepare(args []string, stdout, stderr io.Writer) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["size"] && *size < 1 {
+		return errs.Usage("prepare: --size %d: want a cube edge in [4, 1024]\n%s", *size, prepareUsage)
+	}
+	if set["split"] && opts.Split == [3]float64{} {
+		return errs.Usage("prepare: --split %s: fractions sum to 0", *split)
+	}
+	if set["window"] && opts.Window == [2]float64{} {
+		return errs.Usage("prepare: --window %s: the CT window is empty (want low < high)", *window)
+	}
+	if set["workers"] && *workers < 1 {
+		return errs.Usage("prepare: --workers %d: want ≥ 1", *workers)
+	}
 	if set["spacing"] {
 		if set["size"] {
 			return errs.Usage("prepare: --size and --spacing are exclusive (the cube mode or the spacing mode)\n%s", prepareUsage)
@@ -140,6 +152,9 @@ func runPrepare(args []string, stdout, stderr io.Writer) error {
 			}
 			opts.SpacingMode, opts.Spacing = dataset.SpacingFixed, [3]float64{sp[0], sp[1], sp[2]}
 		}
+	}
+	if err := opts.Defaults().Validate(); err != nil {
+		return errs.Usage("prepare: %v", err)
 	}
 	if !*quiet {
 		opts.Progress = progressWriter(stderr)

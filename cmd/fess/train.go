@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fess-seg/fess/dataset"
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/internal/lock"
 	"github.com/fess-seg/fess/train"
@@ -18,7 +19,8 @@ const trainUsage = `usage: fess train --data PREPARED --out RUN [--loss fess|dic
                   [--pairing previous-batch|same-batch|seed-exact] [--preset seed|unet3d]
                   [--filters F] [--levels L] [--dropout P] [--epochs E] [--batch B] [--lr LR] [--seed K]
                   [--train-cases N] [--val-every K] [--clip-norm C] [--weight-decay W [--decoupled]]
-                  [--threads T] [--resume] [--config FILE] [--init WEIGHTS.safetensors]
+                  [--lambda L] [--temperature T] [--threads N] [--resume [--extend]]
+                  [--config FILE] [--init WEIGHTS.safetensors]
                   [--patch P|PX,PY,PZ] [--iters-per-epoch N] [--augment[=false]] [--fold K]
 
 Trains a 3-D U-Net on a prepared data set (fess prepare). The run folder gets
@@ -28,6 +30,15 @@ loss), last.safetensors and best.safetensors (best validation Dice; PyTorch
 state_dict names, see fess export), all written atomically.
 --resume continues a killed run from its last checkpoint; with the same seed and
 thread count the final weights equal an uninterrupted run's bit for bit.
+A recipe flag given with --resume must match the run's config.json (a
+change is refused, exit 2, naming each field with its old and new value,
+and nothing is rewritten); --extend allows a larger --epochs, to train on.
+--threads defaults to every CPU the process may use (its affinity mask),
+or SLURM_CPUS_PER_TASK when set and smaller; results are bit-identical
+for a given thread count. Values out of range (--epochs 0, --lr NaN,
+--dropout -0.5, --train-cases beyond the training split, …) are refused
+with exit 2; --dropout 0 means no dropout and --clip-norm 0 no clipping
+for every preset.
 Defaults: unet3d preset, F=8, 3 levels, Adam lr 1e-3, batch 2, 30 epochs;
 --preset seed takes the reference's network and recipe (lr 1e-5, batch 5,
 150 epochs, dropout 0.2). Gradients are clipped at global norm 1.0.
@@ -73,7 +84,7 @@ func runTrain(args []string, stderr io.Writer) error {
 	preset := fs.String("preset", "unet3d", "network preset: unet3d or seed")
 	filters := fs.Int("filters", 0, "F, channels of the first level (0: preset default)")
 	levels := fs.Int("levels", 0, "pooled levels (0: preset default)")
-	dropout := fs.Float64("dropout", 0, "dropout probability (0: preset default)")
+	dropout := fs.Float64("dropout", 0, "dropout probability in [0, 1) (not given: preset default; 0: none)")
 	epochs := fs.Int("epochs", 0, "epochs (0: preset default)")
 	batch := fs.Int("batch", 0, "batch size (0: preset default)")
 	lr := fs.Float64("lr", 0, "Adam learning rate (0: preset default)")
@@ -83,7 +94,10 @@ func runTrain(args []string, stderr io.Writer) error {
 	clip := fs.Float64("clip-norm", 1.0, "clip the global gradient norm (0: off)")
 	wd := fs.Float64("weight-decay", 0, "weight decay (L2 added to the gradient, as PyTorch Adam)")
 	decoupled := fs.Bool("decoupled", false, "decoupled weight decay (AdamW)")
-	threads := fs.Int("threads", 0, "worker threads (0: min(2, CPUs))")
+	threads := fs.Int("threads", 0, "worker threads (0: every CPU the process may use, or SLURM_CPUS_PER_TASK if smaller)")
+	lambda := fs.Float64("lambda", 0.5, "λ, the Dice weight of the contrastive losses, in (0, 1]")
+	temperature := fs.Float64("temperature", 0.5, "temperature of the contrastive losses, > 0")
+	extend := fs.Bool("extend", false, "with --resume: allow a larger --epochs than the run's")
 	resume := fs.Bool("resume", false, "continue the run in --out from its last checkpoint")
 	initFrom := fs.String("init", "", "start from these weights: a PyTorch state_dict as safetensors (model/torch/fess_unet.py)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
@@ -99,6 +113,13 @@ func runTrain(args []string, stderr io.Writer) error {
 	}
 	if *out == "" {
 		return errs.Usage("train: --out RUN is required\n%s", trainUsage)
+	}
+	given := explicitFlags(fs)
+	if err := checkTrainFlags(given, *epochs, *batch, *lr, *dropout, *clip, *lambda, *temperature); err != nil {
+		return err
+	}
+	if *extend && !*resume {
+		return errs.Usage("train: --extend goes with --resume (it lets a resumed run train more epochs)\n%s", trainUsage)
 	}
 	var cfg train.Config
 	set := map[string]bool{}
@@ -140,6 +161,9 @@ func runTrain(args []string, stderr io.Writer) error {
 	}
 	if take("dropout") {
 		cfg.Model.Dropout = float32(*dropout)
+		if given["dropout"] && *dropout == 0 {
+			cfg.Model.Dropout = -1 // an explicit 0, also for the seed preset (model.Config)
+		}
 	}
 	if take("epochs") {
 		cfg.Epochs = *epochs
@@ -161,6 +185,15 @@ func runTrain(args []string, stderr io.Writer) error {
 	}
 	if take("clip-norm") {
 		cfg.ClipNorm = *clip
+		if *clip == 0 {
+			cfg.ClipNorm = train.ClipOff
+		}
+	}
+	if take("lambda") {
+		cfg.Lambda = *lambda
+	}
+	if take("temperature") {
+		cfg.Temperature = *temperature
 	}
 	if take("weight-decay") {
 		cfg.WeightDecay = *wd
@@ -208,6 +241,19 @@ func runTrain(args []string, stderr io.Writer) error {
 	}
 	if cfg.Data == "" {
 		return errs.Usage("train: --data PREPARED is required\n%s", trainUsage)
+	}
+	if err := cfg.Defaults().Validate(); err != nil {
+		return err
+	}
+	if p, err := dataset.Open(cfg.Data); err == nil {
+		if err := cfg.CheckData(p); err != nil {
+			return err
+		}
+	}
+	if *resume {
+		if err := checkResume(filepath.Join(*out, "config.json"), cfg, *extend); err != nil {
+			return err
+		}
 	}
 	opts := train.Options{Resume: *resume}
 	if !*quiet {

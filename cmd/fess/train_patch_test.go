@@ -37,7 +37,7 @@ func TestTrainPatchCLI(t *testing.T) {
 	if cfg.Patch != [3]int{8, 8, 12} || cfg.Fold == nil || *cfg.Fold != 1 || cfg.ItersPerEpoch != 2 || cfg.Augment == nil || !*cfg.Augment {
 		t.Fatalf("config %+v", cfg)
 	}
-	if code, out := captureRun(t, "train", "--out", run, "--resume", "--epochs", "2", "--quiet"); code != 0 {
+	if code, out := captureRun(t, "train", "--out", run, "--resume", "--extend", "--epochs", "2", "--quiet"); code != 0 {
 		t.Fatalf("resume exited %d: %s", code, out)
 	}
 	if cfg, _ = train.LoadConfig(filepath.Join(run, "config.json")); cfg.Epochs != 2 || cfg.Patch != [3]int{8, 8, 12} || *cfg.Fold != 1 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fess-seg/fess/internal/atomicio"
+	"github.com/fess-seg/fess/internal/progress"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,11 +15,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/volume"
-	"github.com/schollz/progressbar/v3"
 )
 
 // ManifestVersion is the format version of manifest.json.
@@ -185,15 +184,9 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 
 	cases := make([]CaseInfo, len(sources))
 	caseErr := make([]error, len(sources))
-	var bar *progressbar.ProgressBar
-	if opts.Progress != nil {
-		bar = progressbar.NewOptions(len(sources), progressbar.OptionSetWriter(opts.Progress),
-			progressbar.OptionSetDescription("prepare"), progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionSetPredictTime(true), progressbar.OptionOnCompletion(func() { fmt.Fprintln(opts.Progress) }))
-	}
+	bar := progress.New(opts.Progress, int64(len(sources)), "prepare")
 	jobs := make(chan int)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	for w := 0; w < opts.Workers; w++ {
 		wg.Add(1)
 		go func() {
@@ -201,11 +194,7 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 			for i := range jobs {
 				cases[i], caseErr[i] = prepareCase(sources[i], out, opts, task)
 				cases[i].Split = split[i]
-				if bar != nil {
-					mu.Lock()
-					_ = bar.Add(1)
-					mu.Unlock()
-				}
+				bar.Add(1)
 			}
 		}()
 	}
@@ -214,6 +203,7 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 	}
 	close(jobs)
 	wg.Wait()
+	bar.Finish()
 	// On any failure, remove the case files this run wrote: no manifest
 	// vouches for them, and a folder of stray cases only misleads.
 	cleanup := func() {

@@ -9,12 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/internal/atomicio"
+	prog "github.com/fess-seg/fess/internal/progress"
 	"github.com/fess-seg/fess/volume"
-	"github.com/schollz/progressbar/v3"
 )
 
 // Layouts WriteSynthLayout can write.
@@ -101,28 +100,18 @@ func WriteSynthLayout(kind, layout, dir string, n, size int, seed int64, workers
 			return err
 		}
 	}
-	var bar *progressbar.ProgressBar
-	if progress != nil {
-		bar = progressbar.NewOptions(n, progressbar.OptionSetWriter(progress),
-			progressbar.OptionSetDescription("synth "+kind+" ("+layout+")"), progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(progress) }))
-	}
+	bar := prog.New(progress, int64(n), "synth "+kind+" ("+layout+")")
 	workers = max(workers, 1)
 	jobs := make(chan int)
 	errsOut := make([]error, n)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
 				errsOut[i] = writeSynthCase(layout, dir, i, size, seed)
-				if bar != nil {
-					mu.Lock()
-					_ = bar.Add(1)
-					mu.Unlock()
-				}
+				bar.Add(1)
 			}
 		}()
 	}
@@ -131,6 +120,7 @@ func WriteSynthLayout(kind, layout, dir string, n, size int, seed int64, workers
 	}
 	close(jobs)
 	wg.Wait()
+	bar.Finish()
 	for _, e := range errsOut {
 		if e != nil {
 			return e

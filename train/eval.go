@@ -14,6 +14,7 @@ import (
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/infer"
 	"github.com/fess-seg/fess/internal/atomicio"
+	prog "github.com/fess-seg/fess/internal/progress"
 	"github.com/fess-seg/fess/metric"
 	"github.com/fess-seg/fess/volume"
 )
@@ -136,7 +137,9 @@ func EvaluateRuns(runs []string, data, out string, opt InferOptions, progress io
 	}
 	native := opt.Native || ens.cfg.Patched()
 	var rows []CaseMetrics
-	for i, ci := range cases {
+	bar := prog.New(progress, int64(len(cases)), "test")
+	defer bar.Finish()
+	for _, ci := range cases {
 		img, mask, dims, err := p.LoadCase(ci.ID)
 		if err != nil {
 			return nil, nil, err
@@ -205,13 +208,10 @@ func EvaluateRuns(runs []string, data, out string, opt InferOptions, progress io
 		if err := volume.WriteNIfTI(filepath.Join(out, "pred", ci.ID+".nii.gz"), v, "uint8"); err != nil {
 			return nil, nil, err
 		}
-		if progress != nil {
-			fmt.Fprintf(progress, "\rtest %d/%d  %s dice %s", i+1, len(cases), ci.ID, strings.Join(line, " "))
-		}
+		bar.Describe(fmt.Sprintf("test %s dice %s", ci.ID, strings.Join(line, " ")))
+		bar.Add(1)
 	}
-	if progress != nil {
-		fmt.Fprintln(progress)
-	}
+	bar.Finish()
 	sum := summarise(strings.Join(runs, ","), data, len(cases), task, rows)
 	sum.Space = "prepared"
 	if native {

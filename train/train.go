@@ -18,11 +18,11 @@ import (
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/internal/atomicio"
 	"github.com/fess-seg/fess/internal/kernels"
+	"github.com/fess-seg/fess/internal/progress"
 	"github.com/fess-seg/fess/metric"
 	"github.com/fess-seg/fess/model"
 	"github.com/fess-seg/fess/optim"
 	"github.com/fess-seg/fess/tensor"
-	"github.com/schollz/progressbar/v3"
 )
 
 func numCPU() int { return runtime.NumCPU() }
@@ -338,22 +338,14 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 	if t.Cfg.Patched() {
 		stepsPerEpoch = t.Cfg.ItersPerEpoch
 	}
-	var bar *progressbar.ProgressBar
-	if opts.Progress != nil {
-		total := int64(stepsPerEpoch * (t.Cfg.Epochs - t.epoch))
-		if t.pos != nil {
-			total -= int64(t.pos.it)
-		}
-		bar = progressbar.NewOptions64(max(total, 0),
-			progressbar.OptionSetWriter(opts.Progress),
-			progressbar.OptionSetDescription(fmt.Sprintf("%s %s", t.Cfg.Loss, filepath.Base(t.Out))),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetWidth(20),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-		defer bar.Finish()
+	total := int64(stepsPerEpoch * (t.Cfg.Epochs - t.epoch))
+	if t.pos != nil {
+		total -= int64(t.pos.it)
 	}
+	// A bar on a terminal; plain lines (every 10 s and at each epoch's
+	// end) in a log.
+	bar := progress.New(opts.Progress, total, fmt.Sprintf("train %s %s", t.Cfg.Loss, filepath.Base(t.Out)))
+	defer bar.Finish()
 	last := filepath.Join(t.Out, LastCheckpoint)
 	// Arena tapes reuse their buffers from step to step, so a steady-state
 	// step allocates almost nothing; no Var of theirs is used after Reset.
@@ -414,10 +406,8 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 				sums[k] += v
 			}
 			diceSum += d
-			if bar != nil {
-				bar.Describe(fmt.Sprintf("%s ep %d/%d loss %.4f dice %.3f", t.Cfg.Loss, e, t.Cfg.Epochs, lv, d))
-				bar.Add(1)
-			}
+			bar.Describe(fmt.Sprintf("train %s ep %d/%d step %d/%d loss %.4f dice %.3f", t.Cfg.Loss, e, t.Cfg.Epochs, it+1, stepsPerEpoch, lv, d))
+			bar.Add(1)
 			if it+1 < stepsPerEpoch {
 				if sig := pending(opts.Stop); sig != nil {
 					// Save the loop exactly here: the epoch's position and
@@ -473,6 +463,13 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 			return logs, err
 		}
 		logs = append(logs, el)
+		// The epoch's means in a log (a terminal's bar ignores Line).
+		desc := fmt.Sprintf("train %s ep %d/%d loss %.4f dice %.3f", t.Cfg.Loss, e, t.Cfg.Epochs, el.Loss, el.TrainDice)
+		if el.ValDice != nil {
+			desc += fmt.Sprintf(" val_dice %.3f", *el.ValDice)
+		}
+		bar.Describe(desc)
+		bar.Line()
 		if t.epoch < t.Cfg.Epochs {
 			if sig := pending(opts.Stop); sig != nil {
 				// The epoch's checkpoint and log line are written already.
@@ -489,9 +486,7 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 	if w := stagnation(logLosses(filepath.Join(t.Out, "log.jsonl"))); w != "" {
 		t.Warnings = append(t.Warnings, w)
 		if opts.Progress != nil {
-			if bar != nil {
-				bar.Finish()
-			}
+			bar.Finish()
 			fmt.Fprintf(opts.Progress, "fess: warning: %s\n", w)
 		}
 	}

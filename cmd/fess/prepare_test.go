@@ -41,8 +41,9 @@ func TestSynthPrepareCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "prepared 4 cases (brats2017, flair, target wt, 16³") {
 		t.Fatalf("prepare: exit %d, %q, %q", code, out, stderr)
 	}
-	if !strings.Contains(stderr, "100%") {
-		t.Errorf("no progress bar on stderr: %q", stderr)
+	// stderr is no terminal here: plain progress lines, no bar.
+	if !strings.Contains(stderr, "prepare 4/4\n") || strings.Contains(stderr, "\r") {
+		t.Errorf("want a plain progress line and no carriage return on stderr: %q", stderr)
 	}
 	b, err := os.ReadFile(filepath.Join(prep, "manifest.json"))
 	if err != nil {

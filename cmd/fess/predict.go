@@ -12,7 +12,7 @@ import (
 
 const predictUsage = `usage: fess predict (--run RUN | --runs R0,R1,…) --in CASE --out LABELS.nii.gz [--probabilities FILE]
                     [--frame T] [--threshold 0.5] [--convention brats2021|brats2023|msd]
-                    [--tta] [--overlap 0.5] [--keep-largest]
+                    [--tta] [--overlap 0.5] [--keep-largest] [--threads N]
 
 Segments one case with a trained run. The input gives the run's channels
 (RUN/task.json lists them, in order): one file for a one-channel run; for
@@ -35,6 +35,8 @@ the case at its training spacing and predicts it whole by Gaussian-weighted
 sliding window (--overlap; --tta averages the 8 mirrorings); --runs
 averages several runs' probabilities (cross-validation folds);
 --keep-largest keeps each region's largest connected component.
+--threads defaults to fess train's (every CPU the process may use, or
+SLURM_CPUS_PER_TASK if smaller); results are bit-identical for a given count.
 
 example:
   fess predict --run runs/brats --in data/raw/BraTS-GLI-00001-000 --out BraTS-GLI-00001-000-seg.nii.gz`
@@ -54,9 +56,13 @@ func runPredict(args []string, stderr io.Writer) error {
 	thr := fs.Float64("threshold", 0.5, "probability threshold of sigmoid outputs, in (0, 1)")
 	probs := fs.String("probabilities", "", "also write the per-region probabilities to this NIfTI file")
 	conv := fs.String("convention", "", "write the label map in this convention instead of the training data's")
+	threads := fs.Int("threads", 0, "worker threads (0: every CPU the process may use, or SLURM_CPUS_PER_TASK if smaller)")
 	var iopt train.InferOptions
 	addInferFlags(fs, &iopt)
 	if err := parseFlags(fs, predictUsage, args); err != nil {
+		return err
+	}
+	if err := setThreads(*threads); err != nil {
 		return err
 	}
 	if (*run == "") == (*runsFlag == "") || *in == "" || *out == "" || fs.NArg() > 0 {

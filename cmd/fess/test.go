@@ -9,11 +9,13 @@ import (
 
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/infer"
+	"github.com/fess-seg/fess/internal/kernels"
+	"github.com/fess-seg/fess/tensor"
 	"github.com/fess-seg/fess/train"
 )
 
 const testUsage = `usage: fess test (--run RUN | --runs R0,R1,…) [--data PREPARED] --out DIR
-                 [--tta] [--overlap 0.5] [--keep-largest] [--native] [--quiet]
+                 [--tta] [--overlap 0.5] [--keep-largest] [--native] [--threads N] [--quiet]
 
 Evaluates a trained run (best.safetensors, else last.safetensors; an older
 run's best.ckpt/last.ckpt are read too, and a best checkpoint that cannot be
@@ -40,7 +42,9 @@ raw label file at its spacing; pred/ then holds native-grid label maps.
 probabilities of several runs (e.g. the folds of fess train --fold) before
 thresholding. --tta averages each window's outputs over the 8 mirrorings;
 --keep-largest keeps only the largest connected component of each region.
-summary.json's "space" says where the metrics were computed.
+summary.json's "space" says where the metrics were computed. --threads
+defaults to fess train's (every CPU the process may use, or
+SLURM_CPUS_PER_TASK if smaller); results are bit-identical for a given count.
 
 examples:
   fess test --run runs/fess --out runs/fess/test
@@ -58,9 +62,13 @@ func runTest(args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", "", "prepared data (default: the run's)")
 	out := fs.String("out", "", "output folder")
 	quiet := fs.Bool("quiet", false, "no progress")
+	threads := fs.Int("threads", 0, "worker threads (0: every CPU the process may use, or SLURM_CPUS_PER_TASK if smaller)")
 	var iopt train.InferOptions
 	addInferFlags(fs, &iopt)
 	if err := parseFlags(fs, testUsage, args); err != nil {
+		return err
+	}
+	if err := setThreads(*threads); err != nil {
 		return err
 	}
 	if (*run == "") == (*runsFlag == "") || *out == "" || fs.NArg() > 0 {
@@ -114,6 +122,20 @@ func runTest(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout)
 		}
 	}
+	return nil
+}
+
+// setThreads applies --threads of test and predict as fess train does
+// (0: train.DefaultThreads).
+func setThreads(n int) error {
+	if n < 0 {
+		return errs.Usage("--threads %d: want ≥ 1 (or 0: all CPUs)", n)
+	}
+	if n == 0 {
+		n = train.DefaultThreads()
+	}
+	tensor.SetThreads(n)
+	kernels.SetThreads(n)
 	return nil
 }
 

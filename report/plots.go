@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -282,12 +283,14 @@ func (lg *RunLog) series(key string) plotter.XYs {
 	return xy
 }
 
-// CurvePlot draws a run's training curves as two stacked panels sharing the
-// epoch axis: every numeric key whose name contains "loss" (loss, dice_loss,
-// con_loss, val_loss, …), and the Dice keys (val_dice, plus train_dice when
-// logged). The loss panel uses a logarithmic axis when all plotted values
-// are positive and span more than two decades (the contrastive term is
-// scaled by 1e-4). It fails if the log has neither losses nor Dice values.
+// CurvePlot draws a run's training curves as small multiples sharing the
+// epoch axis: one panel per numeric key whose name contains "loss" (loss,
+// dice_loss, con_loss, val_loss, …), each on its own y scale, so a term
+// near 5 does not flatten one near 0.9; then one panel of the Dice keys
+// (val_dice, plus train_dice when logged) on [0, 1]. A loss panel uses a
+// logarithmic axis when its values are all positive and span more than two
+// decades. Series keep their colours and markers across panels. It fails if
+// the log has neither losses nor Dice values.
 func CurvePlot(lg *RunLog, title string) (*Figure, error) {
 	var lossKeys, diceKeys []string
 	for _, k := range lg.Keys {
@@ -302,29 +305,78 @@ func CurvePlot(lg *RunLog, title string) (*Figure, error) {
 		return nil, errs.Input(lg.Path, "training log has no loss or Dice values")
 	}
 	f := &Figure{}
-	if len(lossKeys) > 0 {
-		p, l, err := curvePanel(lg, lossKeys, title, "loss")
+	nextTitle := func() string {
+		if len(f.Panels) == 0 {
+			return title
+		}
+		return ""
+	}
+	for i, k := range lossKeys {
+		if len(lg.series(k)) == 0 {
+			continue
+		}
+		p, l, err := curvePanel(lg, []string{k}, i, nextTitle(), k)
 		if err != nil {
 			return nil, err
 		}
 		f.add(p, l)
 	}
 	if len(diceKeys) > 0 {
-		t := ""
-		if len(f.Panels) == 0 {
-			t = title
-		}
-		p, l, err := curvePanel(lg, diceKeys, t, "Dice")
+		p, l, err := curvePanel(lg, diceKeys, len(lossKeys), nextTitle(), "Dice")
 		if err != nil {
 			return nil, err
 		}
 		p.Y.Min, p.Y.Max = 0, 1
 		f.add(p, l)
 	}
+	// The epoch label once, under the bottom panel.
+	for _, p := range f.Panels[:len(f.Panels)-1] {
+		p.X.Label.Text = ""
+	}
 	return f, nil
 }
 
-func curvePanel(lg *RunLog, keys []string, title, ylabel string) (*plot.Plot, plot.Legend, error) {
+// distinctTicks is plot.DefaultTicks with labels printed with as many
+// decimals as it takes to tell them apart (a narrow axis such as 4.75–4.9
+// would otherwise read 4.8, 4.8, 4.8).
+type distinctTicks struct{}
+
+func (distinctTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for d := 0; d <= 8; d++ {
+		seen := map[string]bool{}
+		ok := true
+		for _, t := range ts {
+			if t.Label == "" {
+				continue
+			}
+			l := strconv.FormatFloat(t.Value, 'f', d, 64)
+			if seen[l] || math.Abs(mustFloat(l)-t.Value) > 1e-9*math.Max(1, math.Abs(t.Value)) {
+				ok = false
+				break
+			}
+			seen[l] = true
+		}
+		if ok {
+			for i := range ts {
+				if ts[i].Label != "" {
+					ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', d, 64)
+				}
+			}
+			break
+		}
+	}
+	return ts
+}
+
+func mustFloat(s string) float64 {
+	v, _ := strconv.ParseFloat(s, 64)
+	return v
+}
+
+// curvePanel draws keys in one panel; series i is coloured and marked as
+// the figure's series first+i.
+func curvePanel(lg *RunLog, keys []string, first int, title, ylabel string) (*plot.Plot, plot.Legend, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "epoch"
@@ -333,7 +385,8 @@ func curvePanel(lg *RunLog, keys []string, title, ylabel string) (*plot.Plot, pl
 	leg := plot.NewLegend()
 	leg.Padding = vg.Points(3)
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for i, k := range keys {
+	for j, k := range keys {
+		i := first + j
 		xy := lg.series(k)
 		if len(xy) == 0 {
 			continue
@@ -359,6 +412,8 @@ func curvePanel(lg *RunLog, keys []string, title, ylabel string) (*plot.Plot, pl
 	if ylabel != "Dice" && lo > 0 && hi/lo > 100 {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	} else {
+		p.Y.Tick.Marker = distinctTicks{}
 	}
 	return p, leg, nil
 }

@@ -144,15 +144,31 @@ func TestCurvePlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Panels) != 2 {
-		t.Fatalf("%d panels", len(st.Panels))
+	// One panel per loss key (con_loss dice_loss loss val_loss), then Dice.
+	if len(st.Panels) != 5 {
+		t.Fatalf("%d panels, want 5", len(st.Panels))
 	}
-	// Losses span 0.0008..0.9 (> two decades): log axis.
-	if _, ok := st.Panels[0].Y.Scale.(plot.LogScale); !ok {
-		t.Error("loss panel not logarithmic")
+	for i, k := range []string{"con_loss", "dice_loss", "loss", "val_loss", "Dice"} {
+		if got := st.Panels[i].Y.Label.Text; got != k {
+			t.Errorf("panel %d: y label %q, want %q", i, got, k)
+		}
+	}
+	// Each loss on its own scale: the contrastive term (≈ 8e-4) spans its
+	// own panel instead of lying flat on the axis of the others.
+	if y := st.Panels[0].Y; y.Max > 0.001 || y.Min < 0.0007 {
+		t.Errorf("con_loss axis [%g, %g]", y.Min, y.Max)
+	}
+	if y := st.Panels[1].Y; y.Max > 1 || y.Min < 0.3 {
+		t.Errorf("dice_loss axis [%g, %g]", y.Min, y.Max)
+	}
+	if st.Panels[0].Title.Text != "run" || st.Panels[1].Title.Text != "" {
+		t.Errorf("titles %q %q", st.Panels[0].Title.Text, st.Panels[1].Title.Text)
+	}
+	if y := st.Panels[4].Y; y.Min != 0 || y.Max != 1 {
+		t.Errorf("Dice axis [%g, %g]", y.Min, y.Max)
 	}
 	out := filepath.Join(dir, "curves.png")
-	if err := Save(st, 6*vg.Inch, 6*vg.Inch, out); err != nil {
+	if err := Save(st, 6*vg.Inch, 10*vg.Inch, out); err != nil {
 		t.Fatal(err)
 	}
 	img := readPNG(t, out)
@@ -160,6 +176,47 @@ func TestCurvePlot(t *testing.T) {
 		if n := countColour(img, seriesColour(i), 8); n < 20 {
 			t.Errorf("loss series %d colour: %d pixels", i, n)
 		}
+	}
+}
+
+// TestCurvePlotSeparateScales: a large contrastive term (≈ 4.9) and a Dice
+// loss (≈ 0.9) each fill a panel of their own; a term spanning more than
+// two decades gets a logarithmic axis.
+func TestCurvePlotSeparateScales(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log.jsonl")
+	os.WriteFile(path, []byte(`{"epoch":1,"loss":5.8,"dice_loss":0.95,"con_loss":4.9,"aux_loss":10}
+{"epoch":2,"loss":5.7,"dice_loss":0.90,"con_loss":4.85,"aux_loss":0.01}
+`), 0o644)
+	lg, err := ReadRunLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := CurvePlot(lg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	axes := map[string]plot.Axis{}
+	for _, p := range f.Panels {
+		axes[p.Y.Label.Text] = p.Y
+	}
+	if len(axes) != 4 {
+		t.Fatalf("panels %v", axes)
+	}
+	if y := axes["dice_loss"]; y.Max > 1 || y.Min < 0.85 {
+		t.Errorf("dice_loss axis [%g, %g] is not its own", y.Min, y.Max)
+	}
+	if y := axes["con_loss"]; y.Min < 4.8 || y.Max > 5 {
+		t.Errorf("con_loss axis [%g, %g]", y.Min, y.Max)
+	}
+	if _, ok := axes["aux_loss"].Scale.(plot.LogScale); !ok {
+		t.Error("aux_loss spans three decades: want a log axis")
+	}
+	if _, ok := axes["loss"].Scale.(plot.LogScale); ok {
+		t.Error("loss: linear axis wanted")
+	}
+	out := filepath.Join(t.TempDir(), "c.svg")
+	if err := Save(f, 6*vg.Inch, 8*vg.Inch, out); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -183,5 +240,21 @@ func TestReadRunLogErrors(t *testing.T) {
 	lg, _ := ReadRunLog(bad)
 	if _, err := CurvePlot(lg, ""); !errors.As(err, &ie) {
 		t.Errorf("log without curves: %v", err)
+	}
+}
+
+func TestDistinctTicks(t *testing.T) {
+	seen := map[string]bool{}
+	for _, tk := range (distinctTicks{}).Ticks(4.75, 4.9) {
+		if tk.Label == "" {
+			continue
+		}
+		if seen[tk.Label] {
+			t.Fatalf("label %q twice", tk.Label)
+		}
+		seen[tk.Label] = true
+	}
+	if !seen["4.85"] {
+		t.Errorf("labels %v", seen)
 	}
 }

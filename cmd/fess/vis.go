@@ -211,7 +211,7 @@ func visCurves(run, out string, stdout io.Writer) ([]string, error) {
 		return nil, err
 	}
 	var files []string
-	h := 3.2 * vg.Inch * vg.Length(len(fig.Panels))
+	h := 0.6*vg.Inch + 2.2*vg.Inch*vg.Length(len(fig.Panels)) // small multiples: one panel per curve
 	for _, ext := range []string{".png", ".svg"} {
 		dst := filepath.Join(out, visSafeName(name)+"-curves"+ext)
 		if err := report.Save(fig, 7*vg.Inch, h, dst); err != nil {

@@ -1,18 +1,25 @@
 package main
 
 import (
+	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/experiment"
 	"github.com/fess-seg/fess/internal/lock"
+	"github.com/fess-seg/fess/train"
 )
 
 const experimentUsage = `usage: fess experiment --config FILE [--out DIR] [--jobs N] [--dry-run] [--quiet]
+       fess experiment --config FILE [--out DIR] --cell N [--quiet]
+       fess experiment --config FILE [--out DIR] --aggregate-only
+       fess experiment --config FILE [--out DIR] --slurm DIR [--slurm-opt "--partition=cpu --time=02:00:00"] [--submit]
 
 Runs the paper's comparison as a grid: datasets × losses (× FESS pairings) ×
 training-set sizes × seeds. Each cell is a train run plus its test, in
@@ -63,9 +70,35 @@ its regions, and cases are paired by (seed, case, region).
 Every run's thread count is train.threads (default 1), recorded in its
 config.json, so results do not depend on --jobs.
 
+Cells: the grid's runs in a fixed order (dataset, size, seed, loss),
+numbered from 0; --dry-run lists them. --cell N trains and tests cell N
+only (resuming it if interrupted; skipped if complete), does not aggregate
+and takes no lock on OUT, so several cells can run at once. Its thread
+count is SLURM_CPUS_PER_TASK when set (else train.threads). SIGUSR1 or
+SIGTERM stops it with its state saved: exit 3, and --cell N again resumes
+it. --aggregate-only aggregates the complete runs into OUT/results and
+OUT/report, trains nothing, and exits 1 listing the incomplete cells.
+
+Slurm: --slurm DIR prepares the data sets (so the cells only read them) and
+writes DIR/cells.sbatch, a job array with one task per cell
+(--array=0-(cells-1), --cpus-per-task=train.threads, --requeue,
+--signal=B:USR1@120, output DIR/logs/cell-%A_%a.out), running
+"fess experiment --config FILE --cell $SLURM_ARRAY_TASK_ID" with absolute
+paths. The script forwards USR1 and TERM to fess; when fess exits 3 (state
+saved) it runs "scontrol requeue $SLURM_JOB_ID", and the requeued task
+resumes the cell. DIR/aggregate.sbatch runs --aggregate-only. --slurm-opt
+adds sbatch options (blank-separated, repeatable, each starting with "--")
+as #SBATCH lines to both. --submit then runs
+"sbatch --parsable DIR/cells.sbatch" and
+"sbatch --parsable --dependency=afterany:JOBID DIR/aggregate.sbatch" and
+prints both job ids (exit 2 if sbatch is not on PATH, 1 if it fails).
+
 examples:
   fess experiment --config examples/paper-synthetic.json
-  fess experiment --config examples/paper-synthetic.json --dry-run`
+  fess experiment --config examples/paper-synthetic.json --dry-run
+  fess experiment --config examples/paper-synthetic.json --cell 3
+  fess experiment --config examples/paper-synthetic.json --slurm slurm \
+      --slurm-opt "--partition=cpu --time=02:00:00 --mem=8G" --submit`
 
 func init() {
 	register("experiment", "grid of runs (datasets × losses × sizes × seeds) -> table, plots, report",
@@ -75,14 +108,29 @@ func init() {
 		})
 }
 
+// slurmOpts collects --slurm-opt values, each split at blanks.
+type slurmOpts []string
+
+func (o *slurmOpts) String() string { return strings.Join(*o, " ") }
+func (o *slurmOpts) Set(v string) error {
+	*o = append(*o, strings.Fields(v)...)
+	return nil
+}
+
 func runExperiment(args []string, stdout, stderr io.Writer) (experiment.Stats, error) {
 	var st experiment.Stats
 	fs := newFlags("experiment", experimentUsage)
 	config := fs.String("config", "", "experiment `file` (JSON)")
 	out := fs.String("out", "", "output `folder` (overrides the file's out)")
 	jobs := fs.Int("jobs", 0, "runs trained at once (overrides the file's jobs; results do not change)")
-	dry := fs.Bool("dry-run", false, "prepare the data, list the runs and their state; train nothing")
+	dry := fs.Bool("dry-run", false, "prepare the data, list the cells and their state; train nothing")
 	quiet := fs.Bool("quiet", false, "no progress bars (one line per run is still logged on stderr)")
+	cell := fs.Int("cell", -1, "run only grid cell `N` (0-based, see --dry-run), without aggregating")
+	aggOnly := fs.Bool("aggregate-only", false, "aggregate the complete runs; train nothing")
+	slurmDir := fs.String("slurm", "", "write Slurm job scripts (cells.sbatch, aggregate.sbatch) into `folder`")
+	var sopts slurmOpts
+	fs.Var(&sopts, "slurm-opt", "extra sbatch `options` for --slurm (\"--partition=cpu --time=02:00:00\")")
+	submit := fs.Bool("submit", false, "with --slurm: submit the array and the aggregation with sbatch")
 	if err := parseFlags(fs, experimentUsage, args); err != nil {
 		return st, err
 	}
@@ -94,6 +142,31 @@ func runExperiment(args []string, stdout, stderr io.Writer) (experiment.Stats, e
 	}
 	if *jobs < 0 {
 		return st, errs.Usage("experiment: --jobs %d < 0", *jobs)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	modes := 0
+	for _, m := range []string{"cell", "aggregate-only", "slurm"} {
+		if set[m] {
+			modes++
+		}
+	}
+	switch {
+	case modes > 1:
+		return st, errs.Usage("experiment: --cell, --aggregate-only and --slurm exclude each other")
+	case modes == 1 && set["dry-run"]:
+		return st, errs.Usage("experiment: --dry-run goes alone (it lists the cells)")
+	case modes == 1 && set["jobs"]:
+		return st, errs.Usage("experiment: --jobs is for a local run of the whole grid")
+	case set["cell"] && *cell < 0:
+		return st, errs.Usage("experiment: --cell %d < 0", *cell)
+	case set["slurm"] && *slurmDir == "":
+		return st, errs.Usage("experiment: --slurm needs a folder")
+	case !set["slurm"] && (set["slurm-opt"] || *submit):
+		return st, errs.Usage("experiment: --slurm-opt and --submit go with --slurm DIR")
+	}
+	if err := experiment.CheckSlurmOpts(sopts); err != nil {
+		return st, err
 	}
 	f, err := experiment.Load(*config)
 	if err != nil {
@@ -110,6 +183,25 @@ func runExperiment(args []string, stdout, stderr io.Writer) (experiment.Stats, e
 	if *quiet {
 		progress = nil
 	}
+	opts := experiment.Options{Log: stderr, Progress: progress, Jobs: *jobs, DryRun: *dry, Command: cmd}
+	if set["cell"] {
+		// No lock on OUT: the cells of a job array run at once; each
+		// takes its run folder's lock.
+		if n := experiment.SlurmThreads(); n > 0 && n != f.Train.Threads {
+			fmt.Fprintf(stderr, "fess: %d thread(s) from SLURM_CPUS_PER_TASK (the recipe says %d; results are bit-identical for a given thread count)\n",
+				n, max(1, f.Train.Threads))
+			f.Train.Threads = n
+		}
+		stop, release := train.NotifyStop()
+		defer release()
+		st, err = experiment.RunCell(f, *cell, opts, stop)
+		if err != nil {
+			return st, err
+		}
+		fmt.Fprintf(stdout, "cell %d: %d skipped (complete), %d resumed, %d trained in %s\n",
+			*cell, st.Skipped, st.Resumed, st.Trained, st.Elapsed.Round(1e9))
+		return st, nil
+	}
 	// One fess experiment at a time in an out folder (each run cell is
 	// locked on its own by experiment.Run).
 	lk, err := lock.Acquire(f.Out, "experiment")
@@ -120,18 +212,113 @@ func runExperiment(args []string, stdout, stderr io.Writer) (experiment.Stats, e
 	if err := lk.RemoveStaleTemps(stderr); err != nil {
 		return st, err
 	}
-	st, err = experiment.Run(f, experiment.Options{Log: stderr, Progress: progress, Jobs: *jobs, DryRun: *dry, Command: cmd})
+	switch {
+	case set["slurm"]:
+		return st, writeSlurm(f, *config, *out, *slurmDir, sopts, *submit, opts, stdout)
+	case *aggOnly:
+		st, err = experiment.AggregateOnly(f, opts)
+		if st.Elapsed > 0 { // aggregated (err lists incomplete cells, if any)
+			printSummary(f, st, stdout, false)
+		}
+		return st, err
+	}
+	st, err = experiment.Run(f, opts)
 	if err != nil {
 		return st, err
 	}
 	if *dry {
+		grid, perr := experiment.Plan(f, nil)
+		if perr != nil {
+			return st, perr
+		}
+		for i, j := range grid {
+			rel, _ := filepath.Rel(f.Out, j.Dir)
+			fmt.Fprintf(stdout, "cell %d\t%s\t%s\n", i, filepath.ToSlash(rel), j.CellState())
+		}
 		return st, nil
 	}
+	printSummary(f, st, stdout, true)
+	return st, nil
+}
+
+// printSummary prints OUT/results/summary.md and the counts.
+func printSummary(f *experiment.File, st experiment.Stats, stdout io.Writer, counts bool) {
 	summary, rerr := os.ReadFile(filepath.Join(f.Out, "results", "summary.md"))
 	if rerr == nil {
 		fmt.Fprintln(stdout, strings.TrimSpace(string(summary)))
 	}
-	fmt.Fprintf(stdout, "\n%d runs: %d skipped (complete), %d resumed, %d trained in %s\nreport: %s\n",
-		st.Runs, st.Skipped, st.Resumed, st.Trained, st.Elapsed.Round(1e9), filepath.Join(f.Out, "report", "index.html"))
-	return st, nil
+	if counts {
+		fmt.Fprintf(stdout, "\n%d runs: %d skipped (complete), %d resumed, %d trained in %s\nreport: %s\n",
+			st.Runs, st.Skipped, st.Resumed, st.Trained, st.Elapsed.Round(1e9), filepath.Join(f.Out, "report", "index.html"))
+	} else if rerr == nil {
+		fmt.Fprintf(stdout, "\n%d complete runs of %d aggregated\nreport: %s\n", st.Skipped, st.Runs, filepath.Join(f.Out, "report", "index.html"))
+	}
+}
+
+// writeSlurm prepares the data sets, writes the job scripts and, with
+// submit, submits them.
+func writeSlurm(f *experiment.File, config, out, dir string, sopts []string, submit bool, opts experiment.Options, stdout io.Writer) error {
+	grid, _, err := experiment.Prepare(f, opts)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("experiment: --slurm: cannot find the fess binary: %v", err)
+	}
+	if e, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = e
+	}
+	s := &experiment.Slurm{Fess: exe, Cells: len(grid), Threads: f.Train.Threads, Opts: sopts, Name: f.Name}
+	for _, p := range []struct {
+		dst *string
+		src string
+	}{{&s.Dir, dir}, {&s.Config, config}, {&s.Out, out}} {
+		if p.src == "" {
+			continue
+		}
+		if *p.dst, err = filepath.Abs(p.src); err != nil {
+			return err
+		}
+	}
+	if err := experiment.WriteSlurm(s); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d cells\nwrote %s\nwrote %s\n", len(grid), s.CellsScript(), s.AggregateScript())
+	if !submit {
+		fmt.Fprintf(stdout, "submit with:\n  jobid=$(sbatch --parsable %s)\n  sbatch --dependency=afterany:${jobid%%%%;*} %s\n",
+			s.CellsScript(), s.AggregateScript())
+		return nil
+	}
+	sbatch, err := exec.LookPath("sbatch")
+	if err != nil {
+		return errs.Usage("experiment: --submit: sbatch is not on PATH (run on a Slurm login node, or submit %s yourself)", s.CellsScript())
+	}
+	cells, err := runSbatch(sbatch, "--parsable", s.CellsScript())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "submitted cells: job %s (array 0-%d)\n", cells, len(grid)-1)
+	agg, err := runSbatch(sbatch, "--parsable", "--dependency=afterany:"+cells, s.AggregateScript())
+	if err != nil {
+		return fmt.Errorf("%v (the cells' job %s is submitted; aggregate later with fess experiment --aggregate-only)", err, cells)
+	}
+	fmt.Fprintf(stdout, "submitted aggregation: job %s (after job %s)\n", agg, cells)
+	return nil
+}
+
+// runSbatch runs sbatch --parsable ... and returns the job id it prints
+// ("jobid" or "jobid;cluster").
+func runSbatch(sbatch string, args ...string) (string, error) {
+	c := exec.Command(sbatch, args...)
+	var so, se bytes.Buffer
+	c.Stdout, c.Stderr = &so, &se
+	if err := c.Run(); err != nil {
+		return "", fmt.Errorf("experiment: sbatch %s failed: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(se.String()))
+	}
+	id, _, _ := strings.Cut(strings.TrimSpace(so.String()), ";")
+	if id == "" || strings.ContainsAny(id, " \t\n") {
+		return "", fmt.Errorf("experiment: sbatch %s printed no job id (stdout %q)", strings.Join(args, " "), so.String())
+	}
+	return id, nil
 }

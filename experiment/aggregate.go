@@ -266,7 +266,7 @@ func Aggregate(f *File, grid []*Job, preps map[string]*dataset.Prepared, command
 			if err != nil {
 				return err
 			}
-			files, err := saveFigure(fig, filepath.Join(figDir, "curves", d.Name+"-"+v.Variant), 7, 3.2*float64(len(fig.Panels)))
+			files, err := saveFigure(fig, filepath.Join(figDir, "curves", d.Name+"-"+v.Variant), 7, 0.6+2.2*float64(len(fig.Panels)))
 			if err != nil {
 				return err
 			}
@@ -280,7 +280,8 @@ func Aggregate(f *File, grid []*Job, preps map[string]*dataset.Prepared, command
 		cases = append(cases, cs...)
 	}
 
-	if err := writeSummary(f, dir, perSeed, pooled, comp, largest, missing); err != nil {
+	tableWarn := singleCaseWarnings(f, grid, res)
+	if err := writeSummary(f, dir, perSeed, pooled, comp, largest, missing, tableWarn); err != nil {
 		return err
 	}
 
@@ -304,12 +305,12 @@ func Aggregate(f *File, grid []*Job, preps map[string]*dataset.Prepared, command
 		Intro:     reportIntro(f, grid, missing),
 		Generated: gen,
 		Tables: []report.TableSection{
-			{Title: "Results (unit: run)", Caption: caption, Table: perSeed},
-			{Title: "Results pooled over test cases", Caption: "Same runs; every test case of every seed is one value (n = seeds × test cases).", Table: pooled},
+			{Title: "Results (unit: run)", Caption: caption, Table: perSeed, Warnings: tableWarn},
+			{Title: "Results pooled over test cases", Caption: "Same runs; every test case of every seed is one value (n = seeds × test cases).", Table: pooled, Warnings: tableWarn},
 		},
 		Comparisons: []report.ComparisonSection{{Title: "Paired comparison with FESS",
 			Caption: "Per test case, paired by (seed, case ID) at the largest training size: mean of loss − FESS with its 95% t interval, Wilcoxon signed-rank W and two-sided p.",
-			Rows:    comp}},
+			Rows:    comp, Warnings: comp.SmallSampleWarnings()}},
 		Plots: plots,
 		Cases: cases,
 		Runs:  runs,
@@ -390,6 +391,27 @@ func pairedComparisons(f *File, grid []*Job, res *results, largest map[string]in
 	return out
 }
 
+// singleCaseWarnings names each data set whose completed runs were tested
+// on a single case: its pooled spread and any paired test rest on one case.
+func singleCaseWarnings(f *File, grid []*Job, res *results) []string {
+	var out []string
+	for _, d := range f.Datasets {
+		ids := map[string]bool{}
+		for _, j := range grid {
+			if j.Dataset != d.Name {
+				continue
+			}
+			for _, r := range res.rows[j] {
+				ids[r.ID] = true
+			}
+		}
+		if len(ids) == 1 {
+			out = append(out, fmt.Sprintf("%s has a single test case: its spread over cases and its paired comparisons rest on that one case.", d.Name))
+		}
+	}
+	return out
+}
+
 // caseFigures draws the first FigureCases test cases of a data set with one
 // panel per variant (first seed, largest size).
 func caseFigures(f *File, d Dataset, grid []*Job, res *results, p *dataset.Prepared, size int, seed uint64, out string) ([]report.CaseImages, error) {
@@ -465,10 +487,13 @@ func caseFigures(f *File, d Dataset, grid []*Job, res *results, p *dataset.Prepa
 
 // writeSummary writes results/summary.md: the tables, the comparison and
 // the size plot, with captions stating the statistical unit.
-func writeSummary(f *File, dir string, perSeed, pooled *report.Table, comp report.ComparisonTable, largest map[string]int, missing []string) error {
+func writeSummary(f *File, dir string, perSeed, pooled *report.Table, comp report.ComparisonTable, largest map[string]int, missing, tableWarn []string) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# %s\n\n", f.Name)
 	fmt.Fprintf(&b, "Results at the largest training size (%s), mean ± std over %d seed(s); each seed's value is the run's mean over its test cases.\n\n", sizeList(f, largest), len(f.Seeds))
+	for _, w := range tableWarn {
+		fmt.Fprintf(&b, "> **Warning:** %s\n\n", w)
+	}
 	if err := perSeed.WriteMarkdown(&b, report.StdDev); err != nil {
 		return err
 	}
@@ -481,6 +506,9 @@ func writeSummary(f *File, dir string, perSeed, pooled *report.Table, comp repor
 		return err
 	}
 	fmt.Fprintf(&b, "\nPaired per-case comparison with FESS (difference = loss − FESS, cases paired by seed and case ID):\n\n")
+	for _, w := range comp.SmallSampleWarnings() {
+		fmt.Fprintf(&b, "> **Warning:** %s\n\n", w)
+	}
 	if err := comp.WriteMarkdown(&b); err != nil {
 		return err
 	}

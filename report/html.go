@@ -37,6 +37,9 @@ type TableSection struct {
 	Title   string
 	Caption string
 	Table   *Table
+	// Warnings are shown next to the table (e.g. a data set with a single
+	// test case).
+	Warnings []string
 }
 
 // ComparisonSection is a table of paired comparisons with its caption.
@@ -44,6 +47,8 @@ type ComparisonSection struct {
 	Title   string
 	Caption string
 	Rows    ComparisonTable
+	// Warnings are shown next to the table; nil: Rows.SmallSampleWarnings.
+	Warnings []string
 }
 
 // ImageFile is a figure on disk to copy into the report. Path is shown
@@ -124,7 +129,7 @@ func HTML(dir string, d ReportData) error {
 			continue
 		}
 		base := fmt.Sprintf("table-%d", i+1)
-		pt := pageTable{Title: ts.Title, Caption: ts.Caption}
+		pt := pageTable{Title: ts.Title, Caption: ts.Caption, Warnings: ts.Warnings}
 		for _, sp := range []Spread{StdDev, SEM} {
 			pt.Views = append(pt.Views, tableView(ts.Table, sp))
 		}
@@ -142,7 +147,10 @@ func HTML(dir string, d ReportData) error {
 		page.Tables = append(page.Tables, pt)
 	}
 	for i, cs := range d.Comparisons {
-		pc := pageComparison{Title: cs.Title, Caption: cs.Caption}
+		pc := pageComparison{Title: cs.Title, Caption: cs.Caption, Warnings: cs.Warnings}
+		if pc.Warnings == nil {
+			pc.Warnings = cs.Rows.SmallSampleWarnings()
+		}
 		for _, c := range cs.Rows {
 			p := c.Paired
 			pc.Rows = append(pc.Rows, []string{c.Dataset, c.Loss, c.Reference, MetricTitle(c.Metric),
@@ -240,6 +248,7 @@ type pageLink struct{ Label, Href string }
 
 type pageTable struct {
 	Title, Caption string
+	Warnings       []string
 	Views          []pageTableView
 	Links          []pageLink
 }
@@ -257,6 +266,7 @@ type pageRow struct {
 
 type pageComparison struct {
 	Title, Caption, CSV string
+	Warnings            []string
 	Rows                [][]string
 }
 
@@ -287,6 +297,7 @@ th, td { border: 1px solid #bbb; padding: .3em .6em; text-align: right; }
 th { background: #eef3f8; } td.name, th.name { text-align: left; } td.dataset { font-weight: bold; text-align: left; }
 figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 figcaption, .caption, .meta { color: #555; font-size: .9em; }
+.warning { color: #8a4b00; background: #fff6e5; border-left: 3px solid #e69f00; padding: .2em .6em; font-size: .9em; }
 pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: .85em; }
 details { margin: .4em 0; } summary { cursor: pointer; font-weight: bold; }
 nav a { margin-right: 1em; }
@@ -300,7 +311,8 @@ nav a { margin-right: 1em; }
 {{if .Tables}}<h2 id="results">Results</h2>
 {{range $ti, $t := .Tables}}<section class="results-table">
 {{with $t.Title}}<h3>{{.}}</h3>{{end}}{{with $t.Caption}}<p class="caption">{{.}}</p>{{end}}
-{{range $t.Views}}<table class="results" data-spread="{{.Spread}}">
+{{range $t.Warnings}}<p class="warning">Warning: {{.}}</p>
+{{end}}{{range $t.Views}}<table class="results" data-spread="{{.Spread}}">
 <caption class="caption">mean ± {{.Spread}}</caption>
 <thead><tr><th class="name">Dataset</th><th class="name">Loss function</th>{{range .Head}}<th>{{.}}</th>{{end}}</tr></thead>
 <tbody>
@@ -312,7 +324,8 @@ nav a { margin-right: 1em; }
 {{end}}{{end}}
 {{if .Comparisons}}<h2 id="comparisons">Paired comparisons</h2>
 {{range .Comparisons}}{{with .Title}}<h3>{{.}}</h3>{{end}}{{with .Caption}}<p class="caption">{{.}}</p>{{end}}
-<table class="comparison">
+{{range .Warnings}}<p class="warning">Warning: {{.}}</p>
+{{end}}<table class="comparison">
 <thead><tr><th class="name">Dataset</th><th class="name">Loss</th><th class="name">vs</th><th class="name">Metric</th><th>n</th><th>Mean difference</th><th>95% CI</th><th>Wilcoxon W</th><th>p</th><th class="name">p method</th></tr></thead>
 <tbody>
 {{range .Rows}}<tr>{{range $i, $c := .}}<td{{if or (lt $i 4) (eq $i 9)}} class="name"{{end}}>{{$c}}</td>{{end}}</tr>

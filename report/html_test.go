@@ -127,3 +127,39 @@ func TestHTML(t *testing.T) {
 		t.Error("missing image accepted")
 	}
 }
+
+// TestHTMLSmallSampleWarnings: a paired test on fewer than MinPairs pairs
+// and a table section's warnings are shown next to their tables; six pairs
+// give no warning.
+func TestHTMLSmallSampleWarnings(t *testing.T) {
+	dir := outDir(t)
+	data := sampleReport(t, dir)
+	few, _ := PairedComparison([]float64{0.6, 0.62, 0.7}, []float64{0.7, 0.71, 0.72})
+	data.Comparisons[0].Rows = append(data.Comparisons[0].Rows,
+		Comparison{Dataset: "Tiny", Loss: "CE", Reference: "FESS", Metric: "dice", Paired: few},
+		Comparison{Dataset: "Tiny", Loss: "CE", Reference: "FESS", Metric: "hd95", Paired: few})
+	data.Tables[0].Warnings = []string{"Tiny has a single test case: x."}
+	out := filepath.Join(dir, "report-warn")
+	if err := HTML(out, data); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	if n := strings.Count(page, `<p class="warning">`); n != 2 {
+		t.Errorf("%d warnings, want 2 (one per table):\n%s", n, page)
+	}
+	for _, want := range []string{"Tiny has a single test case", "Tiny, CE vs FESS: the paired test rests on fewer than 5 pairs (dice n = 3, hd95 n = 3)"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("index.html lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("warnings: %q", data.Comparisons[0].Rows.SmallSampleWarnings())
+	}
+	if w := data.Comparisons[0].Rows[:1].SmallSampleWarnings(); w != nil {
+		t.Errorf("six pairs warned: %q", w)
+	}
+}

@@ -212,6 +212,35 @@ type Comparison struct {
 // ComparisonTable lists paired comparisons (item 2(c) of the experiment).
 type ComparisonTable []Comparison
 
+// MinPairs is the fewest pairs a paired comparison should rest on; below
+// it the interval and the Wilcoxon p-value are flagged as unreliable.
+const MinPairs = 5
+
+// SmallSampleWarnings returns one line per compared pair of losses on a
+// data set whose test rests on fewer than MinPairs pairs, naming the
+// metrics and their n; nil when there are none.
+func (ct ComparisonTable) SmallSampleWarnings() []string {
+	type key struct{ ds, loss, ref string }
+	var order []key
+	few := map[key][]string{}
+	for _, c := range ct {
+		if c.Paired.N >= MinPairs {
+			continue
+		}
+		k := key{c.Dataset, c.Loss, c.Reference}
+		if _, ok := few[k]; !ok {
+			order = append(order, k)
+		}
+		few[k] = append(few[k], fmt.Sprintf("%s n = %d", c.Metric, c.Paired.N))
+	}
+	var out []string
+	for _, k := range order {
+		out = append(out, fmt.Sprintf("%s, %s vs %s: the paired test rests on fewer than %d pairs (%s); its interval and p-value are unreliable.",
+			k.ds, k.loss, k.ref, MinPairs, strings.Join(few[k], ", ")))
+	}
+	return out
+}
+
 // WriteMarkdown writes one line per comparison: n, mean difference
 // (loss − reference) with its 95% CI, Wilcoxon W and two-sided p.
 func (ct ComparisonTable) WriteMarkdown(w io.Writer) error {

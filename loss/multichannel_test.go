@@ -65,8 +65,10 @@ func TestGoldenSoftmax(t *testing.T) {
 		"dicefg": func(tp *autodiff.Tape, p *autodiff.Var) *autodiff.Var {
 			return Dice(tp, Foreground(tp, p), Foreground(tp, y), DiceEps)
 		},
-		"ce":     func(tp *autodiff.Tape, p *autodiff.Var) *autodiff.Var { return CrossEntropy(tp, p, y) },
-		"dicece": func(tp *autodiff.Tape, p *autodiff.Var) *autodiff.Var { return DiceCE(tp, p, y, DefaultDiceCEOptions()).Total },
+		"ce": func(tp *autodiff.Tape, p *autodiff.Var) *autodiff.Var { return CrossEntropy(tp, p, y) },
+		"dicece": func(tp *autodiff.Tape, p *autodiff.Var) *autodiff.Var {
+			return DiceCE(tp, p, y, DefaultDiceCEOptions()).Total
+		},
 		"dicece_w": func(tp *autodiff.Tape, p *autodiff.Var) *autodiff.Var {
 			return DiceCE(tp, p, y, DiceCEOptions{DiceWeight: 0.7, CEWeight: 0.3, Eps: DiceEps}).Total
 		},
@@ -161,7 +163,9 @@ func TestFDMultiChannel(t *testing.T) {
 			return Dice(tp, Foreground(tp, p), Foreground(tp, yo), DiceEps)
 		},
 		"softmax CrossEntropy": func(tp *autodiff.Tape, p *autodiff.Var) *autodiff.Var { return CrossEntropy(tp, p, yo) },
-		"softmax DiceCE":       func(tp *autodiff.Tape, p *autodiff.Var) *autodiff.Var { return DiceCE(tp, p, yo, DefaultDiceCEOptions()).Total },
+		"softmax DiceCE": func(tp *autodiff.Tape, p *autodiff.Var) *autodiff.Var {
+			return DiceCE(tp, p, yo, DefaultDiceCEOptions()).Total
+		},
 	} {
 		fdCheck(t, name+" dL/dz", []*autodiff.Var{z}, func(tp *autodiff.Tape) *autodiff.Var { return fn(tp, tp.Softmax(z, 4)) })
 	}

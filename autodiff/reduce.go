@@ -232,14 +232,7 @@ func (tp *Tape) LogSoftmax(x *Var, axis int) *Var {
 	for o := 0; o < outer; o++ {
 		for in := 0; in < inner; in++ {
 			base := o*n*inner + in
-			m := float32(math.Inf(-1))
-			for j := 0; j < n; j++ {
-				m = max(m, xd[base+j*inner])
-			}
-			s := 0.0
-			for j := 0; j < n; j++ {
-				s += math.Exp(float64(xd[base+j*inner] - m))
-			}
+			m, s := maxSumExp(xd, base, n, inner)
 			lse := float64(m) + math.Log(s)
 			for j := 0; j < n; j++ {
 				od[base+j*inner] = float32(float64(xd[base+j*inner]) - lse)
@@ -298,4 +291,19 @@ func (tp *Tape) LogSumExp(x *Var, axis int) *Var {
 			}
 		}
 	}, x)
+}
+
+// maxSumExp returns, for the n values xd[base + j·inner], their maximum m
+// and Σ exp(x − m) accumulated in float64: the stable core shared by
+// Softmax and LogSoftmax.
+func maxSumExp(xd []float32, base, n, inner int) (float32, float64) {
+	m := float32(math.Inf(-1))
+	for j := 0; j < n; j++ {
+		m = max(m, xd[base+j*inner])
+	}
+	s := 0.0
+	for j := 0; j < n; j++ {
+		s += math.Exp(float64(xd[base+j*inner] - m))
+	}
+	return m, s
 }

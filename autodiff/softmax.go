@@ -17,14 +17,7 @@ func (tp *Tape) Softmax(x *Var, axis int) *Var {
 	for o := 0; o < outer; o++ {
 		for in := 0; in < inner; in++ {
 			base := o*n*inner + in
-			m := float32(math.Inf(-1))
-			for j := 0; j < n; j++ {
-				m = max(m, xd[base+j*inner])
-			}
-			s := 0.0
-			for j := 0; j < n; j++ {
-				s += math.Exp(float64(xd[base+j*inner] - m))
-			}
+			m, s := maxSumExp(xd, base, n, inner)
 			for j := 0; j < n; j++ {
 				k := base + j*inner
 				od[k] = float32(math.Exp(float64(xd[k]-m)) / s)

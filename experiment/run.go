@@ -184,7 +184,7 @@ func Run(f *File, opts Options) (Stats, error) {
 			defer wg.Done()
 			for j := range next {
 				t0 := time.Now()
-				resumed, dice, err := runJob(j, progress, log)
+				resumed, dice, err := runJob(j, progress, log, nil)
 				mu.Lock()
 				done++
 				rel := relPath(f.Out, j.Dir)
@@ -408,8 +408,9 @@ func checkJobRecord(j *Job) error {
 }
 
 // runJob trains (or resumes) and tests one run, under the run folder's
-// lock, and returns whether it was resumed and its mean test Dice.
-func runJob(j *Job, progress, log io.Writer) (resumed bool, dice float64, err error) {
+// lock, and returns whether it was resumed and its mean test Dice. stop,
+// if not nil, interrupts training between steps (a Slurm cell's signals).
+func runJob(j *Job, progress, log io.Writer, stop <-chan os.Signal) (resumed bool, dice float64, err error) {
 	// The cell is a run folder like fess train's: lock it, so that a fess
 	// train --resume on it (or another experiment over the same folder)
 	// cannot write it at the same time.
@@ -425,7 +426,7 @@ func runJob(j *Job, progress, log io.Writer) (resumed bool, dice float64, err er
 		return false, 0, err
 	}
 	resumed = train.HasCheckpoint(j.Dir)
-	topts := train.Options{Resume: resumed, Progress: progress}
+	topts := train.Options{Resume: resumed, Progress: progress, Stop: stop}
 	t, err := train.New(j.Config, j.Dir, topts)
 	if err != nil {
 		return resumed, 0, err

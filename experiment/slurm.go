@@ -13,7 +13,6 @@ import (
 	"github.com/fess-seg/fess/dataset"
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/internal/atomicio"
-	"github.com/fess-seg/fess/internal/lock"
 	"github.com/fess-seg/fess/train"
 )
 
@@ -126,7 +125,7 @@ func RunCell(f *File, cell int, opts Options, stop <-chan os.Signal) (Stats, err
 		return st, nil
 	}
 	fmt.Fprintf(log, "cell %d/%d: %s %s with %d thread(s)\n", cell, len(grid), rel, j.CellState(), j.Config.Threads)
-	resumed, dice, err := runCellJob(j, opts.Progress, log, stop)
+	resumed, dice, err := runJob(j, opts.Progress, log, stop)
 	var ie *train.ErrInterrupted
 	if errors.As(err, &ie) {
 		return st, fmt.Errorf("cell %d: %w (or run --cell %d again)", cell, err, cell)
@@ -143,35 +142,6 @@ func RunCell(f *File, cell int, opts Options, stop <-chan os.Signal) (Stats, err
 	st.Elapsed = time.Since(start)
 	fmt.Fprintf(log, "cell %d/%d: %s %s in %s, test Dice %.3f\n", cell, len(grid), rel, how, since(start), dice)
 	return st, nil
-}
-
-// runCellJob is runJob with a stop channel.
-func runCellJob(j *Job, progress, log io.Writer, stop <-chan os.Signal) (resumed bool, dice float64, err error) {
-	lk, err := lock.Acquire(j.Dir, "experiment")
-	if err != nil {
-		return false, 0, err
-	}
-	defer lk.Release()
-	if err := lk.RemoveStaleTemps(log); err != nil {
-		return false, 0, err
-	}
-	if err := atomicio.WriteJSON(filepath.Join(j.Dir, jobFile), j.record()); err != nil {
-		return false, 0, err
-	}
-	resumed = train.HasCheckpoint(j.Dir)
-	topts := train.Options{Resume: resumed, Progress: progress, Stop: stop}
-	t, err := train.New(j.Config, j.Dir, topts)
-	if err != nil {
-		return resumed, 0, err
-	}
-	if _, err := t.Run(topts); err != nil {
-		return resumed, 0, err
-	}
-	sum, _, err := train.Evaluate(j.Dir, j.Config.Data, j.TestDir(), nil)
-	if err != nil {
-		return resumed, 0, err
-	}
-	return resumed, sum.Metrics["dice"].Mean, nil
 }
 
 // AggregateOnly aggregates the grid's complete runs into OUT/results and

@@ -501,7 +501,8 @@ func (t *Trainer) validate() (dice, loss float64) {
 	vox := t.size * t.size * t.size
 	for _, s := range t.val {
 		probs := predictOn(ng, t.Model, s.Img, t.size)
-		masks := RegionProbabilities(probs, vox, t.task.OutChannels(), t.task.Softmax)
+		k := t.task.OutChannels()
+		masks := regionProbsCM(channelMajor(probs, vox, k), vox, k, t.task.Softmax)
 		cd, cl := caseScores(masks, s.Mask, vox)
 		dice += cd
 		loss += cl
@@ -551,59 +552,6 @@ func predictOn(ng *autodiff.Tape, m *model.UNet3D, img []float32, s int) []float
 	x := autodiff.Const(tensor.FromSlice(data, 1, s, s, s, c))
 	p, _ := m.Forward(ng, x, false)
 	return p.Value.Data
-}
-
-// RegionProbabilities splits channels-last outputs (vox·k values) into one
-// probability map per region: each sigmoid channel, or for softmax every
-// class channel but the background 0.
-func RegionProbabilities(probs []float32, vox, k int, softmax bool) [][]float32 {
-	if k == 1 && !softmax {
-		return [][]float32{probs}
-	}
-	first := 0
-	if softmax {
-		first = 1
-	}
-	out := make([][]float32, 0, k-first)
-	for r := first; r < k; r++ {
-		p := make([]float32, vox)
-		for i := range p {
-			p[i] = probs[i*k+r]
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-// RegionMasks thresholds outputs into one 0/1 mask per region: sigmoid
-// regions at threshold; softmax classes by arg-max over all channels
-// (background included), so they stay exclusive.
-func RegionMasks(probs []float32, vox, k int, softmax bool, threshold float32) [][]uint8 {
-	if !softmax {
-		ps := RegionProbabilities(probs, vox, k, false)
-		out := make([][]uint8, len(ps))
-		for r, p := range ps {
-			out[r] = metric.FromProbabilities(p, threshold)
-		}
-		return out
-	}
-	out := make([][]uint8, k-1)
-	for r := range out {
-		out[r] = make([]uint8, vox)
-	}
-	for i := 0; i < vox; i++ {
-		row := probs[i*k : (i+1)*k]
-		best := 0
-		for c := 1; c < k; c++ {
-			if row[c] > row[best] {
-				best = c
-			}
-		}
-		if best > 0 {
-			out[best-1][i] = 1
-		}
-	}
-	return out
 }
 
 // hardDice is the Dice of the 0.5-thresholded probabilities against the

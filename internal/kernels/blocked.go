@@ -49,9 +49,10 @@ type kernelPair struct {
 // has AVX2 and FMA).
 var kernelSet = kernelPair{wide: goWide, narrow: goNarrow, dot: goDot, name: "go"}
 
-// KernelName names the micro-kernel set Sgemm runs on this CPU: "avx2+fma",
-// "avx512+avx2" (AVX-512 for n > 16, AVX2 below; only with FESS_AVX512=1 on
-// an AVX-512 CPU, see useAVX512) or "go" (portable).
+// KernelName names the micro-kernel set Sgemm runs on this CPU: "avx512+avx2"
+// (AVX-512F CPUs: AVX-512 for n > 16, AVX2 below; FESS_AVX512=0 in the
+// environment forces "avx2+fma", see useAVX512), "avx2+fma" (AVX2+FMA CPUs
+// without AVX-512F) or "go" (portable).
 func KernelName() string { return kernelSet.name }
 
 var threadSetting atomic.Int32

@@ -3,7 +3,7 @@
 // a pre-packed B for repeated products), the tile transforms of the 3-D
 // Winograd convolution F(2×2×2, 3×3×3), BatchNorm's per-channel loops and
 // the 2×2×2 max pool. Each has a Go-assembly implementation (AVX2+FMA; an
-// AVX-512 GEMM kernel too) selected at start-up by CPU feature detection and
+// AVX-512F GEMM kernel too, and a bfloat16 GEMM on AVX-512-BF16) selected at start-up by CPU feature detection and
 // a pure-Go fallback (other architectures, or the purego build tag) that the
 // tests hold it to, bit for bit where the operation order allows. These are
 // written by hand because no Go library offers them at this speed: gonum's

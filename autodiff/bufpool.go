@@ -15,7 +15,32 @@ import (
 var bufPool = struct {
 	sync.Mutex
 	free map[int][][]float32
+	// floats handed out and not yet given back (live), their high-water
+	// mark since the last ResetPoolPeak, and floats the pool has allocated
+	// (live + free; what it holds on to until FreePool).
+	live, peak, total int64
 }{free: map[int][][]float32{}}
+
+// PoolStats is the buffer pool's accounting, in bytes.
+type PoolStats struct {
+	Live  int64 // handed out by the pool and not yet given back
+	Peak  int64 // Live's high-water mark since the last ResetPoolPeak
+	Total int64 // allocated by the pool: Live + the free buffers it keeps
+}
+
+// ReadPoolStats returns the pool's current accounting.
+func ReadPoolStats() PoolStats {
+	bufPool.Lock()
+	defer bufPool.Unlock()
+	return PoolStats{Live: 4 * bufPool.live, Peak: 4 * bufPool.peak, Total: 4 * bufPool.total}
+}
+
+// ResetPoolPeak restarts the high-water mark from the current live bytes.
+func ResetPoolPeak() {
+	bufPool.Lock()
+	bufPool.peak = bufPool.live
+	bufPool.Unlock()
+}
 
 // getBuf returns n zeros, reusing a pooled slice of that length if any.
 func getBuf(n int) []float32 {
@@ -35,6 +60,8 @@ func getBufDirty(n int) []float32 {
 
 func takeBuf(n int) ([]float32, bool) {
 	bufPool.Lock()
+	bufPool.live += int64(n)
+	bufPool.peak = max(bufPool.peak, bufPool.live)
 	l := bufPool.free[n]
 	if k := len(l); k > 0 {
 		b := l[k-1]
@@ -43,6 +70,7 @@ func takeBuf(n int) ([]float32, bool) {
 		bufPool.Unlock()
 		return b, true
 	}
+	bufPool.total += int64(n)
 	bufPool.Unlock()
 	return make([]float32, n), false
 }
@@ -54,6 +82,7 @@ func putBuf(b []float32) {
 	}
 	b = b[:cap(b)]
 	bufPool.Lock()
+	bufPool.live -= int64(len(b))
 	bufPool.free[len(b)] = append(bufPool.free[len(b)], b)
 	bufPool.Unlock()
 }
@@ -61,6 +90,9 @@ func putBuf(b []float32) {
 // FreePool drops every pooled buffer (the garbage collector reclaims them).
 func FreePool() {
 	bufPool.Lock()
+	for n, l := range bufPool.free {
+		bufPool.total -= int64(n * len(l))
+	}
 	bufPool.free = map[int][][]float32{}
 	bufPool.Unlock()
 }

@@ -46,19 +46,56 @@ import (
 
 // Config is one benchmark configuration: batch N, cube side S, base filters
 // F, levels L, and whether the training step is timed (else forward only).
+// Seed selects the reference's network (model preset "seed": one conv per
+// encoder level, bottleneck of Cb channels, BatchNorm after each up-conv,
+// dropout 0.2) instead of the peer's default double-conv U-Net.
 type Config struct {
 	Name        string
 	N, S, F, L  int
 	Train       bool
 	Description string
+	Seed        bool
+	Cb          int // bottleneck channels; 0 = F·2^L
 }
 
-// Configs are the peer's configurations a–d (see bench/peer/torch_unet3d.py).
+// Configs are the peer's configurations a–d and s (see
+// bench/peer/torch_unet3d.py).
 var Configs = []Config{
-	{"a", 2, 32, 8, 3, true, "N2, 32³, F8, 3 levels, training step"},
-	{"b", 1, 64, 16, 4, true, "N1, 64³, F16, 4 levels, training step"},
-	{"c", 2, 64, 8, 4, true, "N2, 64³, F8, 4 levels, training step"},
-	{"d", 1, 64, 32, 4, false, "N1, 64³, F32, 4 levels, forward only"},
+	{"a", 2, 32, 8, 3, true, "N2, 32³, F8, 3 levels, training step", false, 0},
+	{"b", 1, 64, 16, 4, true, "N1, 64³, F16, 4 levels, training step", false, 0},
+	{"c", 2, 64, 8, 4, true, "N2, 64³, F8, 4 levels, training step", false, 0},
+	{"d", 1, 64, 32, 4, false, "N1, 64³, F32, 4 levels, forward only", false, 0},
+	{"s", 5, 64, 32, 4, true, "N5, 64³, F32, 4 levels, seed network (Cb 1024, dropout 0.2), training step", true, 1024},
+}
+
+// EncConvs returns the convs per encoder level (1 for the seed network).
+func (c Config) EncConvs() int {
+	if c.Seed {
+		return 1
+	}
+	return 2
+}
+
+// FLOPs returns AnalyticFLOPsNet for c's network.
+func (c Config) FLOPs() (total, first int64) {
+	return AnalyticFLOPsNet(c.N, c.S, c.F, c.L, c.EncConvs(), c.Cb)
+}
+
+// TrainFLOPs returns the peer's training-step count 4·forward − first for c.
+func (c Config) TrainFLOPs() int64 {
+	f, first := c.FLOPs()
+	return 4*f - first
+}
+
+// ModelConfig returns the model configuration that is the peer's network
+// for c: preset unet3d without the up-conv BatchNorm and no dropout for
+// a–d, preset seed (its defaults: dropout 0.2, Keras initialisation) with
+// Cb bottleneck channels for s.
+func (c Config) ModelConfig() model.Config {
+	if c.Seed {
+		return model.Config{Preset: "seed", Filters: c.F, Levels: c.L, InputSize: c.S, BottleneckChannels: c.Cb}
+	}
+	return model.Config{Preset: "unet3d", Filters: c.F, Levels: c.L, InputSize: c.S, NoUpBN: true, Dropout: -1}
 }
 
 // Lookup returns the configuration named name.
@@ -79,6 +116,14 @@ func Lookup(name string) (Config, bool) {
 // F·2^L; decoder: transposed conv s³·c_{i+1}·c_i (one MAC per output voxel
 // per channel pair) + 27·s³·(2c_i·c_i + c_i²); head S³·F.
 func AnalyticFLOPs(N, S, F, L int) (total, first int64) {
+	return AnalyticFLOPsNet(N, S, F, L, 2, 0)
+}
+
+// AnalyticFLOPsNet is AnalyticFLOPs for the peer's analytic_flops with its
+// enc_convs and cb arguments: encConvs convs per encoder level (1 for the
+// seed network: 27·s³·c_in·c_i only) and a bottleneck of cb channels
+// (0: F·2^L).
+func AnalyticFLOPsNet(N, S, F, L, encConvs, cb int) (total, first int64) {
 	var macs int64
 	n := int64(N)
 	c := int64(1)
@@ -90,11 +135,14 @@ func AnalyticFLOPs(N, S, F, L int) (total, first int64) {
 		if first < 0 {
 			first = m1
 		}
-		macs += m1 + n*v*co*co*27
+		macs += m1 + int64(encConvs-1)*n*v*co*co*27
 		c = co
 	}
 	v := int64(S>>L) * int64(S>>L) * int64(S>>L)
 	co := int64(F) << L
+	if cb > 0 {
+		co = int64(cb)
+	}
 	macs += n*v*c*co*27 + n*v*co*co*27
 	c = co
 	for i := L - 1; i >= 0; i-- {
@@ -119,6 +167,11 @@ type Options struct {
 	Warmup, Iters int
 	Threads       int
 	Gate          bool // discard samples disturbed by other processes
+	// Memory runs one untimed-gate training step (one forward for
+	// forward-only configurations) and nothing else, for its peak memory:
+	// Warmup, Iters and Gate are ignored and the forward-only timing is
+	// skipped.
+	Memory bool
 }
 
 // Result is one configuration's measurements (JSON field names are what
@@ -155,6 +208,17 @@ type Result struct {
 	LossFirst          float64            `json:"loss_first,omitempty"`
 	LossLast           float64            `json:"loss_last,omitempty"`
 	Noisy              bool               `json:"noisy"` // too few clean samples: all samples used
+	// Memory: only one step was run (Options.Memory); the timings are that
+	// one step's.
+	Memory bool `json:"memory_only,omitempty"`
+	// The arena buffer pool (autodiff.ReadPoolStats) at the end: the most
+	// bytes handed out at once during the steps, and all it allocated.
+	PoolPeakMiB  float64 `json:"pool_peak_live_mib"`
+	PoolTotalMiB float64 `json:"pool_total_mib"`
+	// Go runtime: the most heap in use seen after a step, and all the
+	// memory it took from the OS (runtime.MemStats HeapInuse, Sys).
+	HeapInuseMiB float64 `json:"heap_inuse_mib"`
+	GoSysMiB     float64 `json:"go_sys_mib"`
 }
 
 // Run builds configuration c's network and inputs and times it.
@@ -162,13 +226,15 @@ func Run(c Config, o Options) (*Result, error) {
 	if o.Iters < 1 {
 		o.Iters = 1
 	}
+	if o.Memory {
+		o.Warmup, o.Iters, o.Gate = 0, 1, false
+	}
 	if o.Threads < 1 {
 		o.Threads = 1
 	}
 	tensor.SetThreads(o.Threads)
 	kernels.SetThreads(o.Threads)
-	m, err := model.New(model.Config{Preset: "unet3d", Filters: c.F, Levels: c.L, InputSize: c.S,
-		NoUpBN: true, Dropout: -1})
+	m, err := model.New(c.ModelConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -187,14 +253,21 @@ func Run(c Config, o Options) (*Result, error) {
 	for _, p := range params {
 		np += p.Value.Len()
 	}
-	fwd, _ := AnalyticFLOPs(c.N, c.S, c.F, c.L)
+	fwd, _ := c.FLOPs()
 	r := &Result{Config: c.Name, N: c.N, S: c.S, F: c.F, L: c.L, Train: c.Train, Params: np,
-		Threads: o.Threads, Kernel: kernels.KernelName(), FwdGFLOP: float64(fwd) / 1e9}
+		Threads: o.Threads, Kernel: kernels.KernelName(), FwdGFLOP: float64(fwd) / 1e9, Memory: o.Memory}
+	autodiff.ResetPoolPeak()
+	var heapInuse uint64
+	noteHeap := func() {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		heapInuse = max(heapInuse, ms.HeapInuse)
+	}
 	var ms0, ms1 runtime.MemStats
 	var ru0, ru1 syscall.Rusage
 
 	if c.Train {
-		r.TrainGFLOP = float64(TrainFLOPs(c.N, c.S, c.F, c.L)) / 1e9
+		r.TrainGFLOP = float64(c.TrainFLOPs()) / 1e9
 		opt := optim.NewAdam(1e-4)
 		fopt := loss.DefaultFESSOptions()
 		tp, ng := autodiff.NewArenaTape(), autodiff.NewNoGradArena()
@@ -213,6 +286,9 @@ func Run(c Config, o Options) (*Result, error) {
 			last = float64(l.Item())
 			optim.ClipGradNorm(params, 1)
 			opt.Step(params)
+			if o.Memory {
+				noteHeap()
+			}
 			tp.Reset()
 			ng.Reset()
 			t4 := time.Now()
@@ -252,8 +328,19 @@ func Run(c Config, o Options) (*Result, error) {
 		r.GFLOPs = r.TrainGFLOP / r.StepMedian
 	}
 
+	if c.Train && o.Memory {
+		r.finishMemory(heapInuse)
+		return r, nil
+	}
 	fa := autodiff.NewNoGradArena()
-	fw := func() any { m.Forward(fa, xv, false); fa.Reset(); return nil }
+	fw := func() any {
+		m.Forward(fa, xv, false)
+		if o.Memory {
+			noteHeap()
+		}
+		fa.Reset()
+		return nil
+	}
 	for i := 0; i < o.Warmup; i++ {
 		fw()
 	}
@@ -279,8 +366,20 @@ func Run(c Config, o Options) (*Result, error) {
 		r.StepClean, r.StepAttempts, r.Noisy = r.FwdClean, r.FwdAttempts, noisy
 		r.GFLOPs = r.FwdGFLOPs
 	}
-	r.PeakRSSMiB = PeakRSSMiB()
+	r.finishMemory(heapInuse)
 	return r, nil
+}
+
+// finishMemory records the peak RSS, the pool's accounting and the Go
+// runtime's memory.
+func (r *Result) finishMemory(heapInuse uint64) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	r.PeakRSSMiB = PeakRSSMiB()
+	ps := autodiff.ReadPoolStats()
+	r.PoolPeakMiB, r.PoolTotalMiB = float64(ps.Peak)/(1<<20), float64(ps.Total)/(1<<20)
+	r.HeapInuseMiB = float64(max(heapInuse, ms.HeapInuse)) / (1 << 20)
+	r.GoSysMiB = float64(ms.Sys) / (1 << 20)
 }
 
 // pick returns the clean samples when there are at least min(3, iters) of
@@ -329,6 +428,15 @@ func (r *Result) String() string {
 	if r.Train {
 		s += fmt.Sprintf("; train step med %.3fs min %.3fs (%.1f GFLOP/s, %d clean of %d)", r.StepMedian,
 			r.StepMin, r.GFLOPs, r.StepClean, r.StepAttempts)
+	}
+	if r.Memory {
+		what := "training step"
+		if !r.Train {
+			what = "forward"
+		}
+		return fmt.Sprintf("config %s: one %s (%.1fs): peak RSS %.0f MiB; pool peak live %.0f MiB of %.0f MiB allocated; "+
+			"Go heap in use %.0f MiB, from the OS %.0f MiB; %.1f MiB allocated", r.Config, what, r.StepMedian,
+			r.PeakRSSMiB, r.PoolPeakMiB, r.PoolTotalMiB, r.HeapInuseMiB, r.GoSysMiB, r.AllocMiBPerStep)
 	}
 	return s + fmt.Sprintf("; peak RSS %.0f MiB; %.0f allocs, %.1f MiB allocated per step", r.PeakRSSMiB,
 		r.AllocsPerStep, r.AllocMiBPerStep)

@@ -17,7 +17,7 @@ import (
 )
 
 const benchUsage = `usage: fess bench [--config a,b,c,d] [--json] [--threads 2] [--warmup 2] [--iters 5]
-                  [--no-gate] [--peer torch.json] [--results fess.json]
+                  [--no-gate] [--memory] [--peer torch.json] [--results fess.json]
 
 Times the 3-D U-Net training step of the PyTorch peer
 (bench/peer/torch_unet3d.py) on this engine: no-grad pass, grad pass, FESS loss (0.5·Dice +
@@ -27,13 +27,22 @@ Configurations (N batch, S³ input, F base filters, L levels):
   b  N1, 64³, F16, L4, training step
   c  N2, 64³, F8,  L4, training step
   d  N1, 64³, F32, L4, forward only (inference mode)
+  s  N5, 64³, F32, L4, training step of the reference's network (preset seed:
+     one conv per encoder level, 1024-channel bottleneck, BatchNorm after each
+     up-conv, dropout 0.2); ~7 GB, tens of seconds a step: not in the default list
 Each configuration runs in a fresh subprocess (its own peak RSS); after
 --warmup untimed steps, --iters timed ones; the median is reported.
 Samples during which other processes used CPU are retried as the peer does
 (--no-gate keeps every sample). GFLOP/s uses the peer's analytic FLOP count.
 --json prints one object per configuration. --peer reads the peer's --json
-output and prints a side-by-side table against its fastest variant;
+output and prints a side-by-side table against its fastest variant (with
+both peak RSS figures and their ratio);
 --results prints the tables from an earlier --json output without running.
+--memory runs a single training step (a single forward for d) per
+configuration, untimed and ungated, and reports its peak memory: peak RSS,
+the buffer pool's peak live and allocated bytes, the Go heap; against
+--peer, the ratio to PyTorch's peak RSS (run the peer with
+--iters 1 --warmup 0 for a like-for-like figure).
 
 example:
   /usr/bin/python3 bench/peer/torch_unet3d.py --configs a,b,c,d --json /tmp/torch.json
@@ -46,12 +55,13 @@ func init() {
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", benchUsage)
-	cfgs := fs.String("config", "a,b,c,d", "comma-separated configurations (a, b, c, d)")
+	cfgs := fs.String("config", "a,b,c,d", "comma-separated configurations (a, b, c, d, s)")
 	asJSON := fs.Bool("json", false, "print JSON (one object per configuration)")
 	threads := fs.Int("threads", 2, "worker threads")
 	warmup := fs.Int("warmup", 2, "untimed steps first")
 	iters := fs.Int("iters", 5, "timed steps (median reported)")
 	noGate := fs.Bool("no-gate", false, "keep samples disturbed by other processes")
+	memory := fs.Bool("memory", false, "one step per configuration, for its peak memory (no timing)")
 	peer := fs.String("peer", "", "the PyTorch peer's --json output, for a side-by-side table")
 	prev := fs.String("results", "", "print the tables from an earlier --json output instead of running")
 	one := fs.String("one", "", "internal: run one configuration in this process, print JSON")
@@ -65,7 +75,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *threads < 1 || *iters < 1 || *warmup < 0 {
 		return errs.Usage("bench: need --threads ≥ 1, --iters ≥ 1, --warmup ≥ 0\n%s", benchUsage)
 	}
-	opt := bench.Options{Warmup: *warmup, Iters: *iters, Threads: *threads, Gate: !*noGate}
+	opt := bench.Options{Warmup: *warmup, Iters: *iters, Threads: *threads, Gate: !*noGate && !*memory,
+		Memory: *memory}
 	if *one != "" {
 		c, ok := bench.Lookup(*one)
 		if !ok {
@@ -97,7 +108,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	for _, n := range strings.Split(*cfgs, ",") {
 		c, ok := bench.Lookup(strings.TrimSpace(n))
 		if !ok {
-			return errs.Usage("bench: unknown configuration %q (want a, b, c or d)\n%s", n, benchUsage)
+			return errs.Usage("bench: unknown configuration %q (want a, b, c, d or s)\n%s", n, benchUsage)
 		}
 		list = append(list, c)
 	}
@@ -137,6 +148,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			"--warmup", strconv.Itoa(*warmup), "--iters", strconv.Itoa(*iters))
 		if *noGate {
 			cmd.Args = append(cmd.Args, "--no-gate")
+		}
+		if *memory {
+			cmd.Args = append(cmd.Args, "--memory")
 		}
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, stderr
@@ -212,15 +226,18 @@ type peerRow struct {
 // same configuration (training step for a–c, forward for d).
 func sideBySide(rs []*bench.Result, peer []peerRow) string {
 	var b strings.Builder
-	fmt.Fprintln(&b, "| cfg | what | fess s | PyTorch s (variant) | fess/PyTorch | fess GFLOP/s | PyTorch GFLOP/s | fess RSS MiB | PyTorch RSS MiB (that variant) |")
-	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(&b, "| cfg | what | fess s | PyTorch s (variant) | fess/PyTorch | fess GFLOP/s | PyTorch GFLOP/s | fess RSS MiB | PyTorch RSS MiB (that variant) | RSS fess/PyTorch (lowest PyTorch RSS) |")
+	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		var best *peerRow
-		bestT := 0.0
+		bestT, lowRSS := 0.0, 0.0
 		for i := range peer {
 			p := &peer[i]
 			if p.Config != r.Config {
 				continue
+			}
+			if p.MaxRSS > 0 && (lowRSS == 0 || p.MaxRSS < lowRSS) {
+				lowRSS = p.MaxRSS
 			}
 			t := p.FwdMed
 			if r.Train {
@@ -234,17 +251,21 @@ func sideBySide(rs []*bench.Result, peer []peerRow) string {
 		if !r.Train {
 			what = "forward"
 		}
+		ratio := "–"
+		if lowRSS > 0 {
+			ratio = fmt.Sprintf("%.2f (%.0f)", r.PeakRSSMiB/lowRSS, lowRSS)
+		}
 		if best == nil {
-			fmt.Fprintf(&b, "| %s | %s | %.3f | – | – | %.1f | – | %.0f | – |\n", r.Config, what, r.StepMedian,
-				r.GFLOPs, r.PeakRSSMiB)
+			fmt.Fprintf(&b, "| %s | %s | %.3f | – | – | %.1f | – | %.0f | – | %s |\n", r.Config, what, r.StepMedian,
+				r.GFLOPs, r.PeakRSSMiB, ratio)
 			continue
 		}
 		g := best.FwdGFLOP
 		if r.Train {
 			g = best.TrainGFLOP
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.3f | %.3f (%s) | %.2f | %.1f | %.1f | %.0f | %.0f |\n", r.Config, what,
-			r.StepMedian, bestT, best.Variant, r.StepMedian/bestT, r.GFLOPs, g/bestT, r.PeakRSSMiB, best.MaxRSS)
+		fmt.Fprintf(&b, "| %s | %s | %.3f | %.3f (%s) | %.2f | %.1f | %.1f | %.0f | %.0f | %s |\n", r.Config, what,
+			r.StepMedian, bestT, best.Variant, r.StepMedian/bestT, r.GFLOPs, g/bestT, r.PeakRSSMiB, best.MaxRSS, ratio)
 	}
 	return b.String()
 }

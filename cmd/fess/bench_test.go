@@ -41,7 +41,7 @@ func TestBenchTables(t *testing.T) {
 	if err := runBench([]string{"--results", res, "--peer", peer}, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "| a | train step | 0.200 | 0.400 (keep) | 0.50 | 35.0 | 17.5 | 100 | 350 |") {
+	if !strings.Contains(out.String(), "| a | train step | 0.200 | 0.400 (keep) | 0.50 | 35.0 | 17.5 | 100 | 350 | 0.33 (300) |") {
 		t.Errorf("side-by-side row missing:\n%s", out.String())
 	}
 }

@@ -34,8 +34,8 @@ func TestFMA32(t *testing.T) {
 	}
 	type abc struct{ a, b, c float32 }
 	cases := []abc{
-		{1, 1, 0x1p-24},                        // 1 + half ulp: tie, stays 1
-		{1 + 0x1p-23, 1, 0x1p-24},              // odd + half ulp: tie to even, up
+		{1, 1, 0x1p-24},           // 1 + half ulp: tie, stays 1
+		{1 + 0x1p-23, 1, 0x1p-24}, // odd + half ulp: tie to even, up
 		// (1+2^-12)^2 = 1 + 2^-11 + 2^-24 is a float32 midpoint; a tiny c
 		// decides the rounding, but is lost when the sum is rounded to
 		// float64 first.
@@ -43,12 +43,12 @@ func TestFMA32(t *testing.T) {
 		{1 + 0x1p-12, 1 + 0x1p-12, -0x1p-80},
 		{-1 - 0x1p-12, 1 + 0x1p-12, 0x1p-80},
 		{(1 + 0x1p-12) * 0x1p-70, (1 + 0x1p-12) * 0x1p-70, 0x1p-149}, // the same, subnormal
-		{0x1p-12 + 0x1p-35, 0x1p12, 0x1p-24},   // product with a tail, plus half an ulp
-		{math.MaxFloat32, 1, 0x1p103},          // MaxFloat32 + half ulp: ties to even, Inf
-		{math.MaxFloat32, 1, 0x1p103 - 0x1p80}, // just short of the midpoint
+		{0x1p-12 + 0x1p-35, 0x1p12, 0x1p-24},                         // product with a tail, plus half an ulp
+		{math.MaxFloat32, 1, 0x1p103},                                // MaxFloat32 + half ulp: ties to even, Inf
+		{math.MaxFloat32, 1, 0x1p103 - 0x1p80},                       // just short of the midpoint
 		{math.MaxFloat32, 2, -math.MaxFloat32},
-		{0x1p-140, 0x1p-10, 0x1p-149},      // subnormal result
-		{-0x1p-75, 0x1p-75, 0x1p-149},      // cancels to a subnormal tie
+		{0x1p-140, 0x1p-10, 0x1p-149},           // subnormal result
+		{-0x1p-75, 0x1p-75, 0x1p-149},           // cancels to a subnormal tie
 		{0, -1, 0}, {-0.0, 1, -0.0}, {1, -1, 1}, // signed zeros
 		{float32(math.Inf(1)), 0, 1}, {float32(math.NaN()), 1, 2}, {float32(math.Inf(1)), 1, float32(math.Inf(-1))},
 	}

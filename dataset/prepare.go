@@ -78,13 +78,25 @@ var Splits = []string{"train", "val", "test"}
 // Prepare turns the raw data set in dir into a prepared one in out (see the
 // package documentation for the steps). If out already holds a manifest
 // made with the same options from the same source files, and its case files
-// exist, nothing is redone and cached is true. Cases are prepared by
-// opts.Workers goroutines; the output does not depend on their number. Every
-// file is written atomically and the manifest last, so an interrupted run
-// leaves no manifest that promises missing files.
+// exist, nothing is redone and cached is true (a new fold count only
+// rewrites splits.json and the manifest, each atomically). Cases are
+// prepared by opts.Workers goroutines; the output does not depend on their
+// number. Otherwise the whole data set is written into a staging folder and
+// swapped in for out when complete (see prepare_stage.go), so a failed,
+// killed or concurrent run never leaves a mix of two preparations under
+// out, and a failed one leaves the old data set as it was. Staging folders
+// of dead runs are removed first (RemoveStaleStaging, noted on
+// opts.Progress). Callers that may run concurrently should hold out's lock
+// (package internal/lock), as fess prepare does.
 func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, false, err
+	}
+	if out, err = outPath(out); err != nil {
+		return nil, false, err
+	}
+	if st, err := os.Stat(out); err == nil && !st.IsDir() {
+		return nil, false, errs.Input(out, "is not a folder")
 	}
 	if opts.Layout == "" || opts.Layout == "auto" {
 		if opts.Layout, err = Detect(dir); err != nil {
@@ -145,6 +157,9 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 			return nil, false, err
 		}
 	}
+	if err := RemoveStaleStaging(out, opts.Progress); err != nil {
+		return nil, false, err
+	}
 	if old, err := readManifest(out); err == nil && old.Source == dir && old.Fingerprint == fp &&
 		sameOptions(old.Options, opts) && filesExist(out, old) {
 		// A new fold count only rewrites splits.json and the manifest. With
@@ -173,14 +188,12 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 			return nil, false, err
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(out, "cases"), 0o755); err != nil {
+	st, err := newStage(out)
+	if err != nil {
 		return nil, false, err
 	}
-	// The old manifest goes first: case files are about to be overwritten,
-	// and an interrupted run must not leave a manifest vouching for them.
-	if err := os.Remove(filepath.Join(out, ManifestName)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, false, err
-	}
+	// Any return before commit removes the staging folder: out is untouched.
+	defer st.abort()
 
 	cases := make([]CaseInfo, len(sources))
 	caseErr := make([]error, len(sources))
@@ -192,7 +205,7 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				cases[i], caseErr[i] = prepareCase(sources[i], out, opts, task)
+				cases[i], caseErr[i] = prepareCase(sources[i], st.dir, opts, task)
 				cases[i].Split = split[i]
 				bar.Add(1)
 			}
@@ -204,20 +217,8 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 	close(jobs)
 	wg.Wait()
 	bar.Finish()
-	// On any failure, remove the case files this run wrote: no manifest
-	// vouches for them, and a folder of stray cases only misleads.
-	cleanup := func() {
-		for _, c := range cases {
-			for _, f := range []string{c.Image, c.Mask} {
-				if f != "" {
-					os.Remove(filepath.Join(out, f))
-				}
-			}
-		}
-	}
 	for _, e := range caseErr {
 		if e != nil {
-			cleanup()
 			return nil, false, e
 		}
 	}
@@ -232,7 +233,6 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 			}
 		}
 		if total == 0 {
-			cleanup()
 			return nil, false, errs.Input(dir, "target %s (labels %v in convention %s) selects no voxel in any of the %d cases; "+
 				"check --target and --convention (BraTS 2023 marks enhancing tumour 3, 2015–2021 mark it 4)",
 				r.Name, labelText(r.Labels), task.Convention, len(cases))
@@ -240,11 +240,14 @@ func Prepare(dir, out string, opts Options) (m *Manifest, cached bool, err error
 	}
 	m = &Manifest{Version: ManifestVersion, Source: dir, Options: opts, Fingerprint: fp, Task: &task, Cases: cases}
 	if opts.Folds > 0 {
-		if err := writeFolds(out, m); err != nil {
+		if err := writeFolds(st.dir, m); err != nil {
 			return nil, false, err
 		}
 	}
-	if err := writeManifest(out, m); err != nil {
+	if err := writeManifest(st.dir, m); err != nil {
+		return nil, false, err
+	}
+	if err := st.commit(); err != nil {
 		return nil, false, err
 	}
 	return m, false, nil

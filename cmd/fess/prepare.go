@@ -32,6 +32,11 @@ Writes DIR/cases/<id>_image.nii.gz (float32, X×Y×Z×C), DIR/cases/<id>_mask.ni
 convention; per case the source files, native dims, spacing, affine, crop
 box and prepared dims, so predictions go back to native space). A second
 run with the same options and unchanged source files does nothing.
+Otherwise the data set is written into DIR.tmp-<pid> next to DIR and
+swapped in whole when complete (the old DIR is removed, other files kept in
+it are moved over), so a failed or killed run leaves the old DIR as it was;
+the next prepare removes what a killed one left. One prepare at a time per
+DIR: a second one exits 2 naming the first's host and pid.
 
 Resampling, one of two modes:
   --size S        the cube mode (default, S = 64): every box is stretched to
@@ -165,6 +170,11 @@ func runPrepare(args []string, stdout, stderr io.Writer) error {
 	}
 	defer lk.Release()
 	if err := lk.RemoveStaleTemps(stderr, "cases"); err != nil {
+		return err
+	}
+	// Staging folders of a prepare into the same folder that died (kept
+	// with their lock free) go now, with a note even under --quiet.
+	if err := dataset.RemoveStaleStaging(*out, stderr); err != nil {
 		return err
 	}
 	m, cached, err := dataset.Prepare(*in, *out, opts)

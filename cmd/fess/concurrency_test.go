@@ -283,6 +283,73 @@ func TestConcurrentProcesses(t *testing.T) {
 		os.RemoveAll(prep + "-raced")
 	})
 
+	// A prepare over an existing data set killed before its swap leaves
+	// the old data set byte for byte; the next prepare removes its staging
+	// folder with a note and replaces the data set.
+	t.Run("killed-prepare", func(t *testing.T) {
+		prep := filepath.Join(dir, "prep-killed")
+		old := []string{"prepare", "--in", raw, "--out", prep, "--size", "12", "--split", "0.5,0.25,0.25", "--quiet"}
+		args := []string{"prepare", "--in", raw, "--out", prep, "--size", "16", "--split", "0.5,0.25,0.25", "--quiet"}
+		runSolo(t, bin, old...)
+		before := snapshot(t, prep, false)
+		for try := 1; ; try++ {
+			p := start(t, bin, args...)
+			staging := fmt.Sprintf("%s.tmp-%d", prep, p.cmd.Process.Pid)
+			killed := false
+		poll:
+			for {
+				if ents, _ := os.ReadDir(filepath.Join(staging, "cases")); len(ents) > 0 && p.cmd.Process.Signal(syscall.SIGSTOP) == nil {
+					// Stopped with its staging folder and no staged manifest:
+					// it has not swapped.
+					if _, err := os.Stat(filepath.Join(staging, "manifest.json")); os.IsNotExist(err) {
+						killed = p.cmd.Process.Kill() == nil
+					} else {
+						p.cmd.Process.Signal(syscall.SIGCONT)
+					}
+					break
+				}
+				select {
+				case <-p.done:
+					break poll
+				case <-time.After(200 * time.Microsecond):
+				}
+			}
+			p.wait(t)
+			if killed {
+				t.Logf("killed fess prepare (pid %d) while it staged in %s (try %d)", p.cmd.Process.Pid, staging, try)
+				if _, err := os.Stat(staging); err != nil {
+					t.Fatalf("no staging folder after the kill: %v", err)
+				}
+				sameTree(t, "killed prepare", snapshot(t, prep, false), before, "manifest.json")
+				break
+			}
+			if try == 3 {
+				t.Fatalf("fess prepare finished before the test could kill it while staging, three times")
+			}
+			runSolo(t, bin, old...)
+		}
+		p := start(t, bin, args...)
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("prepare after the kill exited %d:\n%s", code, p.stderr.String())
+		}
+		if !strings.Contains(p.stderr.String(), "removed the stale staging folder of an interrupted prepare") {
+			t.Errorf("no note of the removed staging folder:\n%s", p.stderr.String())
+		}
+		if !strings.HasPrefix(p.stdout.String(), "prepared 8 cases") || !strings.Contains(p.stdout.String(), "16³") {
+			t.Errorf("prepare after the kill: %q", p.stdout.String())
+		}
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "prep-killed.") {
+				t.Errorf("%s left next to the data set", e.Name())
+			}
+		}
+		got := snapshot(t, prep, false)
+		os.RemoveAll(prep)
+		runSolo(t, bin, args...)
+		sameTree(t, "prepare after the kill", got, snapshot(t, prep, false), "manifest.json")
+	})
+
 	t.Run("train", func(t *testing.T) {
 		prep := filepath.Join(dir, "prep")
 		if _, err := os.Stat(filepath.Join(prep, "manifest.json")); err != nil {

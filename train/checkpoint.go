@@ -281,6 +281,7 @@ func (t *Trainer) save(path string) error {
 	if p := t.pos; p != nil {
 		recs = append(recs, p.records()...)
 	}
+	recs = append(recs, t.emaRecords()...)
 	return writeCheckpoint(path, t.Model, recs)
 }
 
@@ -301,6 +302,9 @@ func (t *Trainer) restore(path string) error {
 		return err
 	}
 	if err := t.obj.load(recs, path); err != nil {
+		return err
+	}
+	if err := t.loadEMA(recs, path); err != nil {
 		return err
 	}
 	found := false
@@ -329,6 +333,53 @@ func LoadModel(run string) (*model.UNet3D, Config, error) {
 		fmt.Fprintf(os.Stderr, "fess: warning: %s\n", warn)
 	}
 	return m, cfg, err
+}
+
+// Checkpoints lists the checkpoint choices of LoadModelCheckpoint.
+var Checkpoints = []string{"best", "last", "ema"}
+
+// LoadModelCheckpoint builds the model of a run folder from the chosen
+// checkpoint: "best" or "" (LoadModel: best, else last, with a warning on
+// stderr if best is unusable), "last" (the last checkpoint only) or "ema"
+// (ema.safetensors, the EMA weights of a run trained with --ema). A run
+// without EMA asked for "ema" is an input error saying so.
+func LoadModelCheckpoint(run, which string) (*model.UNet3D, Config, error) {
+	switch which {
+	case "", "best":
+		return LoadModel(run)
+	case "last", "ema":
+	default:
+		return nil, Config{}, errs.Usage("--checkpoint %q: want one of %s", which, strings.Join(Checkpoints, ", "))
+	}
+	cfg, err := LoadConfig(filepath.Join(run, "config.json"))
+	if err != nil {
+		return nil, cfg, err
+	}
+	path, ok := pick(run, LastCheckpoint, LegacyLast)
+	if which == "ema" {
+		path, ok = filepath.Join(run, EMACheckpoint), exists(filepath.Join(run, EMACheckpoint))
+		if !ok {
+			if cfg.EMA == 0 {
+				return nil, cfg, errs.Input(run, "--checkpoint ema: the run has no EMA weights (it was trained without --ema)")
+			}
+			return nil, cfg, errs.Input(run, "--checkpoint ema: no %s in the run folder (the run has --ema %g but no finished epoch yet?)", EMACheckpoint, cfg.EMA)
+		}
+	}
+	if !ok {
+		return nil, cfg, errs.Input(run, "no %s in the run folder", LastCheckpoint)
+	}
+	m, err := model.New(cfg.Model)
+	if err != nil {
+		return nil, cfg, err
+	}
+	ck, err := readCheckpoint(path)
+	if err != nil {
+		return nil, cfg, err
+	}
+	if err := ck.loadModel(m); err != nil {
+		return nil, cfg, err
+	}
+	return m, cfg, nil
 }
 
 // LoadModelWarn is LoadModel returning the warning: best.safetensors (or

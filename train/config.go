@@ -96,6 +96,18 @@ type Config struct {
 	// them) and validates on its val cases, instead of the manifest's
 	// train and val splits. Unset (older configs): the manifest's splits.
 	Fold *int `json:"fold,omitempty"`
+	// LRSchedule is the learning-rate schedule over the epochs: constant
+	// (default; absent from older configs), poly or cosine (schedule.go,
+	// Config.EpochLR). WarmupEpochs, if > 0, ramps the rate up linearly
+	// over that many first epochs (< Epochs).
+	LRSchedule   string `json:"lr_schedule,omitempty"`
+	WarmupEpochs int    `json:"warmup_epochs,omitempty"`
+	// EMA, if > 0, is the decay d in [0, 1) of an exponential moving
+	// average of the model's weights and BatchNorm running statistics,
+	// updated after every optimiser step (avg ← d·avg + (1−d)·live),
+	// checkpointed with the run, validated each validation epoch
+	// (val_dice_ema) and saved as ema.safetensors. 0 (absent): none.
+	EMA float64 `json:"ema,omitempty"`
 }
 
 // Patched reports whether c trains on patches.
@@ -168,6 +180,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.Threads == 0 {
 		c.Threads = DefaultThreads()
+	}
+	if c.LRSchedule == "" {
+		c.LRSchedule = "constant"
 	}
 	return c
 }
@@ -256,6 +271,15 @@ func (c Config) Validate() error {
 	}
 	if c.Fold != nil && *c.Fold < 0 {
 		return errs.Usage("train: fold %d must be ≥ 0", *c.Fold)
+	}
+	if !contains(Schedules, c.LRSchedule) {
+		return errs.Usage("train: --lr-schedule %q (lr_schedule): want one of %s", c.LRSchedule, strings.Join(Schedules, ", "))
+	}
+	if c.WarmupEpochs < 0 || c.WarmupEpochs >= c.Epochs {
+		return errs.Usage("train: --warmup-epochs %d (warmup_epochs): want 0 ≤ W < --epochs %d", c.WarmupEpochs, c.Epochs)
+	}
+	if !(c.EMA >= 0 && c.EMA < 1) {
+		return errs.Usage("train: --ema %g (ema): want a decay in [0, 1) (0: no EMA)", c.EMA)
 	}
 	return nil
 }

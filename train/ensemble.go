@@ -28,6 +28,10 @@ type InferOptions struct {
 	// Native scores a cube-mode run in each case's native grid too
 	// (patch-trained runs always are).
 	Native bool
+	// Checkpoint picks each run's weights: "best" (or ""; best, else
+	// last, as LoadModel), "last", or "ema" (ema.safetensors, of a run
+	// trained with --ema); see LoadModelCheckpoint.
+	Checkpoint string
 }
 
 // ensemble is one run or several (cross-validation folds) that predict
@@ -40,13 +44,13 @@ type ensemble struct {
 	opts   dataset.Options
 }
 
-func loadEnsemble(runs []string) (*ensemble, error) {
+func loadEnsemble(runs []string, which string) (*ensemble, error) {
 	if len(runs) == 0 {
 		return nil, errs.Usage("no run given")
 	}
 	e := &ensemble{runs: runs}
 	for i, run := range runs {
-		m, cfg, err := LoadModel(run)
+		m, cfg, err := LoadModelCheckpoint(run, which)
 		if err != nil {
 			return nil, err
 		}

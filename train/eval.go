@@ -108,7 +108,7 @@ func Evaluate(run, data, out string, progress io.Writer) (*Summary, []CaseMetric
 // pred/<id>.nii.gz is written in the native grid and affine; otherwise on
 // the prepared grid.
 func EvaluateRuns(runs []string, data, out string, opt InferOptions, progress io.Writer) (*Summary, []CaseMetrics, error) {
-	ens, err := loadEnsemble(runs)
+	ens, err := loadEnsemble(runs, opt.Checkpoint)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -353,7 +353,7 @@ func PredictFile(run string, inputs []string, out string, opt PredictOptions) er
 // or the target spacing of a patch-trained run, whose whole case is then
 // predicted by sliding window.
 func PredictRuns(runs []string, inputs []string, out string, opt PredictOptions) error {
-	ens, err := loadEnsemble(runs)
+	ens, err := loadEnsemble(runs, opt.Infer.Checkpoint)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/fess-seg/fess/dataset"
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/infer"
+	"github.com/fess-seg/fess/model"
 	"github.com/fess-seg/fess/tensor"
 )
 
@@ -227,13 +228,18 @@ func foldIDs(p *dataset.Prepared, k, limit int) (train, val []string, err error)
 // per-case, per-region Dice and soft Dice loss are averaged as validate
 // does.
 func (t *Trainer) validatePatch() (dice, loss float64, err error) {
+	return t.validatePatchModel(t.Model)
+}
+
+// validatePatchModel is validatePatch for the model m.
+func (t *Trainer) validatePatchModel(m *model.UNet3D) (dice, loss float64, err error) {
 	k := t.task.OutChannels()
 	first := 0
 	if t.task.Softmax {
 		first = 1
 	}
 	for _, s := range t.val {
-		probs, err := infer.Probabilities(t.Model, s.Img, s.Dims, infer.Options{Patch: t.Cfg.Patch, Overlap: 0.5})
+		probs, err := infer.Probabilities(m, s.Img, s.Dims, infer.Options{Patch: t.Cfg.Patch, Overlap: 0.5})
 		if err != nil {
 			return 0, 0, err
 		}

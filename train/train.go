@@ -49,8 +49,12 @@ type EpochLog struct {
 	TrainDice float64            `json:"train_dice"`
 	ValDice   *float64           `json:"val_dice,omitempty"`
 	ValLoss   *float64           `json:"val_loss,omitempty"`
-	Seconds   float64            `json:"seconds"`
-	LR        float64            `json:"lr"`
+	// ValDiceEMA is the validation Dice of the EMA weights (Config.EMA),
+	// on the epochs that validate.
+	ValDiceEMA *float64 `json:"val_dice_ema,omitempty"`
+	Seconds    float64  `json:"seconds"`
+	// LR is the learning rate of the epoch's steps (Config.EpochLR).
+	LR float64 `json:"lr"`
 }
 
 // MarshalJSON flattens Parts (dice_loss, con_loss, …) into the object.
@@ -105,6 +109,11 @@ type Trainer struct {
 	bestDice  float64
 	bestEpoch int
 	pos       *epochPos // set while the epoch t.epoch+1 is part done (mid-epoch checkpoint)
+
+	// With Config.EMA: ema is a second model holding the averages of
+	// Model's weights and BatchNorm statistics, which emaAvg updates.
+	ema    *model.UNet3D
+	emaAvg *optim.EMA
 
 	// Warnings are the run's end-of-training warnings (a stagnant loss);
 	// Run also prints them to Options.Progress.
@@ -202,6 +211,11 @@ func New(cfg Config, out string, opts Options) (*Trainer, error) {
 		}
 	}
 	t.Cfg.Model = t.Model.Cfg
+	if cfg.EMA > 0 {
+		if err := t.initEMA(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Patched() {
 		f := 1 << t.Model.Cfg.Levels
 		for _, v := range cfg.Patch {
@@ -227,6 +241,9 @@ func New(cfg Config, out string, opts Options) (*Trainer, error) {
 		return nil, fmt.Errorf("create run folder: %w", err)
 	}
 	if opts.Resume {
+		if err := checkScheduleExtend(filepath.Join(out, "config.json"), cfg); err != nil {
+			return nil, err
+		}
 		if err := t.restore(LastPath(out)); err != nil {
 			return nil, err
 		}
@@ -353,6 +370,8 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 	for t.epoch < t.Cfg.Epochs {
 		e := t.epoch + 1
 		start := time.Now()
+		lr := t.Cfg.EpochLR(e)
+		t.opt.SetLR(lr)
 		perm := permutation(t.Cfg.Seed, e, n)
 		sums := map[string]float64{}
 		var lossSum, diceSum, before float64
@@ -398,6 +417,9 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 			if ws := paramSum(t.params()); !finite(ws) {
 				return logs, &ErrNonFinite{Quantity: "weights", Epoch: e, Step: t.step + 1, Value: ws, Ckpt: LastPath(t.Out)}
 			}
+			if t.emaAvg != nil {
+				t.emaAvg.Update()
+			}
 			t.obj.after()
 			t.step++
 			batches++
@@ -414,7 +436,7 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 					// sums go with the checkpoint; no log line is written.
 					t.pos = &epochPos{it: it + 1, batches: batches, lossSum: lossSum, diceSum: diceSum,
 						seconds: before + time.Since(start).Seconds(), parts: sums}
-					if err := t.save(last); err != nil {
+					if err := t.saveLast(); err != nil {
 						return logs, err
 					}
 					return logs, &ErrInterrupted{Signal: sig, Epoch: e, Step: t.step, Ckpt: last, Out: t.Out}
@@ -424,19 +446,14 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 		t.epoch = e
 		t.pos = nil
 		el := EpochLog{Epoch: e, Steps: t.step, Loss: lossSum / float64(batches),
-			TrainDice: diceSum / float64(batches), LR: t.Cfg.LR, Parts: map[string]float64{}}
+			TrainDice: diceSum / float64(batches), LR: lr, Parts: map[string]float64{}}
 		for k, v := range sums {
 			el.Parts[k] = v / float64(batches)
 		}
 		if len(t.val) > 0 && (e%t.Cfg.ValEvery == 0 || e == t.Cfg.Epochs) {
-			var vd, vl float64
-			if t.Cfg.Patched() {
-				var err error
-				if vd, vl, err = t.validatePatch(); err != nil {
-					return logs, err
-				}
-			} else {
-				vd, vl = t.validate()
+			vd, vl, err := t.validateModel(t.Model)
+			if err != nil {
+				return logs, err
 			}
 			if !finite(vl) || !finite(vd) {
 				v := vl
@@ -446,6 +463,15 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 				return logs, &ErrNonFinite{Quantity: "validation loss", Epoch: e, Step: t.step, Value: v, Ckpt: LastPath(t.Out)}
 			}
 			el.ValDice, el.ValLoss = &vd, &vl
+			if t.ema != nil {
+				ed, _, err := t.validateModel(t.ema)
+				if err != nil {
+					return logs, err
+				}
+				if finite(ed) {
+					el.ValDiceEMA = &ed
+				}
+			}
 			if vd > t.bestDice {
 				t.bestDice, t.bestEpoch = vd, e
 				if err := t.save(filepath.Join(t.Out, BestCheckpoint)); err != nil {
@@ -456,7 +482,7 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 		el.Seconds = before + time.Since(start).Seconds()
 		// Checkpoint first, then the log line: on resume the log is cut back
 		// to the checkpoint's epoch, so the two always agree.
-		if err := t.save(last); err != nil {
+		if err := t.saveLast(); err != nil {
 			return logs, err
 		}
 		if err := appendLog(filepath.Join(t.Out, "log.jsonl"), el); err != nil {
@@ -496,11 +522,24 @@ func (t *Trainer) Run(opts Options) ([]EpochLog, error) {
 // validate returns the mean per-case Dice (threshold 0.5; several regions:
 // the mean over regions) and mean per-case soft Dice loss over the
 // validation cases, in inference mode.
-func (t *Trainer) validate() (dice, loss float64) {
+func (t *Trainer) validate() (dice, loss float64) { return t.validateCube(t.Model) }
+
+// validateModel validates m (the live model or the EMA one) as the run's
+// mode does: whole cubes, or by sliding window for patch training.
+func (t *Trainer) validateModel(m *model.UNet3D) (dice, loss float64, err error) {
+	if t.Cfg.Patched() {
+		return t.validatePatchModel(m)
+	}
+	dice, loss = t.validateCube(m)
+	return dice, loss, nil
+}
+
+// validateCube is validate for the model m.
+func (t *Trainer) validateCube(m *model.UNet3D) (dice, loss float64) {
 	ng := autodiff.NewNoGradArena()
 	vox := t.size * t.size * t.size
 	for _, s := range t.val {
-		probs := predictOn(ng, t.Model, s.Img, t.size)
+		probs := predictOn(ng, m, s.Img, t.size)
 		k := t.task.OutChannels()
 		masks := regionProbsCM(channelMajor(probs, vox, k), vox, k, t.task.Softmax)
 		cd, cl := caseScores(masks, s.Mask, vox)

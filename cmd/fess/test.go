@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/infer"
@@ -16,6 +18,7 @@ import (
 
 const testUsage = `usage: fess test (--run RUN | --runs R0,R1,…) [--data PREPARED] --out DIR
                  [--tta] [--overlap 0.5] [--keep-largest] [--native] [--threads N] [--quiet]
+                 [--checkpoint best|last|ema]
 
 Evaluates a trained run (best.safetensors, else last.safetensors; an older
 run's best.ckpt/last.ckpt are read too, and a best checkpoint that cannot be
@@ -42,7 +45,11 @@ raw label file at its spacing; pred/ then holds native-grid label maps.
 probabilities of several runs (e.g. the folds of fess train --fold) before
 thresholding. --tta averages each window's outputs over the 8 mirrorings;
 --keep-largest keeps only the largest connected component of each region.
-summary.json's "space" says where the metrics were computed. --threads
+summary.json's "space" says where the metrics were computed.
+--checkpoint picks the weights: best (default, as above), last
+(last.safetensors only) or ema (ema.safetensors, the EMA weights of a run
+trained with fess train --ema; a run without them is refused, exit 2).
+--threads
 defaults to fess train's (every CPU the process may use, or
 SLURM_CPUS_PER_TASK if smaller); results are bit-identical for a given count.
 
@@ -65,6 +72,7 @@ func runTest(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "worker threads (0: every CPU the process may use, or SLURM_CPUS_PER_TASK if smaller)")
 	var iopt train.InferOptions
 	addInferFlags(fs, &iopt)
+	fs.StringVar(&iopt.Checkpoint, "checkpoint", "best", "weights to test: best, last or ema (ema.safetensors of a run trained with --ema)")
 	if err := parseFlags(fs, testUsage, args); err != nil {
 		return err
 	}
@@ -76,6 +84,9 @@ func runTest(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := checkInferFlags(&iopt); err != nil {
 		return err
+	}
+	if !slices.Contains(train.Checkpoints, iopt.Checkpoint) {
+		return errs.Usage("test: --checkpoint %q: want one of %s\n%s", iopt.Checkpoint, strings.Join(train.Checkpoints, ", "), testUsage)
 	}
 	runs := []string{*run}
 	if *runsFlag != "" {

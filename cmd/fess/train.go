@@ -22,6 +22,7 @@ const trainUsage = `usage: fess train --data PREPARED --out RUN [--loss fess|dic
                   [--lambda L] [--temperature T] [--threads N] [--resume [--extend]]
                   [--config FILE] [--init WEIGHTS.safetensors]
                   [--patch P|PX,PY,PZ] [--iters-per-epoch N] [--augment[=false]] [--fold K]
+                  [--lr-schedule constant|poly|cosine] [--warmup-epochs W] [--ema D]
 
 Trains a 3-D U-Net on a prepared data set (fess prepare). The run folder gets
 config.json (the full configuration: re-run with --config RUN/config.json),
@@ -61,8 +62,23 @@ overlap 0.5). --augment (default on with --patch, off for cubes) applies
 random flips, rotation (±15°, p 0.2), scaling (0.85-1.25, p 0.2), intensity
 scale (0.75-1.25, p 0.15), shift (±0.1, p 0.15) and gamma (0.7-1.5, p 0.3)
 to every training sample (docs/method.md, "Patch training").
+The same augmentation, one implementation, applies to whole cubes with
+--augment (drawn per sample and step from the seed; rotation and scaling
+zero-pad what they bring in from outside the cube).
 --fold K trains on fold K of the data set's splits.json (fess prepare
 --folds) and validates on that fold's val cases.
+--lr-schedule sets the learning rate per epoch (0-based i, E epochs, W
+warm-up epochs, t = i − W, T = E − W): constant lr (default), poly
+lr·(1 − t/T)^0.9 (nnU-Net's) or cosine lr·0.5·(1 + cos(π·t/T)); with
+--warmup-epochs W the first W epochs ramp linearly, lr·(i+1)/(W+1).
+log.jsonl records each epoch's rate (lr). --resume --extend refuses a
+poly or cosine run (T would change and with it the rates already used).
+--ema D (in [0, 1); 0: off) keeps an exponential moving average of the
+weights and BatchNorm running statistics, avg ← D·avg + (1 − D)·live after
+every optimiser step; it is checkpointed (resume stays bit-identical),
+validated each validation epoch (val_dice_ema in log.jsonl) and saved as
+ema.safetensors (state_dict names as last/best; fess test --checkpoint ema).
+See docs/training.md.
 
 examples:
   fess train --data data/brats-prep --out runs/fess --loss fess --epochs 20
@@ -105,6 +121,9 @@ func runTrain(args []string, stderr io.Writer) error {
 	iters := fs.Int("iters-per-epoch", 0, "patch training: steps per epoch (0: ceil(training cases / batch))")
 	augmentOn := fs.Bool("augment", false, "augment training samples (default: on with --patch, off for cubes)")
 	fold := fs.Int("fold", -1, "train and validate on fold K of splits.json (-1: the manifest's train and val splits)")
+	schedule := fs.String("lr-schedule", "constant", "learning-rate schedule: constant, poly or cosine (per epoch)")
+	warmup := fs.Int("warmup-epochs", 0, "linear learning-rate warm-up over the first W epochs (0: none)")
+	ema := fs.Float64("ema", 0, "EMA decay of the weights in [0, 1) (0: no EMA)")
 	if err := parseFlags(fs, trainUsage, args); err != nil {
 		return err
 	}
@@ -217,6 +236,15 @@ func runTrain(args []string, stderr io.Writer) error {
 	if explicitFlags(fs)["augment"] {
 		a := *augmentOn
 		cfg.Augment = &a
+	}
+	if take("lr-schedule") {
+		cfg.LRSchedule = *schedule
+	}
+	if take("warmup-epochs") {
+		cfg.WarmupEpochs = *warmup
+	}
+	if take("ema") {
+		cfg.EMA = *ema
 	}
 	if take("fold") {
 		if *fold < -1 {

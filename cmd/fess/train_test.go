@@ -1,12 +1,15 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fess-seg/fess/dataset"
+	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/train"
 	"github.com/fess-seg/fess/volume"
 )
 
@@ -69,5 +72,89 @@ func TestTrainTestPredictCLI(t *testing.T) {
 		if code, _ := captureRun(t, args...); code != 2 {
 			t.Errorf("fess %s exited %d, want 2", strings.Join(args, " "), code)
 		}
+	}
+}
+
+// TestTrainScheduleEMACLI: fess train --lr-schedule/--warmup-epochs/--ema
+// reach config.json, log.jsonl and ema.safetensors; fess test
+// --checkpoint best|last|ema evaluates them (ema refused for a run without
+// EMA); bad values and a changed schedule or EMA on --resume are usage
+// errors (exit 2) naming the flag or field and the value.
+func TestTrainScheduleEMACLI(t *testing.T) {
+	dir := t.TempDir()
+	raw, prep, run, plain := filepath.Join(dir, "raw"), filepath.Join(dir, "prep"), filepath.Join(dir, "run"), filepath.Join(dir, "plain")
+	for _, s := range [][]string{
+		{"synth", "--kind", "brain", "--cases", "8", "--size", "24", "--seed", "3", "--out", raw},
+		{"prepare", "--in", raw, "--out", prep, "--size", "16", "--quiet"},
+	} {
+		if code, _ := captureRun(t, s...); code != 0 {
+			t.Fatalf("fess %s exited %d", strings.Join(s, " "), code)
+		}
+	}
+	small := []string{"--data", prep, "--filters", "2", "--levels", "2", "--threads", "1", "--quiet"}
+	trainArgs := func(out string, more ...string) []string {
+		return append(append([]string{"--out", out}, small...), more...)
+	}
+	if err := runTrain(trainArgs(run, "--epochs", "2", "--lr-schedule", "cosine", "--warmup-epochs", "1", "--ema", "0.9"), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := train.LoadConfig(filepath.Join(run, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LRSchedule != "cosine" || cfg.WarmupEpochs != 1 || cfg.EMA != 0.9 {
+		t.Fatalf("config.json: schedule %q, warm-up %d, EMA %g", cfg.LRSchedule, cfg.WarmupEpochs, cfg.EMA)
+	}
+	log, _ := os.ReadFile(filepath.Join(run, "log.jsonl"))
+	if !strings.Contains(string(log), `"lr":0.0005`) || !strings.Contains(string(log), `"val_dice_ema"`) {
+		t.Fatalf("log.jsonl lacks the warm-up lr or val_dice_ema:\n%s", log)
+	}
+	for _, ck := range []string{"best", "last", "ema"} {
+		if err := runTest([]string{"--run", run, "--checkpoint", ck, "--out", filepath.Join(run, "test-"+ck), "--quiet"}, io.Discard, io.Discard); err != nil {
+			t.Fatalf("test --checkpoint %s: %v", ck, err)
+		}
+	}
+	if err := runTrain(trainArgs(plain, "--epochs", "1"), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	usage := func(what string, err error, want ...string) {
+		t.Helper()
+		if err == nil || errs.ExitCode(err) != 2 {
+			t.Errorf("%s: %v, want exit 2", what, err)
+			return
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q does not name %q", what, err, w)
+			}
+		}
+	}
+	usage("test --checkpoint ema without EMA", runTest([]string{"--run", plain, "--checkpoint", "ema", "--out", filepath.Join(dir, "t1"), "--quiet"}, io.Discard, io.Discard), "no EMA")
+	usage("test --checkpoint mean", runTest([]string{"--run", run, "--checkpoint", "mean", "--out", filepath.Join(dir, "t2"), "--quiet"}, io.Discard, io.Discard), "--checkpoint", `"mean"`)
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--lr-schedule", "step"}, []string{"--lr-schedule", `"step"`}},
+		{[]string{"--epochs", "2", "--warmup-epochs", "2"}, []string{"--warmup-epochs 2"}},
+		{[]string{"--warmup-epochs", "-1"}, []string{"--warmup-epochs -1"}},
+		{[]string{"--ema", "1"}, []string{"--ema 1"}},
+		{[]string{"--ema", "-0.5"}, []string{"--ema -0.5"}},
+	} {
+		usage(strings.Join(c.args, " "), runTrain(trainArgs(filepath.Join(dir, "bad"), c.args...), io.Discard), c.want...)
+	}
+	// --resume refuses a changed schedule, warm-up or EMA (naming the
+	// field), and --extend of a decaying schedule; nothing is rewritten.
+	before, _ := os.ReadFile(filepath.Join(run, "config.json"))
+	usage("resume with another schedule", runTrain([]string{"--out", run, "--resume", "--quiet", "--lr-schedule", "poly"}, io.Discard), "lr_schedule", "poly")
+	usage("resume with another warm-up", runTrain([]string{"--out", run, "--resume", "--quiet", "--warmup-epochs", "0"}, io.Discard), "warmup_epochs")
+	usage("resume with another EMA", runTrain([]string{"--out", run, "--resume", "--quiet", "--ema", "0.99"}, io.Discard), "ema", "0.99")
+	usage("resume --extend of a cosine run", runTrain([]string{"--out", run, "--resume", "--extend", "--epochs", "3", "--quiet"}, io.Discard), "lr_schedule", "cosine")
+	if after, _ := os.ReadFile(filepath.Join(run, "config.json")); string(after) != string(before) {
+		t.Fatal("a refused resume rewrote config.json")
+	}
+	// The plain (constant) run extends.
+	if err := runTrain([]string{"--out", plain, "--resume", "--extend", "--epochs", "2", "--quiet"}, io.Discard); err != nil {
+		t.Fatalf("extending a constant run: %v", err)
 	}
 }

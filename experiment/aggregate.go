@@ -26,7 +26,8 @@ import (
 // TableMetrics are the results table's columns: the paper's five plus HD95.
 var TableMetrics = append(slices.Clone(report.PaperMetrics), "hd95")
 
-// ComparisonMetrics are the metrics of the paired comparisons with FESS.
+// ComparisonMetrics are the metrics of the paired comparisons with the
+// reference (compare_to, default FESS).
 var ComparisonMetrics = []string{"dice", "iou", "hd95"}
 
 // CaseRow is one test case of a run's test/metrics.csv (one case and
@@ -84,23 +85,78 @@ func ReadMetricsCSV(path string) ([]CaseRow, error) {
 }
 
 // Label is a variant's display name in tables and plots: the paper's names
-// (FESS, Vanilla Dice, SimCLR, InfoNCE), with the pairing for FESS when the
-// experiment has several.
+// (FESS, Vanilla Dice, SimCLR, InfoNCE), with, in parentheses, the pairing
+// for FESS when the experiment has several, and the contrastive scale and
+// λ of a contrastive loss when the experiment lists several
+// ("FESS (previous-batch, s=1e-2, λ=0.9)").
 func (f *File) Label(v Job) string {
+	name := v.Loss
 	switch v.Loss {
 	case "fess":
-		if len(f.Pairings) > 1 {
-			return "FESS (" + v.Pairing + ")"
-		}
-		return "FESS"
+		name = "FESS"
 	case "dice":
-		return "Vanilla Dice"
+		name = "Vanilla Dice"
 	case "simclr":
-		return "SimCLR"
+		name = "SimCLR"
 	case "infonce":
-		return "InfoNCE"
+		name = "InfoNCE"
 	}
-	return v.Loss
+	var parts []string
+	if v.Loss == "fess" && len(f.Pairings) > 1 {
+		parts = append(parts, v.Pairing)
+	}
+	if isContrastive(v.Loss) {
+		if len(f.ContrastiveScales) > 1 {
+			parts = append(parts, "s="+WeightName(v.Scale))
+		}
+		if len(f.Lambdas) > 1 {
+			parts = append(parts, "λ="+WeightName(v.Lambda))
+		}
+	}
+	if len(parts) > 0 {
+		name += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return name
+}
+
+// reference is the index in Variants of the paired comparisons' reference:
+// compare_to as a variant name, else as a loss (its first variant); with
+// no compare_to, the first FESS variant. -1 if there is none.
+func (f File) reference() int {
+	want := f.CompareTo
+	if want == "" {
+		want = "fess"
+	}
+	vs := f.Variants()
+	for i, v := range vs {
+		if v.Variant == want {
+			return i
+		}
+	}
+	for i, v := range vs {
+		if v.Loss == want {
+			return i
+		}
+	}
+	return -1
+}
+
+// weights returns the contrastive scale and λ a variant trains with (the
+// axis value, else the recipe's, else train's default); ok is false for a
+// loss without a contrastive term.
+func (f *File) weights(v Job) (scale, lambda float64, ok bool) {
+	if !isContrastive(v.Loss) {
+		return 0, 0, false
+	}
+	c := f.Train.config("x", v.Loss, v.Pairing, 0, 1)
+	if v.Scale != 0 {
+		c.Scale = v.Scale
+	}
+	if v.Lambda != 0 {
+		c.Lambda = v.Lambda
+	}
+	c = c.Defaults()
+	return c.Scale, c.Lambda, true
 }
 
 // results holds the complete runs' per-case rows.
@@ -208,6 +264,14 @@ func Aggregate(f *File, grid []*Job, preps map[string]*dataset.Prepared, command
 	sizeCSV.WriteString("dataset,loss,train_size,dice_mean,dice_std,dice_sem,n_seeds\n")
 	var all report.Figure
 	var plots []report.ImageFile
+	// Long legend labels (a weight ablation's) take width from the plot:
+	// widen the figure for them.
+	sizeW := 7.0
+	for _, v := range variants {
+		if n := len([]rune(f.Label(v))); n > 24 {
+			sizeW = 9
+		}
+	}
 	for _, d := range f.Datasets {
 		var series []report.SizeSeries
 		for _, v := range variants {
@@ -226,7 +290,7 @@ func Aggregate(f *File, grid []*Job, preps map[string]*dataset.Prepared, command
 		}
 		all.Panels = append(all.Panels, fig.Panels...)
 		all.Legends = append(all.Legends, fig.Legends...)
-		files, err := saveFigure(fig, filepath.Join(figDir, "size-"+d.Name), 7, 3.6)
+		files, err := saveFigure(fig, filepath.Join(figDir, "size-"+d.Name), sizeW, 3.6)
 		if err != nil {
 			return err
 		}
@@ -236,7 +300,7 @@ func Aggregate(f *File, grid []*Job, preps map[string]*dataset.Prepared, command
 	if err := atomicio.WriteFile(filepath.Join(dir, "sizes.csv"), []byte(sizeCSV.String()), 0o644); err != nil {
 		return err
 	}
-	if _, err := saveFigure(&all, filepath.Join(figDir, "size"), 7, 3.2*float64(len(all.Panels))); err != nil {
+	if _, err := saveFigure(&all, filepath.Join(figDir, "size"), sizeW, 3.2*float64(len(all.Panels))); err != nil {
 		return err
 	}
 
@@ -246,6 +310,13 @@ func Aggregate(f *File, grid []*Job, preps map[string]*dataset.Prepared, command
 		return err
 	}
 	if err := writeWith(filepath.Join(dir, "comparison.csv"), comp.WriteCSV); err != nil {
+		return err
+	}
+	abl := ablationRows(f, grid, res, largest, comp)
+	if err := writeWith(filepath.Join(dir, "ablation.csv"), func(w io.Writer) error { return writeAblationCSV(f, abl, w) }); err != nil {
+		return err
+	}
+	if err := writeWith(filepath.Join(dir, "ablation.md"), func(w io.Writer) error { return writeAblationMarkdown(f, abl, w) }); err != nil {
 		return err
 	}
 
@@ -281,7 +352,7 @@ func Aggregate(f *File, grid []*Job, preps map[string]*dataset.Prepared, command
 	}
 
 	tableWarn := singleCaseWarnings(f, grid, res)
-	if err := writeSummary(f, dir, perSeed, pooled, comp, largest, missing, tableWarn); err != nil {
+	if err := writeSummary(f, dir, perSeed, pooled, comp, abl, largest, missing, tableWarn); err != nil {
 		return err
 	}
 
@@ -308,8 +379,8 @@ func Aggregate(f *File, grid []*Job, preps map[string]*dataset.Prepared, command
 			{Title: "Results (unit: run)", Caption: caption, Table: perSeed, Warnings: tableWarn},
 			{Title: "Results pooled over test cases", Caption: "Same runs; every test case of every seed is one value (n = seeds × test cases).", Table: pooled, Warnings: tableWarn},
 		},
-		Comparisons: []report.ComparisonSection{{Title: "Paired comparison with FESS",
-			Caption: "Per test case, paired by (seed, case ID) at the largest training size: mean of loss − FESS with its 95% t interval, Wilcoxon signed-rank W and two-sided p.",
+		Comparisons: []report.ComparisonSection{{Title: "Paired comparison with " + f.referenceLabel(),
+			Caption: "Per test case, paired by (seed, case ID) at the largest training size: mean of loss − " + f.referenceLabel() + " with its 95% t interval, Wilcoxon signed-rank W and two-sided p.",
 			Rows:    comp, Warnings: comp.SmallSampleWarnings()}},
 		Plots: plots,
 		Cases: cases,
@@ -330,6 +401,12 @@ func reportIntro(f *File, grid []*Job, missing []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d runs: %d data set(s) × %d loss variant(s) × training sizes %v × seeds %v. ",
 		len(grid), len(f.Datasets), len(f.Variants()), f.TrainSizes, f.Seeds)
+	if len(f.ContrastiveScales) > 0 || len(f.Lambdas) > 0 {
+		fmt.Fprintf(&b, "Contrastive losses run once per contrastive scale %v × λ %v (the others once). ", axisText(f.ContrastiveScales), axisText(f.Lambdas))
+	}
+	if f.CompareTo != "" {
+		fmt.Fprintf(&b, "Paired comparisons are against %s. ", f.referenceLabel())
+	}
 	r := f.Train
 	fmt.Fprintf(&b, "Recipe: preset %s, F=%d, %d levels, dropout %g, %d epochs, batch %d, lr %g, %d thread(s) per run.",
 		orDefault(r.Preset, "unet3d"), r.Filters, r.Levels, r.Dropout, r.Epochs, r.Batch, r.LR, r.Threads)
@@ -339,6 +416,17 @@ func reportIntro(f *File, grid []*Job, missing []string) string {
 	return b.String()
 }
 
+func axisText(vals []float64) string {
+	if len(vals) == 0 {
+		return "(the recipe's)"
+	}
+	var parts []string
+	for _, v := range vals {
+		parts = append(parts, WeightName(v))
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
 func orDefault(s, d string) string {
 	if s == "" {
 		return d
@@ -346,16 +434,11 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// pairedComparisons compares every variant with the first FESS variant.
+// pairedComparisons compares every variant with the reference variant
+// (File.reference: compare_to, default the first FESS variant).
 func pairedComparisons(f *File, grid []*Job, res *results, largest map[string]int) report.ComparisonTable {
 	variants := f.Variants()
-	ref := -1
-	for i, v := range variants {
-		if v.Loss == "fess" {
-			ref = i
-			break
-		}
-	}
+	ref := f.reference()
 	var out report.ComparisonTable
 	if ref < 0 {
 		return out
@@ -389,6 +472,140 @@ func pairedComparisons(f *File, grid []*Job, res *results, largest map[string]in
 		}
 	}
 	return out
+}
+
+// referenceLabel is the comparisons' reference as the tables name it
+// ("FESS" when there is none, as the captions always said).
+func (f *File) referenceLabel() string {
+	if i := f.reference(); i >= 0 {
+		return f.Label(f.Variants()[i])
+	}
+	return "FESS"
+}
+
+// hasAblation reports whether the experiment is a weight ablation: a
+// weight axis with several values or an explicit compare_to. Its
+// results/summary.md then starts with the ablation table.
+func (f *File) hasAblation() bool {
+	return len(f.ContrastiveScales) > 1 || len(f.Lambdas) > 1 || f.CompareTo != ""
+}
+
+// ablationRow is one data set × variant of results/ablation.csv and .md.
+type ablationRow struct {
+	dataset string
+	v       Job
+	size    int
+	dice    metric.Summary // over seeds: each seed's mean test Dice
+	cmp     *report.Paired // Dice difference v − reference, nil for the reference
+}
+
+func ablationRows(f *File, grid []*Job, res *results, largest map[string]int, comp report.ComparisonTable) []ablationRow {
+	var out []ablationRow
+	for _, d := range f.Datasets {
+		for _, v := range f.Variants() {
+			means, _ := res.seedMeans(grid, f, d.Name, v.Variant, largest[d.Name], "dice")
+			r := ablationRow{dataset: d.Name, v: v, size: largest[d.Name], dice: metric.Aggregate(means)}
+			for i := range comp {
+				if c := &comp[i]; c.Dataset == d.Name && c.Loss == f.Label(v) && c.Metric == "dice" {
+					r.cmp = &c.Paired
+				}
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// writeAblationCSV writes results/ablation.csv: one row per data set ×
+// variant at the largest training size with the variant's loss, pairing,
+// contrastive scale and λ (empty for a loss without a contrastive term),
+// its Dice over seeds and its paired Dice difference with the reference.
+func writeAblationCSV(f *File, rows []ablationRow, w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write([]string{"dataset", "variant", "label", "loss", "pairing", "contrastive_scale", "lambda", "train_size",
+		"n_seeds", "dice_mean", "dice_std", "dice_sem", "reference", "n_pairs", "dice_diff_mean", "dice_diff_ci_low", "dice_diff_ci_high", "wilcoxon_p"}); err != nil {
+		return err
+	}
+	ref := ""
+	if f.reference() >= 0 {
+		ref = f.referenceLabel()
+	}
+	for _, r := range rows {
+		scale, lambda := "", ""
+		if sc, lm, ok := f.weights(r.v); ok {
+			scale, lambda = csvFloat(sc), csvFloat(lm)
+		}
+		rec := []string{r.dataset, r.v.Variant, f.Label(r.v), r.v.Loss, r.v.Pairing, scale, lambda, strconv.Itoa(r.size),
+			strconv.Itoa(r.dice.N), csvFloat(r.dice.Mean), csvFloat(r.dice.Std), csvFloat(r.dice.SEM), ref, "", "", "", "", ""}
+		if r.cmp != nil {
+			copy(rec[13:], []string{strconv.Itoa(r.cmp.N), csvFloat(r.cmp.MeanDiff), csvFloat(r.cmp.CILow), csvFloat(r.cmp.CIHigh), csvFloat(r.cmp.P)})
+		} else if f.Label(r.v) == ref {
+			rec[12] = "" // the reference itself
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// writeAblationMarkdown writes the ablation table: per data set and
+// variant, its weights, its Dice over seeds and its paired per-case Dice
+// difference with the reference (95% t interval, Wilcoxon p).
+func writeAblationMarkdown(f *File, rows []ablationRow, w io.Writer) error {
+	var b strings.Builder
+	ref := f.referenceLabel()
+	fmt.Fprintf(&b, "| Dataset | Variant | Pairing | Scale | λ | Dice (mean ± std over seeds) | Δ Dice vs %s | 95%% CI | Wilcoxon p | n pairs |\n", mdCell(ref))
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		scale, lambda := "–", "–"
+		if sc, lm, ok := f.weights(r.v); ok {
+			scale, lambda = WeightName(sc), WeightName(lm)
+		}
+		pairing := r.v.Pairing
+		if pairing == "" {
+			pairing = "–"
+		}
+		diff, ci, p, n := "n/a", "n/a", "n/a", "0"
+		switch {
+		case f.Label(r.v) == ref:
+			diff, ci, p, n = "(reference)", "", "", ""
+		case r.cmp != nil:
+			diff = signed(r.cmp.MeanDiff)
+			ci = "[" + signed(r.cmp.CILow) + ", " + signed(r.cmp.CIHigh) + "]"
+			p = pValue(r.cmp.P)
+			n = strconv.Itoa(r.cmp.N)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", mdCell(r.dataset), mdCell(f.Label(r.v)), pairing, scale, lambda,
+			report.FormatCell(r.dice, report.StdDev), diff, ci, p, n)
+	}
+	fmt.Fprintf(&b, "\nAt the largest training size. Δ Dice = variant − %s per test case, paired by (seed, case ID); CI from the t distribution; p from the two-sided Wilcoxon signed-rank test.\n", ref)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+func signed(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "n/a"
+	}
+	s := strconv.FormatFloat(v, 'f', 3, 64)
+	if v >= 0 {
+		s = "+" + s
+	}
+	return s
+}
+
+func pValue(p float64) string {
+	switch {
+	case math.IsNaN(p):
+		return "n/a"
+	case p < 0.001:
+		return "< 0.001"
+	}
+	return strconv.FormatFloat(p, 'f', 3, 64)
 }
 
 // singleCaseWarnings names each data set whose completed runs were tested
@@ -466,7 +683,7 @@ func caseFigures(f *File, d Dataset, grid []*Job, res *results, p *dataset.Prepa
 					m[i] = 1
 				}
 			}
-			c.Runs = append(c.Runs, report.Mask{Name: f.Label(Job{Loss: j.Loss, Pairing: j.Pairing}), Data: m})
+			c.Runs = append(c.Runs, report.Mask{Name: f.Label(*j), Data: m})
 		}
 		fig, _, err := report.SliceFigure(c, report.SliceOptions{Views: []report.View{report.Axial, report.Coronal}, Slice: report.AutoSlice, PanelSize: 160})
 		if err != nil {
@@ -487,9 +704,16 @@ func caseFigures(f *File, d Dataset, grid []*Job, res *results, p *dataset.Prepa
 
 // writeSummary writes results/summary.md: the tables, the comparison and
 // the size plot, with captions stating the statistical unit.
-func writeSummary(f *File, dir string, perSeed, pooled *report.Table, comp report.ComparisonTable, largest map[string]int, missing, tableWarn []string) error {
+func writeSummary(f *File, dir string, perSeed, pooled *report.Table, comp report.ComparisonTable, abl []ablationRow, largest map[string]int, missing, tableWarn []string) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# %s\n\n", f.Name)
+	if f.hasAblation() {
+		fmt.Fprintf(&b, "Ablation: every variant against %s (results/ablation.csv has the same with full precision).\n\n", f.referenceLabel())
+		if err := writeAblationMarkdown(f, abl, &b); err != nil {
+			return err
+		}
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "Results at the largest training size (%s), mean ± std over %d seed(s); each seed's value is the run's mean over its test cases.\n\n", sizeList(f, largest), len(f.Seeds))
 	for _, w := range tableWarn {
 		fmt.Fprintf(&b, "> **Warning:** %s\n\n", w)
@@ -505,7 +729,8 @@ func writeSummary(f *File, dir string, perSeed, pooled *report.Table, comp repor
 	if err := pooled.WriteMarkdown(&b, report.StdDev); err != nil {
 		return err
 	}
-	fmt.Fprintf(&b, "\nPaired per-case comparison with FESS (difference = loss − FESS, cases paired by seed and case ID):\n\n")
+	ref := f.referenceLabel()
+	fmt.Fprintf(&b, "\nPaired per-case comparison with %s (difference = loss − %s, cases paired by seed and case ID):\n\n", ref, ref)
 	for _, w := range comp.SmallSampleWarnings() {
 		fmt.Fprintf(&b, "> **Warning:** %s\n\n", w)
 	}

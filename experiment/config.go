@@ -18,11 +18,19 @@ import (
 // File is an experiment file (see the package documentation for its JSON
 // form).
 type File struct {
-	Name        string     `json:"name"`
-	Out         string     `json:"out"`
-	Datasets    []Dataset  `json:"datasets"`
-	Losses      []string   `json:"losses"`
-	Pairings    []string   `json:"pairings,omitempty"`
+	Name     string    `json:"name"`
+	Out      string    `json:"out"`
+	Datasets []Dataset `json:"datasets"`
+	Losses   []string  `json:"losses"`
+	Pairings []string  `json:"pairings,omitempty"`
+	// ContrastiveScales and Lambdas, when given, are grid axes for the
+	// contrastive losses (fess, simclr, infonce): each such loss runs once
+	// per (pairing ×) scale × λ; the other losses run once.
+	ContrastiveScales []float64 `json:"contrastive_scales,omitempty"`
+	Lambdas           []float64 `json:"lambdas,omitempty"`
+	// CompareTo names the reference of the paired comparisons: a loss
+	// (its first variant) or a variant name; empty: the first FESS variant.
+	CompareTo   string     `json:"compare_to,omitempty"`
 	TrainSizes  []int      `json:"train_sizes"`
 	Seeds       []uint64   `json:"seeds"`
 	DataSeed    int64      `json:"data_seed,omitempty"`
@@ -210,10 +218,16 @@ func (f File) Validate() error {
 		}
 		seen[l] = true
 	}
-	for _, p := range f.Pairings {
+	for i, p := range f.Pairings {
 		if !slices.Contains(train.Pairings, p) {
 			return fmt.Errorf("unknown pairing %q (want one of %s)", p, strings.Join(train.Pairings, ", "))
 		}
+		if slices.Contains(f.Pairings[:i], p) {
+			return fmt.Errorf("pairings: %q appears twice", p)
+		}
+	}
+	if err := f.validateWeights(); err != nil {
+		return err
 	}
 	for _, n := range f.TrainSizes {
 		if n < 0 {
@@ -253,8 +267,62 @@ func (f File) Validate() error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("train recipe: %v", err)
 	}
+	if f.CompareTo != "" && f.reference() < 0 {
+		var names []string
+		for _, v := range f.Variants() {
+			names = append(names, v.Variant)
+		}
+		return fmt.Errorf("compare_to %q: not a loss of the experiment nor one of its variants (%s)", f.CompareTo, strings.Join(names, ", "))
+	}
 	return nil
 }
+
+// ContrastiveLosses are the losses weighted by λ and contrastive_scale
+// (total = λ·Dice + (1−λ)·scale·L_contrastive), the ones the
+// contrastive_scales and lambdas axes apply to.
+var ContrastiveLosses = []string{"fess", "simclr", "infonce"}
+
+// validateWeights checks the contrastive_scales and lambdas axes: finite
+// values, scale > 0, 0 < λ ≤ 1, no duplicates, not together with the
+// recipe's single value, and a contrastive loss to apply them to.
+func (f File) validateWeights() error {
+	for _, ax := range []struct {
+		key, recipeKey string
+		vals           []float64
+		recipe         float64
+		ok             func(float64) bool
+		want           string
+	}{
+		{"contrastive_scales", "train.contrastive_scale", f.ContrastiveScales, f.Train.Scale,
+			func(v float64) bool { return v > 0 }, "a finite scale > 0"},
+		{"lambdas", "train.lambda", f.Lambdas, f.Train.Lambda,
+			func(v float64) bool { return v > 0 && v <= 1 }, "a finite λ with 0 < λ ≤ 1 (the Dice weight)"},
+	} {
+		if ax.vals == nil {
+			continue
+		}
+		if len(ax.vals) == 0 {
+			return fmt.Errorf("%s: empty list (leave the key out for the recipe's single value)", ax.key)
+		}
+		if ax.recipe != 0 {
+			return fmt.Errorf("%s %v and %s %g: give the list or the single value, not both", ax.key, ax.vals, ax.recipeKey, ax.recipe)
+		}
+		for i, v := range ax.vals {
+			if math.IsNaN(v) || math.IsInf(v, 0) || !ax.ok(v) {
+				return fmt.Errorf("%s: value %g: want %s", ax.key, v, ax.want)
+			}
+			if slices.Contains(ax.vals[:i], v) {
+				return fmt.Errorf("%s: value %g appears twice", ax.key, v)
+			}
+		}
+		if !slices.ContainsFunc(f.Losses, isContrastive) {
+			return fmt.Errorf("%s %v: no contrastive loss (%s) in losses %v to apply it to", ax.key, ax.vals, strings.Join(ContrastiveLosses, ", "), f.Losses)
+		}
+	}
+	return nil
+}
+
+func isContrastive(loss string) bool { return slices.Contains(ContrastiveLosses, loss) }
 
 // config builds one run's train.Config from the recipe.
 func (r Recipe) config(data, loss, pairing string, trainCases int, seed uint64) train.Config {

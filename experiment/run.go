@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,8 +56,13 @@ type Job struct {
 	Dataset string
 	// Loss is the loss name; Pairing is set for FESS only.
 	Loss, Pairing string
-	// Variant is Loss, or "fess-<pairing>" for FESS: the folder name and
-	// the key of the results.
+	// Scale and Lambda are the contrastive weights taken from the
+	// contrastive_scales and lambdas axes (0: the recipe's value), set for
+	// the contrastive losses only.
+	Scale, Lambda float64
+	// Variant is Loss, "fess-<pairing>" for FESS, with "-s<scale>" and
+	// "-l<λ>" appended for a contrastive loss when the experiment lists
+	// several scales or λs: the folder name and the key of the results.
 	Variant   string
 	TrainSize int
 	Seed      uint64
@@ -303,19 +310,66 @@ func prepareDataset(f *File, d Dataset, progress, log io.Writer) (*dataset.Prepa
 }
 
 // Variants lists the grid's loss variants in table order: each loss in the
-// file's order, FESS once per pairing.
+// file's order; FESS once per pairing; each contrastive loss (fess,
+// simclr, infonce) once per contrastive scale × λ of the
+// contrastive_scales and lambdas axes (pairing, then scale, then λ).
+// A loss without a contrastive term runs once. An axis with a single value
+// sets that value without changing the variant's name.
 func (f *File) Variants() []Job {
+	scales, lambdas := axis(f.ContrastiveScales), axis(f.Lambdas)
 	var out []Job
 	for _, l := range f.Losses {
-		if l == "fess" {
-			for _, p := range f.Pairings {
-				out = append(out, Job{Loss: l, Pairing: p, Variant: "fess-" + p})
-			}
+		if !isContrastive(l) {
+			out = append(out, Job{Loss: l, Variant: l})
 			continue
 		}
-		out = append(out, Job{Loss: l, Variant: l})
+		pairings := []string{""}
+		if l == "fess" {
+			pairings = f.Pairings
+		}
+		for _, p := range pairings {
+			for _, sc := range scales {
+				for _, lm := range lambdas {
+					name := l
+					if p != "" {
+						name += "-" + p
+					}
+					if len(scales) > 1 {
+						name += "-s" + WeightName(sc)
+					}
+					if len(lambdas) > 1 {
+						name += "-l" + WeightName(lm)
+					}
+					out = append(out, Job{Loss: l, Pairing: p, Scale: sc, Lambda: lm, Variant: name})
+				}
+			}
+		}
 	}
 	return out
+}
+
+// axis is an axis's values, or a single 0 (the recipe's value) when the
+// axis is not given.
+func axis(vals []float64) []float64 {
+	if len(vals) == 0 {
+		return []float64{0}
+	}
+	return vals
+}
+
+// WeightName writes a contrastive scale or λ for a variant name: the
+// shortest decimal that reads back as v, in exponent form below 0.1
+// without "+" or leading exponent zeros (1e-4, 1e-2, 2.5e-3, 0.5, 1, 10).
+// Distinct values give distinct names.
+func WeightName(v float64) string {
+	if v != 0 && math.Abs(v) < 0.1 {
+		e := strconv.FormatFloat(v, 'e', -1, 64) // 1e-04
+		mant, exp, _ := strings.Cut(e, "e")
+		n, _ := strconv.Atoi(exp)
+		return mant + "e" + strconv.Itoa(n)
+	}
+	s := strconv.FormatFloat(v, 'g', -1, 64)
+	return strings.ReplaceAll(s, "e+", "e")
 }
 
 // Sizes resolves the file's training sizes against a data set with nTrain
@@ -338,7 +392,7 @@ func (f *File) Sizes(name string, nTrain int) ([]int, error) {
 }
 
 // Plan lists the grid's runs in a fixed order (dataset, size, seed,
-// variant), given the prepared data sets (missing entries are opened from
+// variant, the variants in Variants' order: loss, pairing, scale, λ), given the prepared data sets (missing entries are opened from
 // OUT/data/<dataset>/prepared).
 func Plan(f *File, preps map[string]*dataset.Prepared) ([]*Job, error) {
 	var grid []*Job
@@ -366,6 +420,12 @@ func Plan(f *File, preps map[string]*dataset.Prepared) ([]*Job, error) {
 					j.Dataset, j.TrainSize, j.Seed = d.Name, n, seed
 					j.Dir = filepath.Join(f.Out, "runs", d.Name, v.Variant, fmt.Sprintf("n%d", n), fmt.Sprintf("s%d", seed))
 					j.Config = f.Train.config(prepDir, v.Loss, v.Pairing, n, seed)
+					if v.Scale != 0 {
+						j.Config.Scale = v.Scale
+					}
+					if v.Lambda != 0 {
+						j.Config.Lambda = v.Lambda
+					}
 					grid = append(grid, &j)
 				}
 			}

@@ -17,7 +17,8 @@ import (
 )
 
 // Cells, one at a time. A grid's cells are Plan's runs in Plan's order
-// (dataset, size, seed, variant), numbered from 0: RunCell trains and tests
+// (dataset, size, seed, variant; the variants cross loss, pairing,
+// contrastive scale and λ, see Variants), numbered from 0: RunCell trains and tests
 // one of them without aggregating, so that a Slurm job array (WriteSlurm)
 // can give each cell its own task, and AggregateOnly then aggregates the
 // complete ones.

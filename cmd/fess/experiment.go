@@ -21,19 +21,27 @@ const experimentUsage = `usage: fess experiment --config FILE [--out DIR] [--job
        fess experiment --config FILE [--out DIR] --aggregate-only
        fess experiment --config FILE [--out DIR] --slurm DIR [--slurm-opt "--partition=cpu --time=02:00:00"] [--submit]
 
-Runs the paper's comparison as a grid: datasets × losses (× FESS pairings) ×
-training-set sizes × seeds. Each cell is a train run plus its test, in
-OUT/runs/<dataset>/<loss>/n<size>/s<seed>/. Complete runs (test/summary.json
-present) are skipped and runs with a checkpoint are resumed, so stopping and
-re-running continues. Then everything complete is aggregated into
-OUT/results (table.md/.csv, table-sem.md, table-pooled.*, comparison.md/.csv,
-sizes.csv, figures/, summary.md) and OUT/report/index.html (opens from disk).
+Runs the paper's comparison as a grid: datasets × losses (× FESS pairings
+× contrastive scales × λs for the contrastive losses) × training-set sizes
+× seeds. Each cell is a train run plus its test, in
+OUT/runs/<dataset>/<variant>/n<size>/s<seed>/ (variant: the loss,
+fess-<pairing> for FESS, plus -s<scale> and -l<λ> when the file lists
+several, e.g. fess-previous-batch-s1e-2-l0.9). Complete runs
+(test/summary.json present) are skipped and runs with a checkpoint are
+resumed, so stopping and re-running continues. Then everything complete is
+aggregated into OUT/results (table.md/.csv, table-sem.md, table-pooled.*,
+comparison.md/.csv, ablation.md/.csv, sizes.csv, figures/, summary.md) and
+OUT/report/index.html (opens from disk).
 
 Table: at the largest training size, mean ± std (and ± SEM) over seeds of
 each run's mean test metric; table-pooled.* pools all test cases of all
 seeds. Size plot: mean ± SEM over seeds of the mean test Dice. Comparison:
-per test case paired by (seed, case), loss − FESS with a 95% CI and the
-Wilcoxon signed-rank p-value.
+per test case paired by (seed, case), loss − reference with a 95% CI and the
+Wilcoxon signed-rank p-value; the reference is FESS (its first variant)
+unless "compare_to" names another loss or variant ("dice": does any FESS
+weight beat Dice?). ablation.csv gives, per data set and variant, its
+pairing, contrastive scale and λ, its Dice over seeds and its Dice
+difference with the reference.
 
 Experiment file (JSON; unknown keys are errors):
   {
@@ -50,6 +58,9 @@ Experiment file (JSON; unknown keys are errors):
     ],
     "losses": ["fess", "dice", "simclr", "infonce"],
     "pairings": ["previous-batch"],        FESS only; several give several FESS rows
+    "contrastive_scales": [0.0001, 0.01],  axis for fess, simclr, infonce (scale > 0)
+    "lambdas": [0.5, 0.9],                 axis for the same (Dice weight, 0 < λ ≤ 1)
+    "compare_to": "dice",                  comparisons' reference (default: fess)
     "train_sizes": [8, 0],                 0 = the whole training split
     "seeds": [1, 2],
     "data_seed": 42,                       synthesis and split, shared by all runs
@@ -58,10 +69,14 @@ Experiment file (JSON; unknown keys are errors):
     "figure_cases": 3,
     "train": {"preset": "unet3d", "filters": 8, "levels": 3, "dropout": 0.2,
               "epochs": 10, "batch": 2, "lr": 0.002, "threads": 1, "val_every": 1,
-              "clip_norm": 1, "weight_decay": 0, "lambda": 0.5,
-              "contrastive_scale": 0.0001, "temperature": 0.5,
+              "clip_norm": 1, "weight_decay": 0, "temperature": 0.5,
               "projection_dim": 128, "queue_len": 64}
   }
+The recipe's single "lambda" (default 0.5) and "contrastive_scale" (default
+0.0001) go instead of the "lambdas" / "contrastive_scales" lists, not with
+them. An axis with one value keeps the variant names of a file without it;
+Dice and the other non-contrastive losses run once per data set × size ×
+seed whatever the axes. Lists must hold distinct finite values.
 Synthetic data sets ("kind") are generated in the BraTS 2017 / AbdomenCT-1K
 layouts; real ones ("path") are read in place. Both are prepared to size³
 with fess prepare's --modalities ("modality"), --target, --classes and
@@ -70,13 +85,13 @@ its regions, and cases are paired by (seed, case, region).
 Every run's thread count is train.threads (default 1), recorded in its
 config.json, so results do not depend on --jobs.
 
-Cells: the grid's runs in a fixed order (dataset, size, seed, loss),
-numbered from 0; --dry-run lists them. --cell N trains and tests cell N
-only (resuming it if interrupted; skipped if complete), does not aggregate
-and takes no lock on OUT, so several cells can run at once. Its thread
-count is SLURM_CPUS_PER_TASK when set (else train.threads). SIGUSR1 or
-SIGTERM stops it with its state saved: exit 3, and --cell N again resumes
-it. --aggregate-only aggregates the complete runs into OUT/results and
+Cells: the grid's runs in a fixed order (dataset, size, seed, variant;
+variants by loss, then pairing, scale, λ), numbered from 0; --dry-run lists
+them. --cell N trains and tests cell N only (resuming it if interrupted;
+skipped if complete), does not aggregate and takes no lock on OUT, so
+several cells can run at once. Its thread count is SLURM_CPUS_PER_TASK
+when set (else train.threads). SIGUSR1 or SIGTERM stops it with its state
+saved: exit 3, and --cell N again resumes it. --aggregate-only aggregates the complete runs into OUT/results and
 OUT/report, trains nothing, and exits 1 listing the incomplete cells.
 
 Slurm: --slurm DIR prepares the data sets (so the cells only read them) and
@@ -97,6 +112,7 @@ examples:
   fess experiment --config examples/paper-synthetic.json
   fess experiment --config examples/paper-synthetic.json --dry-run
   fess experiment --config examples/paper-synthetic.json --cell 3
+  fess experiment --config examples/fess-ablation.json
   fess experiment --config examples/paper-synthetic.json --slurm slurm \
       --slurm-opt "--partition=cpu --time=02:00:00 --mem=8G" --submit`
 

@@ -103,7 +103,7 @@ func TestDPBF16Instruction(t *testing.T) {
 		{inf, pr(1, 1), pr(-inf, 1)},                    // Inf − Inf: NaN
 		{nan, pr(1, 1), pr(1, 1)},                       // NaN in
 		{0, pr(-1, 1), pr(1, 1)},                        // exact cancellation: +0
-		{-0.0, pr(0, -0.0), pr(0, 1)},                   // −0 + −0 + 0
+		{negZero, pr(0, negZero), pr(0, 1)},             // −0 + −0 + 0
 		{1.5, pr(1.0078125, 1.0078125), pr(1.0078125, -1.0078125)},
 	}
 	r := rand.New(rand.NewPCG(41, 42))

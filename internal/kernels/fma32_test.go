@@ -47,9 +47,9 @@ func TestFMA32(t *testing.T) {
 		{math.MaxFloat32, 1, 0x1p103},                                // MaxFloat32 + half ulp: ties to even, Inf
 		{math.MaxFloat32, 1, 0x1p103 - 0x1p80},                       // just short of the midpoint
 		{math.MaxFloat32, 2, -math.MaxFloat32},
-		{0x1p-140, 0x1p-10, 0x1p-149},           // subnormal result
-		{-0x1p-75, 0x1p-75, 0x1p-149},           // cancels to a subnormal tie
-		{0, -1, 0}, {-0.0, 1, -0.0}, {1, -1, 1}, // signed zeros
+		{0x1p-140, 0x1p-10, 0x1p-149},                                  // subnormal result
+		{-0x1p-75, 0x1p-75, 0x1p-149},                                  // cancels to a subnormal tie
+		{0, -1, 0}, {negZero, 1, negZero}, {1, -1, 1}, {0, 1, negZero}, // signed zeros
 		{float32(math.Inf(1)), 0, 1}, {float32(math.NaN()), 1, 2}, {float32(math.Inf(1)), 1, float32(math.Inf(-1))},
 	}
 	for i := 0; i < 200000; i++ {
@@ -68,3 +68,6 @@ func TestFMA32(t *testing.T) {
 		}
 	}
 }
+
+// negZero is −0 (the constant -0.0 is +0 in Go).
+var negZero = float32(math.Copysign(0, -1))

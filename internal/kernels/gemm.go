@@ -26,13 +26,19 @@ package kernels
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where
 // op(A) is m×k (A is m×k with leading dimension lda, or k×m if transA), op(B)
 // is k×n (B is k×n with leading dimension ldb, or n×k if transB) and C is m×n
-// with leading dimension ldc. When beta == 0, C is not read (NaNs in C do not
+// with leading dimension ldc. In BF16 precision (SetPrecision) the operands
+// are rounded to bfloat16 and the products accumulated in float32 (bf16.go).
+// When beta == 0, C is not read (NaNs in C do not
 // propagate), as in BLAS.
 //
 // It panics if a dimension or leading dimension is inconsistent with the
 // slice lengths: that is a programmer error.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if Precision() == BF16 {
+		sgemmBF16(bf16Asm, Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+		return
+	}
 	sgemmImpl(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 

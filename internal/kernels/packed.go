@@ -6,10 +6,15 @@ import "fmt"
 // panel layout, for callers that multiply many left-hand blocks by the same
 // B (the Winograd convolution runs 64 GEMMs per tile block against fixed
 // transformed weights; packing B on every call cost more than the products).
+//
+// A PackedB packed in BF16 precision holds bfloat16 pairs (bf16.go) and
+// SgemmPacked computes with it in BF16, whatever the precision at the call.
 type PackedB struct {
 	k, n, kc int
 	kern     *microKernel
 	data     []float32
+	bf16     []uint32    // BF16 precision: the pairs (aliasing dst), else nil
+	bk       *bf16Kernel // and the kernel to run them on
 }
 
 // kernelFor returns the micro-kernel for n columns of C (the dot kernel
@@ -24,19 +29,27 @@ func kernelFor(kp kernelPair, n int) *microKernel {
 	return kp.wide
 }
 
-// PackBSize returns the floats PackB needs for a k×n B.
+// PackBSize returns the floats PackB needs for a k×n B in the current
+// precision.
 func PackBSize(k, n int) int {
+	if Precision() == BF16 {
+		return bf16PackedSize(k, n, bf16KBlock(k))
+	}
 	nr := kernelFor(kernelSet, n).nr
 	return k * ((n + nr - 1) / nr * nr)
 }
 
 // PackB packs the row-major k×n matrix b (leading dimension ldb) into dst
-// (PackBSize(k, n) floats), which the returned PackedB keeps using.
+// (PackBSize(k, n) floats), which the returned PackedB keeps using. In BF16
+// precision the values are rounded to bfloat16 pairs (stored in dst's bits).
 func PackB(dst, b []float32, ldb, k, n int) PackedB {
 	kern := kernelFor(kernelSet, n)
 	if k <= 0 || n <= 0 || ldb < n || len(b) < (k-1)*ldb+n || len(dst) < PackBSize(k, n) {
 		panic(fmt.Sprintf("kernels.PackB: k=%d n=%d ldb=%d with %d floats into %d (need %d)",
 			k, n, ldb, len(b), len(dst), PackBSize(k, n)))
+	}
+	if Precision() == BF16 {
+		return packBBF16All(bf16Asm, dst, b, ldb, k, n)
 	}
 	kcMax, _ := blockSizes(kern)
 	nkb := (k + kcMax - 1) / kcMax
@@ -61,6 +74,10 @@ var packedNoPrefetch = 64 << 10
 // only on the shapes and values.
 func SgemmPacked(m int, alpha float32, a []float32, lda int, pb PackedB, beta float32, c []float32, ldc int) {
 	k, n := pb.k, pb.n
+	if pb.bf16 != nil {
+		sgemmBF16(pb.bk, 1, false, false, m, n, k, alpha, a, lda, nil, n, beta, c, ldc, pb.bf16)
+		return
+	}
 	checkGemm(false, false, m, n, k, len(a), lda, k*n, n, len(c), ldc)
 	if m == 0 {
 		return

@@ -1,0 +1,366 @@
+package kernels
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The bfloat16 GEMM driver (arithmetic and layout: bf16.go). It is blocked
+// like the float32 one (blocked.go) but simpler, as every operand must be
+// converted anyway:
+//
+//	for jc over n in steps of ncMax
+//	  for pc over k in blocks of at most bf16KC (even lengths)
+//	    convert and pack op(B)[pc:pc+kb, jc:jc+nb] into 16-column panels
+//	    in parallel, per item (an mc-row block × a group of B panels):
+//	      convert and pack op(A)[ic:ic+mc, pc:pc+kb] into 16-row panels
+//	      micro-kernel on each 16×16 tile (partial tiles via a scratch tile)
+//
+// Each element of C is computed by one item, with the same k blocks whatever
+// the thread count, so results are bit-identical for any number of threads.
+
+// bf16KC bounds the k block: a packed B panel (bf16KC/2 pairs × 16 columns)
+// is 16 KiB.
+const bf16KC = 512
+
+// bf16KBlock returns the k block length: equal blocks of at most bf16KC,
+// rounded up to even so that only the last block can have an odd length.
+func bf16KBlock(k int) int {
+	nkb := (k + bf16KC - 1) / bf16KC
+	kc := (k + nkb - 1) / nkb
+	return kc + kc&1
+}
+
+// bf16PackedSize is the number of pairs of op(B) k×n packed in k blocks of
+// kc: each block holds ceil(kb/2) pairs per column, columns padded to
+// 16-column panels.
+func bf16PackedSize(k, n, kc int) int {
+	cols := (n + 15) / 16 * 16
+	full := k / kc
+	last := k - full*kc
+	return (full*((kc+1)/2) + (last+1)/2) * cols
+}
+
+// packBBF16 converts op(B)[pc:pc+kb, jc:jc+nb] to bf16 pairs in 16-column
+// panels: panel q holds dst[q*kp*16 + p*16 + j] = pair(op(B)[pc+2p][jc+16q+j],
+// op(B)[pc+2p+1][jc+16q+j]) for p < kp = ceil(kb/2), zero past kb and nb.
+// Only panels [q0, q1) are written.
+func packBBF16(transB bool, b []float32, ldb, pc, kb, jc, nb, q0, q1 int, dst []uint32) {
+	kp := (kb + 1) / 2
+	for q := q0; q < q1; q++ {
+		pan := dst[q*kp*16 : (q+1)*kp*16]
+		cols := min(16, nb-q*16)
+		j0 := jc + q*16
+		if transB {
+			// op(B)[p][j] = b[j*ldb+p]: a stored row per column.
+			for j := 0; j < cols; j++ {
+				src := b[(j0+j)*ldb+pc : (j0+j)*ldb+pc+kb]
+				for p := 0; p < kb/2; p++ {
+					pan[p*16+j] = bf16Pair(src[2*p], src[2*p+1])
+				}
+				if kb&1 != 0 {
+					pan[(kp-1)*16+j] = bf16Pair(src[kb-1], 0)
+				}
+			}
+		} else {
+			for p := 0; p < kp; p++ {
+				r0 := b[(pc+2*p)*ldb+j0 : (pc+2*p)*ldb+j0+cols]
+				d := pan[p*16 : p*16+cols]
+				if 2*p+1 < kb {
+					r1 := b[(pc+2*p+1)*ldb+j0 : (pc+2*p+1)*ldb+j0+cols]
+					for j := range d {
+						d[j] = bf16Pair(r0[j], r1[j])
+					}
+				} else {
+					for j := range d {
+						d[j] = bf16Pair(r0[j], 0)
+					}
+				}
+			}
+		}
+		for p := 0; p < kp && cols < 16; p++ {
+			clear(pan[p*16+cols : p*16+16])
+		}
+	}
+}
+
+// packABF16 converts op(A)[i0:i0+mb, pc:pc+kb] to bf16 pairs in 16-row
+// panels: panel t holds dst[t*kp*16 + p*16 + i] = pair(op(A)[i0+16t+i][pc+2p],
+// op(A)[i0+16t+i][pc+2p+1]), zero past kb and mb.
+func packABF16(transA bool, a []float32, lda, i0, mb, pc, kb int, dst []uint32) {
+	kp := (kb + 1) / 2
+	tiles := (mb + 15) / 16
+	if transA {
+		// op(A)[i][p] = a[p*lda+i]: rows 2p and 2p+1 of the stored A.
+		for p := 0; p < kp; p++ {
+			r0 := a[(pc+2*p)*lda+i0 : (pc+2*p)*lda+i0+mb]
+			var r1 []float32
+			if 2*p+1 < kb {
+				r1 = a[(pc+2*p+1)*lda+i0 : (pc+2*p+1)*lda+i0+mb]
+			}
+			for t := 0; t < tiles; t++ {
+				d := dst[t*kp*16+p*16 : t*kp*16+p*16+16]
+				rows := min(16, mb-t*16)
+				for i := 0; i < rows; i++ {
+					var odd float32
+					if r1 != nil {
+						odd = r1[t*16+i]
+					}
+					d[i] = bf16Pair(r0[t*16+i], odd)
+				}
+				clear(d[rows:])
+			}
+		}
+		return
+	}
+	for t := 0; t < tiles; t++ {
+		pan := dst[t*kp*16 : (t+1)*kp*16]
+		rows := min(16, mb-t*16)
+		for i := 0; i < rows; i++ {
+			src := a[(i0+t*16+i)*lda+pc : (i0+t*16+i)*lda+pc+kb]
+			for p := 0; p < kb/2; p++ {
+				pan[p*16+i] = bf16Pair(src[2*p], src[2*p+1])
+			}
+			if kb&1 != 0 {
+				pan[(kp-1)*16+i] = bf16Pair(src[kb-1], 0)
+			}
+		}
+		for p := 0; p < kp && rows < 16; p++ {
+			clear(pan[p*16+rows : p*16+16])
+		}
+	}
+}
+
+type bf16Scratch struct {
+	ap   []uint32
+	tile [16 * 16]float32
+}
+
+var bf16ScratchPool = sync.Pool{New: func() any { return new(bf16Scratch) }}
+
+// bf16Job is one bfloat16 call's state, shared by its workers.
+type bf16Job struct {
+	kern           *bf16Kernel
+	transA, transB bool
+	m, n, k        int
+	alpha          float32
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	c              []float32
+	ldc            int
+	bp             []uint32 // packed B block (or the PackedB's data)
+	pre            bool     // B was packed by PackB
+	// current block
+	packing           bool // the items pack B panels instead of computing
+	pc, kb, jc, nb    int
+	npan, mc, ngroups int
+	items             int
+	beta              float32
+	next              atomic.Int64
+	wg                sync.WaitGroup
+}
+
+var bf16JobPool = sync.Pool{New: func() any { return new(bf16Job) }}
+
+// bf16PackParallel: B blocks of more elements than this are packed by all
+// threads (split by panels) instead of the caller alone.
+const bf16PackParallel = 1 << 16
+
+// sgemmBF16 is Sgemm in bfloat16 precision on the given kernel (16×16). With
+// pre != nil, B is a PackB-packed k×n block set (transB false) and b unused.
+func sgemmBF16(kern *bf16Kernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int, pre []uint32) {
+	if pre == nil {
+		checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	} else {
+		checkGemm(transA, false, m, n, k, len(a), lda, k*n, n, len(c), ldc)
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if 2*float64(m)*float64(n)*float64(k) < parallelFlops {
+		threads = 1
+	}
+	j := bf16JobPool.Get().(*bf16Job)
+	*j = bf16Job{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+		b: b, ldb: ldb, c: c, ldc: ldc, bp: j.bp, pre: pre != nil}
+	kc := bf16KBlock(k)
+	nc := min(ncMax, n)
+	if pre != nil {
+		nc = n
+	}
+	// Row blocks: equal multiples of 16 whose packed A (mc × kc/2 pairs)
+	// fills about half of a 512 KiB L2; a multiple of the thread count when
+	// that keeps them at least 8 tiles tall.
+	mcMax := max(16, (256<<10)/(4*(kc/2))/16*16)
+	mblocks := (m + mcMax - 1) / mcMax
+	if threads > 1 && mblocks%threads != 0 {
+		if bal := (mblocks + threads - 1) / threads * threads; m >= bal*8*16 {
+			mblocks = bal
+		}
+	}
+	mc := (m + mblocks - 1) / mblocks
+	mc = (mc + 15) / 16 * 16
+	mblocks = (m + mc - 1) / mc
+	j.mc = mc
+	if pre == nil {
+		need := (kc + 1) / 2 * ((nc + 15) / 16 * 16)
+		if cap(j.bp) < need {
+			j.bp = make([]uint32, need)
+		}
+	}
+	bp := j.bp
+	for jc := 0; jc < n; jc += nc {
+		nb := min(nc, n-jc)
+		npan := (nb + 15) / 16
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			j.pc, j.kb, j.jc, j.nb, j.npan = pc, kb, jc, nb, npan
+			j.beta = beta
+			if pc > 0 {
+				j.beta = 1
+			}
+			if pre != nil {
+				j.bp = pre[(pc/2)*npan*16:]
+			} else if threads > 1 && kb*nb > bf16PackParallel && npan >= 2 {
+				j.bp = bp
+				j.packing, j.ngroups, j.items = true, 1, min(npan, 4*threads)
+				j.run(threads)
+				j.packing = false
+			} else {
+				j.bp = bp
+				packBBF16(transB, b, ldb, pc, kb, jc, nb, 0, npan, bp)
+			}
+			ngroups := 1
+			if threads > 1 && mblocks < 2*threads {
+				ngroups = min(npan, 2*threads)
+			}
+			j.ngroups, j.items = ngroups, mblocks*ngroups
+			j.run(threads)
+		}
+	}
+	*j = bf16Job{bp: bp} // drop references to the caller's slices
+	bf16JobPool.Put(j)
+}
+
+func (j *bf16Job) run(threads int) {
+	j.next.Store(0)
+	runParallel(j, min(threads, j.items), &j.wg)
+}
+
+func (j *bf16Job) worker(done bool) {
+	var s *bf16Scratch
+	for {
+		it := int(j.next.Add(1) - 1)
+		if it >= j.items {
+			break
+		}
+		if j.packing {
+			q0, q1 := it*j.npan/j.items, (it+1)*j.npan/j.items
+			packBBF16(j.transB, j.b, j.ldb, j.pc, j.kb, j.jc, j.nb, q0, q1, j.bp)
+			continue
+		}
+		if s == nil {
+			s = bf16ScratchPool.Get().(*bf16Scratch)
+		}
+		ib, ig := it/j.ngroups, it%j.ngroups
+		i0 := ib * j.mc
+		p0, p1 := ig*j.npan/j.ngroups, (ig+1)*j.npan/j.ngroups
+		j.block(s, i0, min(j.mc, j.m-i0), p0, p1)
+	}
+	if s != nil {
+		bf16ScratchPool.Put(s)
+	}
+	if done {
+		j.wg.Done()
+	}
+}
+
+// block computes rows [i0, i0+mb) of C for B panels [p0, p1) of the current
+// block.
+func (j *bf16Job) block(s *bf16Scratch, i0, mb, p0, p1 int) {
+	kp := (j.kb + 1) / 2
+	tiles := (mb + 15) / 16
+	if cap(s.ap) < tiles*kp*16 {
+		s.ap = make([]uint32, tiles*kp*16)
+	}
+	ap := s.ap[:tiles*kp*16]
+	packABF16(j.transA, j.a, j.lda, i0, mb, j.pc, j.kb, ap)
+	fn := j.kern.fn
+	ldcB := uintptr(j.ldc) * 4
+	for p := p0; p < p1; p++ {
+		col := j.jc + p*16
+		cols := min(16, j.jc+j.nb-col)
+		bpan := unsafe.Pointer(&j.bp[p*kp*16])
+		for t := 0; t < tiles; t++ {
+			row := i0 + t*16
+			rows := min(16, i0+mb-row)
+			apan := unsafe.Pointer(&ap[t*kp*16])
+			if rows == 16 && cols == 16 {
+				fn(kp, apan, 4, 64, bpan, unsafe.Pointer(&j.c[row*j.ldc+col]), ldcB, j.alpha, j.beta)
+				continue
+			}
+			// Partial tile: the same kernel on a scratch copy of C's tile.
+			tl := s.tile[:]
+			if j.beta != 0 {
+				for r := 0; r < rows; r++ {
+					copy(tl[r*16:r*16+cols], j.c[(row+r)*j.ldc+col:])
+				}
+			}
+			fn(kp, apan, 4, 64, bpan, unsafe.Pointer(&tl[0]), 64, j.alpha, j.beta)
+			for r := 0; r < rows; r++ {
+				copy(j.c[(row+r)*j.ldc+col:(row+r)*j.ldc+col+cols], tl[r*16:r*16+cols])
+			}
+		}
+	}
+}
+
+// bf16Go16x16 is the portable bfloat16 kernel: an exact emulation of the
+// assembly kernel's arithmetic (dpbf16 per pair, then the fused write-back),
+// slow, for the tests and for checking the assembly kernel against.
+var bf16Go16x16 = &bf16Kernel{name: "go-bf16-16x16", mr: 16, nr: 16, fn: bf16KernGo16x16}
+
+func bf16KernGo16x16(kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32) {
+	var acc [16][16]float32
+	for q := 0; q < kp; q++ {
+		bq := (*[16]uint32)(unsafe.Add(b, q*64))
+		for i := range acc {
+			ai := *(*uint32)(unsafe.Add(a, uintptr(i)*rsA+uintptr(q)*csA))
+			row := &acc[i]
+			for jj := range row {
+				row[jj] = dpbf16(row[jj], bq[jj], ai)
+			}
+		}
+	}
+	for i := range acc {
+		ci := (*[16]float32)(unsafe.Add(c, uintptr(i)*ldc))
+		for jj, v := range acc[i] {
+			if beta == 0 {
+				ci[jj] = alpha * v
+			} else {
+				ci[jj] = fma32(beta, ci[jj], alpha*v)
+			}
+		}
+	}
+}
+
+// packBBF16All packs the row-major k×n b (leading dimension ldb) for
+// SgemmPacked in BF16: its k blocks one after the other, each as
+// packBBF16 lays it out, in dst's bits.
+func packBBF16All(kern *bf16Kernel, dst, b []float32, ldb, k, n int) PackedB {
+	kc := bf16KBlock(k)
+	size := bf16PackedSize(k, n, kc)
+	pairs := unsafe.Slice((*uint32)(unsafe.Pointer(&dst[0])), size)
+	npan := (n + 15) / 16
+	for pc := 0; pc < k; pc += kc {
+		packBBF16(false, b, ldb, pc, min(kc, k-pc), 0, n, 0, npan, pairs[(pc/2)*npan*16:])
+	}
+	return PackedB{k: k, n: n, kc: kc, data: dst[:size], bf16: pairs, bk: kern}
+}

@@ -7,7 +7,7 @@ import (
 )
 
 // The buffer pool behind arena tapes (NewArenaTape): free float32 slices
-// kept by exact length, handed out zeroed. A training step asks for the
+// kept by capacity, handed out zeroed (best fit, see takeBuf). A training step asks for the
 // same lengths every time, so after the first step every request is met
 // from the pool and the Go heap stops growing and churning (no garbage
 // collection work, no fresh pages to fault in). The pool keeps what it is
@@ -58,21 +58,38 @@ func getBufDirty(n int) []float32 {
 	return b
 }
 
+// takeBuf returns a free buffer of capacity n if there is one, else the
+// smallest free one of capacity up to 2n (best fit: a step asks for a few
+// dozen distinct sizes, and a buffer kept for one size serves the others
+// instead of the pool allocating a new one beside it), resliced to n; else a
+// new one. Which buffer is handed out never changes results (getBuf zeroes
+// it, getBufDirty's callers overwrite it).
 func takeBuf(n int) ([]float32, bool) {
 	bufPool.Lock()
-	bufPool.live += int64(n)
-	bufPool.peak = max(bufPool.peak, bufPool.live)
-	l := bufPool.free[n]
-	if k := len(l); k > 0 {
-		b := l[k-1]
-		l[k-1] = nil
-		bufPool.free[n] = l[:k-1]
-		bufPool.Unlock()
-		return b, true
+	defer bufPool.Unlock()
+	key := n
+	if len(bufPool.free[n]) == 0 {
+		key = -1
+		for c, l := range bufPool.free {
+			if len(l) > 0 && c > n && c <= 2*n && (key < 0 || c < key) {
+				key = c
+			}
+		}
 	}
-	bufPool.total += int64(n)
-	bufPool.Unlock()
-	return make([]float32, n), false
+	if key < 0 {
+		bufPool.live += int64(n)
+		bufPool.peak = max(bufPool.peak, bufPool.live)
+		bufPool.total += int64(n)
+		return make([]float32, n), false
+	}
+	l := bufPool.free[key]
+	k := len(l)
+	b := l[k-1]
+	l[k-1] = nil
+	bufPool.free[key] = l[:k-1]
+	bufPool.live += int64(key)
+	bufPool.peak = max(bufPool.peak, bufPool.live)
+	return b[:n], true
 }
 
 // putBuf gives b back to the pool; b must not be used afterwards.

@@ -64,3 +64,55 @@ func (tp *Tape) Dropout(x *Var, p float32, train bool, rng *RNG) *Var {
 		})
 	}, x)
 }
+
+// DropoutInPlace is Dropout that, on an arena tape (NewArenaTape,
+// NewNoGradArena), overwrites x's value with the output and returns x
+// itself: no second tensor and no mask are kept (the backward redraws the
+// mask from the counter-based RNG). The caller guarantees that nothing else
+// reads x's value afterwards, except the backward of the op that computed
+// x when it reads x only through its sign, as BatchNormReLU does: the
+// output has x's sign where it is kept and is 0 where the gradient is 0.
+// Values and gradients are Dropout's, bit for bit. On other tapes it is
+// Dropout.
+func (tp *Tape) DropoutInPlace(x *Var, p float32, train bool, rng *RNG) *Var {
+	if tp == nil || !tp.arena || !train || p <= 0 {
+		return tp.Dropout(x, p, train, rng)
+	}
+	key := splitmix64(rng.Seed ^ splitmix64(rng.Counter+0x5851f42d4c957f2d))
+	rng.Counter++
+	s := 1 / (1 - p)
+	if p >= 1 {
+		s = 0
+	}
+	// keep returns the mask value of element i (Dropout's keep[i])
+	keep := func(i int) float32 {
+		if rng.uniform(key, i) >= p {
+			return s
+		}
+		return 0
+	}
+	mask := func(d []float32) {
+		tensor.Parallel(len(d), 0, func(_, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				d[i] *= keep(i)
+			}
+		})
+	}
+	mask(x.Value.Data)
+	if !tp.needs(x) {
+		return x
+	}
+	if prev := x.remat; prev != nil {
+		x.remat = func(dst []float32) { prev(dst); mask(dst) }
+	}
+	tp.recs = append(tp.recs, record{out: x, inPlace: true, back: func(g []float32) {
+		// Dropout's gx = 0 + g·keep (a fresh zero gradient plus the term)
+		tensor.Parallel(len(g), 0, func(_, lo, hi int) {
+			var z float32
+			for i := lo; i < hi; i++ {
+				g[i] = z + g[i]*keep(i)
+			}
+		})
+	}})
+	return x
+}

@@ -115,7 +115,14 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 	tensor.Parallel(m, 512, func(_, lo, hi int) {
 		kernels.BNApply(od[lo*c:hi*c], xd[lo*c:hi*c], scale, shift, hi-lo, c, relu)
 	})
-	return tp.result(out, func(g []float32) {
+	var res *Var
+	res = tp.result(out, func(g []float32) {
+		// The output is read here (with relu) and the input always, as they
+		// are at backward time: an arena tape may have recomputed the
+		// output into another buffer (Tape.Recompute; DropoutInPlace may
+		// have scaled it, which keeps its sign, and zeroed it only where g
+		// is 0).
+		xd, od := x.Value.Data, res.Value.Data
 		// With relu, the BatchNorm output's gradient is g where the output
 		// is positive, else 0 (the ReLU's backward), applied as g is read.
 		// dβ and dγ in one pass (two independent accumulators per channel)
@@ -173,6 +180,17 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 			kernels.BNGradInput(gx[lo*c:hi*c], xd[lo*c:hi*c], g[lo*c:hi*c], o, mean, invstd, scale, a, bb, hi-lo, c, relu)
 		})
 	}, x, gamma, beta)
+	if tp.recording() {
+		// the output from the input, as computed above (Tape.Recompute)
+		res.remat = func(dst []float32) {
+			xv, done := valueOf(x)
+			tensor.Parallel(m, 512, func(_, lo, hi int) {
+				kernels.BNApply(dst[lo*c:hi*c], xv[lo*c:hi*c], scale, shift, hi-lo, c, relu)
+			})
+			done()
+		}
+	}
+	return res
 }
 
 // reluMask returns g where the ReLU output o is > 0, else +0 (see

@@ -57,18 +57,23 @@ func (tp *Tape) Concat(axis int, xs ...*Var) *Var {
 	shape[axis] = tot
 	out := tp.allocFull(shape...)
 	row := tot * inner
-	od := out.Data
-	tensor.Parallel(outer, 64, func(_, lo, hi int) {
-		for o := lo; o < hi; o++ {
-			off := 0
-			for _, x := range xs {
-				w := x.Value.Shape[axis] * inner
-				copy(od[o*row+off:o*row+off+w], x.Value.Data[o*w:(o+1)*w])
-				off += w
-			}
+	fill := func(od []float32) {
+		off := 0
+		for _, x := range xs {
+			w := x.Value.Shape[axis] * inner
+			xd, done := valueOf(x)
+			o0 := off
+			tensor.Parallel(outer, 64, func(_, lo, hi int) {
+				for o := lo; o < hi; o++ {
+					copy(od[o*row+o0:o*row+o0+w], xd[o*w:(o+1)*w])
+				}
+			})
+			done()
+			off += w
 		}
-	})
-	return tp.result(out, func(g []float32) {
+	}
+	fill(out.Data)
+	res := tp.result(out, func(g []float32) {
 		off := 0
 		for _, x := range xs {
 			w := x.Value.Shape[axis] * inner
@@ -88,6 +93,10 @@ func (tp *Tape) Concat(axis int, xs ...*Var) *Var {
 			off += w
 		}
 	}, xs...)
+	if tp.recording() {
+		res.remat = fill // from the inputs, each recomputed if released (Tape.Recompute)
+	}
+	return res
 }
 
 // Slice returns x[..., lo:hi, ...] along axis.

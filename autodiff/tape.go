@@ -66,6 +66,12 @@ type Var struct {
 	// arena is the arena tape that computed this Var (nil otherwise): its
 	// gradient is drawn from the buffer pool.
 	arena *Tape
+	// remat, when set, recomputes the value into dst from the op's saved
+	// inputs, bit for bit (see Tape.Recompute); freeVal gives the value back
+	// to the pool once the producing op's backward has run
+	// (Tape.FreeAfterBackward).
+	remat   func(dst []float32)
+	freeVal bool
 }
 
 // Const wraps t as a Var that needs no gradient (inputs, targets).
@@ -103,7 +109,8 @@ func (v *Var) Detach() *Var { return &Var{Value: v.Value} }
 func (v *Var) grad() []float32 {
 	if v.Grad == nil {
 		if v.arena != nil {
-			v.Grad = tensor.FromSlice(getBuf(len(v.Value.Data)), v.Value.Shape...)
+			// the shape, not len(Data): a released value (Tape.Release) has none
+			v.Grad = tensor.FromSlice(getBuf(tensor.Numel(v.Value.Shape)), v.Value.Shape...)
 		} else {
 			v.Grad = tensor.ZerosLike(v.Value)
 		}
@@ -112,8 +119,12 @@ func (v *Var) grad() []float32 {
 }
 
 type record struct {
-	out  *Var
+	out  *Var              // nil for a rematerialisation hook (Recompute)
 	back func(g []float32) // g: the output's gradient
+	// inPlace: an op that overwrote its input's value and shares its Var
+	// (DropoutInPlace): its backward turns out's gradient into the input's,
+	// and the gradient stays for the input's own record.
+	inPlace bool
 }
 
 // Tape records operations for reverse-mode differentiation. The zero value
@@ -225,7 +236,7 @@ func (tp *Tape) Reset() {
 	}
 	if tp.arena {
 		for _, r := range tp.recs {
-			if r.out.Grad != nil {
+			if r.out != nil && r.out.Grad != nil {
 				putBuf(r.out.Grad.Data)
 				r.out.Grad = nil
 			}
@@ -285,13 +296,126 @@ func (tp *Tape) BackwardFrom() {
 	}
 	for i := len(tp.recs) - 1; i >= 0; i-- {
 		r := tp.recs[i]
+		if r.out == nil {
+			r.back(nil) // rematerialisation hook
+			continue
+		}
 		if r.out.Grad == nil {
 			continue // nothing flowed into this output
 		}
 		r.back(r.out.Grad.Data)
-		if tp.arena {
+		if tp.arena && !r.inPlace {
 			putBuf(r.out.Grad.Data)
 			r.out.Grad = nil
+			if r.out.freeVal {
+				tp.releaseValue(r.out)
+			}
 		}
 	}
+}
+
+// Memory planning on arena recording tapes (NewArenaTape). A training
+// step's peak memory is the activations its backward reads; these calls let
+// the network (package model) give each one back to the pool as soon as
+// nothing will read it, and recompute cheap ones (BatchNorm/ReLU/dropout
+// outputs, concatenations) from what is kept instead of keeping both. They
+// are no-ops on every other tape (nil, NewTape, NewNoGradArena, whose
+// intermediates Free drops), so results are those of NewTape bit for bit;
+// model/arena_test.go checks that.
+
+// recording reports an arena tape that records.
+func (tp *Tape) recording() bool { return tp != nil && tp.arena && !tp.noGrad }
+
+// releaseValue gives v's value buffer back to the pool if tp handed it
+// out, and leaves v without a value (Data nil, shape kept); it reports
+// whether it did.
+func (tp *Tape) releaseValue(v *Var) bool {
+	d := v.Value.Data
+	if len(d) == 0 {
+		return false
+	}
+	p := &d[0]
+	for i := len(tp.owned) - 1; i >= 0; i-- {
+		if b := tp.owned[i]; len(b) == len(d) && &b[0] == p {
+			putBuf(b)
+			last := len(tp.owned) - 1
+			tp.owned[i] = tp.owned[last]
+			tp.owned[last] = nil
+			tp.owned = tp.owned[:last]
+			v.Value.Data = nil
+			return true
+		}
+	}
+	return false
+}
+
+// FreeAfterBackward marks values that go back to the pool as soon as the
+// backward of the op that computed them has run (every other op that reads
+// them came later in the forward, so its backward ran earlier). The caller
+// guarantees that nothing reads them after Backward.
+func (tp *Tape) FreeAfterBackward(vs ...*Var) {
+	if !tp.recording() {
+		return
+	}
+	for _, v := range vs {
+		if v != nil && v.arena == tp {
+			v.freeVal = true
+		}
+	}
+}
+
+// Release gives v's value back to the pool now: the forward ops reading it
+// have run and no backward reads it (or v can be recomputed and every
+// reader asks for it through valueOf, as Concat's recomputation does).
+func (tp *Tape) Release(v *Var) {
+	if !tp.recording() || v == nil || v.arena != tp {
+		return
+	}
+	tp.releaseValue(v)
+}
+
+// Recompute gives v's value back to the pool now (every forward op reading
+// it has run) and recomputes it, into a fresh pooled buffer, when the
+// backward pass reaches the op that computed after (the last op whose
+// backward reads v; after may be v itself): backward ops recorded later
+// than that one do not read v. v must be recomputable (computed by
+// BatchNorm, DropoutInPlace or Concat on this tape); otherwise nothing
+// happens.
+func (tp *Tape) Recompute(v, after *Var) {
+	if !tp.recording() || v == nil || v.remat == nil || v.arena != tp {
+		return
+	}
+	at := -1
+	for i := len(tp.recs) - 1; i >= 0; i-- {
+		if tp.recs[i].out == after {
+			at = i
+			break
+		}
+	}
+	if at < 0 || !tp.releaseValue(v) {
+		return
+	}
+	hook := record{back: func([]float32) {
+		if v.Value.Data != nil {
+			return
+		}
+		b := getBufDirty(tensor.Numel(v.Value.Shape))
+		v.remat(b)
+		tp.owned = append(tp.owned, b)
+		v.Value.Data = b
+	}}
+	tp.recs = append(tp.recs, record{})
+	copy(tp.recs[at+2:], tp.recs[at+1:])
+	tp.recs[at+1] = hook
+}
+
+// valueOf returns v's value, recomputed into a temporary pooled buffer if
+// it was released (done gives that buffer back; a no-op otherwise).
+func valueOf(v *Var) (d []float32, done func()) {
+	if v.Value.Data != nil || v.remat == nil {
+		return v.Value.Data, func() {}
+	}
+	b := getBufDirty(tensor.Numel(v.Value.Shape))
+	v.remat(b)
+	return b, func() { putBuf(b) }
 }

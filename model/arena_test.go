@@ -13,7 +13,11 @@ import (
 // grad pass, FESS loss, backward, clip, Adam) with either plain tapes or
 // arena tapes, and returns the losses and the final parameters.
 func peerStep(t *testing.T, k int, arena bool) ([]float32, [][]float32) {
-	m, err := New(Config{Preset: "unet3d", Filters: 4, Levels: 2, InputSize: 8, NoUpBN: true, Seed: 3})
+	return peerStepCfg(t, Config{Preset: "unet3d", Filters: 4, Levels: 2, InputSize: 8, NoUpBN: true, Seed: 3}, k, arena)
+}
+
+func peerStepCfg(t *testing.T, cfg Config, k int, arena bool) ([]float32, [][]float32) {
+	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,21 +55,33 @@ func peerStep(t *testing.T, k int, arena bool) ([]float32, [][]float32) {
 	return losses, ps
 }
 
-// TestArenaTapeIdentical checks that arena tapes (pooled, reused buffers)
-// give bit-identical losses and parameters over several steps, i.e. no
-// buffer is recycled while still in use.
+// TestArenaTapeIdentical checks that arena tapes (pooled, reused buffers,
+// and the memory planning of the arena recording tape: in-place dropout,
+// released and recomputed BatchNorm/ReLU/dropout outputs and
+// concatenations, values freed during the backward) give bit-identical
+// losses and parameters over several steps to plain tapes, which keep every
+// value: no buffer is recycled while still in use and every recomputation
+// is exact. The networks cover the peer's (no up-conv BatchNorm, no
+// dropout), the seed preset's (one conv per level, up-conv BatchNorm,
+// dropout) and unet3d with both.
 func TestArenaTapeIdentical(t *testing.T) {
-	l0, p0 := peerStep(t, 4, false)
-	l1, p1 := peerStep(t, 4, true)
-	for i := range l0 {
-		if l0[i] != l1[i] {
-			t.Fatalf("step %d: loss %v with arena tapes, %v without", i, l1[i], l0[i])
+	for _, cfg := range []Config{
+		{Preset: "unet3d", Filters: 4, Levels: 2, InputSize: 8, NoUpBN: true, Seed: 3},
+		{Preset: "seed", Filters: 4, Levels: 2, InputSize: 8, BottleneckChannels: 12, Seed: 4},
+		{Preset: "unet3d", Filters: 3, Levels: 2, InputSize: 8, Dropout: 0.3, Seed: 5},
+	} {
+		l0, p0 := peerStepCfg(t, cfg, 4, false)
+		l1, p1 := peerStepCfg(t, cfg, 4, true)
+		for i := range l0 {
+			if l0[i] != l1[i] {
+				t.Fatalf("%+v step %d: loss %v with arena tapes, %v without", cfg, i, l1[i], l0[i])
+			}
 		}
-	}
-	for i := range p0 {
-		for j := range p0[i] {
-			if p0[i][j] != p1[i][j] {
-				t.Fatalf("parameter %d element %d differs: %v vs %v", i, j, p1[i][j], p0[i][j])
+		for i := range p0 {
+			for j := range p0[i] {
+				if p0[i][j] != p1[i][j] {
+					t.Fatalf("%+v: parameter %d element %d differs: %v vs %v", cfg, i, j, p1[i][j], p0[i][j])
+				}
 			}
 		}
 	}

@@ -200,11 +200,22 @@ func New(cfg Config) (*UNet3D, error) {
 	return m, nil
 }
 
-func (m *UNet3D) runBlock(tp *autodiff.Tape, bl block, x *autodiff.Var, train bool) *autodiff.Var {
+// runBlock is conv → BN+ReLU → dropout. On an arena recording tape
+// (autodiff.NewArenaTape) the dropout overwrites the BN+ReLU output
+// (autodiff.DropoutInPlace), the conv output (which the BN backward reads)
+// goes back to the pool once the conv's backward has run, and the block's
+// input x, when prev marks it as the previous block's output, is released
+// after the conv has read it and recomputed from that block's conv output
+// when the conv's backward needs it (autodiff.Tape.Recompute).
+func (m *UNet3D) runBlock(tp *autodiff.Tape, bl block, x *autodiff.Var, train, prev bool) *autodiff.Var {
 	c := bl.conv.Forward(tp, x)
+	if prev {
+		tp.Recompute(x, c)
+	}
+	tp.FreeAfterBackward(c)
 	y := bl.bn.ForwardReLU(tp, c, train)
 	tp.Free(c)
-	d := tp.Dropout(y, m.drop, train, bl.rng)
+	d := tp.DropoutInPlace(y, m.drop, train, bl.rng)
 	if d != y {
 		tp.Free(y)
 	}
@@ -213,13 +224,16 @@ func (m *UNet3D) runBlock(tp *autodiff.Tape, bl block, x *autodiff.Var, train bo
 
 // runBlocks runs blocks on h; on a no-grad arena tape each intermediate is
 // freed as soon as the next block has read it (never h itself: the caller
-// owns it).
-func (m *UNet3D) runBlocks(tp *autodiff.Tape, bls []block, h *autodiff.Var, train bool) *autodiff.Var {
+// owns it). prev is runBlock's: h is a block output to recompute. On an
+// arena recording tape the blocks' outputs but the last go back to the pool
+// when the backward is done with them (the caller decides for the last).
+func (m *UNet3D) runBlocks(tp *autodiff.Tape, bls []block, h *autodiff.Var, train, prev bool) *autodiff.Var {
 	in := h
-	for _, bl := range bls {
-		nh := m.runBlock(tp, bl, h, train)
+	for i, bl := range bls {
+		nh := m.runBlock(tp, bl, h, train, prev || i > 0)
 		if h != in {
 			tp.Free(h)
+			tp.FreeAfterBackward(h)
 		}
 		h = nh
 	}
@@ -247,20 +261,29 @@ func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (
 	}
 	// On a no-grad arena tape (autodiff.NewNoGradArena) every intermediate
 	// is freed after its last use (tp.Free; a no-op on other tapes), so the
-	// pass holds only the skips and a few live maps at a time.
+	// pass holds only the skips and a few live maps at a time. On an arena
+	// recording tape (autodiff.NewArenaTape) the step keeps, for its
+	// backward, the conv and up-conv outputs (the BatchNorms' inputs) and
+	// the pooled maps; every BatchNorm/ReLU/dropout output and every
+	// concatenation is released once its forward readers have run and
+	// recomputed when the backward reaches its readers, and each kept
+	// value goes back to the pool once the backward no longer reads it
+	// (tp.Recompute, tp.Release, tp.FreeAfterBackward; no-ops elsewhere).
 	skips := make([]*autodiff.Var, m.Cfg.Levels)
 	h := x
 	for i, l := range m.enc {
 		in := h
-		h = m.runBlocks(tp, l.blocks, h, train)
+		h = m.runBlocks(tp, l.blocks, h, train, false)
 		if in != x {
 			tp.Free(in)
 		}
+		tp.FreeAfterBackward(h)
 		skips[i] = h
 		h = tp.MaxPool3D(h, 2)
+		tp.FreeAfterBackward(h)
 	}
 	in := h
-	h = m.runBlocks(tp, m.bott, h, train)
+	h = m.runBlocks(tp, m.bott, h, train, false)
 	tp.Free(in)
 	bott := h
 	for i := m.Cfg.Levels - 1; i >= 0; i-- {
@@ -268,7 +291,9 @@ func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (
 		u := l.up.Forward(tp, h)
 		if h != bott {
 			tp.Free(h)
+			tp.Recompute(h, u)
 		}
+		tp.FreeAfterBackward(u)
 		if l.upbn != nil {
 			ub := l.upbn.Forward(tp, u, train)
 			tp.Free(u)
@@ -276,12 +301,20 @@ func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (
 		}
 		h = tp.Concat(4, u, skips[i])
 		tp.Free(u, skips[i])
+		if l.upbn != nil {
+			tp.Release(u) // its BatchNorm's backward does not read it; Concat recomputes it
+		}
+		// the skip's remaining reader is its own BatchNorm+ReLU's backward
+		tp.Recompute(skips[i], skips[i])
 		cat := h
-		h = m.runBlocks(tp, l.blocks, h, train)
+		tp.FreeAfterBackward(cat)
+		h = m.runBlocks(tp, l.blocks, h, train, true)
 		tp.Free(cat)
+		tp.FreeAfterBackward(h)
 	}
 	out := m.final.Forward(tp, h)
 	tp.Free(h)
+	tp.Recompute(h, out)
 	return out, bott
 }
 

@@ -291,6 +291,9 @@ func prepareDataset(f *File, d Dataset, progress, log io.Writer) (*dataset.Prepa
 	if err := lk.RemoveStaleTemps(log, "cases"); err != nil {
 		return nil, err
 	}
+	if err := dataset.RemoveStaleStaging(prepDir, log); err != nil {
+		return nil, err
+	}
 	m, cached, err := dataset.Prepare(raw, prepDir, dataset.Options{Layout: d.Layout, Modality: d.Modality,
 		Size: d.Size, Target: d.Target, Classes: d.Classes, Convention: d.Convention, Seed: f.DataSeed, Split: f.Split, Workers: 2, Progress: progress})
 	if err != nil {

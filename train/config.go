@@ -5,12 +5,15 @@
 // A run folder holds everything needed to re-run or continue it:
 //
 //	config.json   the full, resolved Config (re-run with `fess train --config RUN/config.json`)
-//	log.jsonl     one JSON object per epoch: loss parts, train and validation metrics, seconds
+//	log.jsonl     one JSON object per epoch: loss parts, train and validation metrics,
+//	              the epoch's learning rate (lr), seconds
 //	task.json          the data set's input channels, output regions or classes and label convention
 //	last.safetensors   model weights under the PyTorch module's state_dict names (model/torch/fess_unet.py),
 //	                   BatchNorm statistics, and under fess/… the dropout RNGs, optimiser and loop state
 //	                   after the last finished epoch (runs of earlier versions hold last.ckpt, still read)
 //	best.safetensors   the same, for the epoch with the best validation Dice
+//	ema.safetensors    with Config.EMA: the EMA weights as of last.safetensors
+//	                   (ema.go; docs/training.md)
 //
 // Checkpoints are written atomically (temp file + rename). With the same
 // seed and thread count, a run resumed from its last checkpoint ends with weights
@@ -74,7 +77,9 @@ type Config struct {
 	// InitFrom, if set, is a safetensors state_dict (the PyTorch module of
 	// model/torch/fess_unet.py, e.g. trained in PyTorch or written by
 	// `fess export`) whose weights and BatchNorm statistics replace the
-	// seeded initialisation when the run starts (not on resume).
+	// seeded initialisation when the run starts (not on resume). A fess
+	// checkpoint (a run's last, best or ema.safetensors) is accepted too:
+	// its state_dict part, without the fess/ training state.
 	InitFrom string `json:"init_from,omitempty"`
 	// Patch, when set, trains on random patches of Patch[0]×Patch[1]×Patch[2]
 	// voxels (x, y, z; each a positive multiple of 2^levels) drawn from

@@ -7,6 +7,7 @@ import (
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/model"
 	"github.com/fess-seg/fess/optim"
+	"github.com/fess-seg/fess/safetensors"
 	"github.com/fess-seg/fess/tensor"
 )
 
@@ -131,8 +132,25 @@ func checkScheduleExtend(path string, cfg Config) error {
 		if sched == "constant" {
 			sched = cfg.LRSchedule
 		}
-		return errs.Usage("train: --resume --epochs %d (run: %d) with lr_schedule %q: the schedule decays over the run's epochs, so extending would change the learning rate of the epochs already trained; start a new run (e.g. --init %s) instead",
+		return errs.Usage("train: --resume --epochs %d (run: %d) with lr_schedule %q: the schedule decays over the run's epochs, so extending would change the learning rate of the epochs already trained; start a new run from its weights instead (--init %s)",
 			cfg.Epochs, old.Epochs, sched, filepath.Join(filepath.Dir(path), LastCheckpoint))
 	}
 	return nil
+}
+
+// initWeights loads Config.InitFrom into m: a PyTorch state_dict as
+// safetensors (model.UNet3D.LoadTorchFile), or a fess checkpoint
+// (last.safetensors, best.safetensors, ema.safetensors of a run), of which
+// only the state_dict part is taken (weights and BatchNorm statistics;
+// the fess/ training state is left out).
+func initWeights(m *model.UNet3D, path string) error {
+	f, err := safetensors.ReadFile(path)
+	if err != nil || f.Metadata[FormatKey] != CheckpointFormat {
+		return m.LoadTorchFile(path)
+	}
+	ck, err := readCheckpoint(path)
+	if err != nil {
+		return err
+	}
+	return m.LoadTorchTensors(ck.torch, path)
 }

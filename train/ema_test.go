@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,6 +98,19 @@ func TestEMAHandComputed(t *testing.T) {
 	}
 	if _, _, err := LoadModelCheckpoint(tr.Out, "last"); err != nil {
 		t.Fatal(err)
+	}
+	// A new run may start from the EMA weights (a fess checkpoint as
+	// --init: its state_dict part only).
+	icfg := cfg
+	icfg.EMA, icfg.InitFrom = 0, ep
+	it, err := New(icfg, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, nt := range it.Model.TorchTensors() {
+		if want := tr.ema.TorchTensors()[i]; nt.Name != want.Name || !slices.Equal(nt.Data, want.Data) {
+			t.Fatalf("--init ema.safetensors: %s differs", nt.Name)
+		}
 	}
 
 	// A run without EMA: no ema.safetensors, no val_dice_ema, and "ema"

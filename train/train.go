@@ -206,7 +206,7 @@ func New(cfg Config, out string, opts Options) (*Trainer, error) {
 		return nil, err
 	}
 	if cfg.InitFrom != "" && !opts.Resume {
-		if err := t.Model.LoadTorchFile(cfg.InitFrom); err != nil {
+		if err := initWeights(t.Model, cfg.InitFrom); err != nil {
 			return nil, err
 		}
 	}

@@ -49,7 +49,9 @@ initialisation: the state_dict of model/torch/fess_unet.py's PyTorch module
 saved as safetensors (as fess export writes it), BatchNorm running
 statistics included. Its "config" metadata gives the architecture (model
 flags given explicitly take precedence); without it the model flags do. A
-missing, unexpected or differently shaped tensor is refused (exit 2).
+missing, unexpected or differently shaped tensor is refused (exit 2). A
+fess checkpoint (RUN/last.safetensors, best.safetensors, ema.safetensors)
+is accepted too: its weights and statistics, without the training state.
 --patch trains on random patches instead of whole cubes (required for a data
 set prepared with --spacing, whose cases have their own dims; allowed on cube
 data): P voxels on each axis, or PX,PY,PZ along x, y, z, each a multiple of

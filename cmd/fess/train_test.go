@@ -153,6 +153,10 @@ func TestTrainScheduleEMACLI(t *testing.T) {
 	if after, _ := os.ReadFile(filepath.Join(run, "config.json")); string(after) != string(before) {
 		t.Fatal("a refused resume rewrote config.json")
 	}
+	// What the refusal suggests: a new run from the last checkpoint's weights.
+	if err := runTrain(trainArgs(filepath.Join(dir, "more"), "--epochs", "1", "--init", filepath.Join(run, "last.safetensors")), io.Discard); err != nil {
+		t.Fatalf("--init RUN/last.safetensors: %v", err)
+	}
 	// The plain (constant) run extends.
 	if err := runTrain([]string{"--out", plain, "--resume", "--extend", "--epochs", "2", "--quiet"}, io.Discard); err != nil {
 		t.Fatalf("extending a constant run: %v", err)

@@ -31,8 +31,9 @@ import (
 //
 // Packed layout: VDPBF16PS multiplies pairs of bfloat16 along k, so both
 // operands are packed as k pairs, one uint32 per pair (low half the even k,
-// high half the odd k). A is packed as mr-row panels, A(i,q) at
-// ap[q*mr+i]; B as 16-column panels, B(q,j) at bp[q*16+j].
+// high half the odd k). B is packed as 16-column panels, B(q,j) at
+// bp[q*16+j]; A as 16-row panels, A(i,q) at ap[q*16+i], or, when A is
+// row-major, simply converted row by row, A(i,q) at ap[i*kp+q].
 //
 // Accuracy: each operand carries a relative rounding error of at most 2^-8,
 // so |C − C_exact| ≲ (2^-7 + (k+2)·2^-23)·Σ|alpha·a·b| + 2^-23·|beta·C|

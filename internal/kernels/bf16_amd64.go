@@ -39,3 +39,13 @@ func init() {
 		bf16Asm = bf16Asm16x16
 	}
 }
+
+//go:noescape
+func bf16PairRows(dst, r0, r1 unsafe.Pointer, n int, stride uintptr)
+
+//go:noescape
+func bf16PairSeq(dst, src unsafe.Pointer, npairs int)
+
+// bf16CvtAsm: the AVX-512F conversion loops (bf16PairRows, bf16PairSeq)
+// pack the bfloat16 operands; they round exactly as bf16FromF32.
+var bf16CvtAsm = cpu.X86.HasAVX512F

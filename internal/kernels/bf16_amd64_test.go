@@ -146,3 +146,51 @@ func TestDPBF16Instruction(t *testing.T) {
 		}
 	}
 }
+
+// TestBF16ConvertAsm: the AVX-512F packing conversions round exactly as
+// bf16FromF32 (PyTorch's method) on random bit patterns, which include NaNs
+// of both signs and payloads, ±Inf, subnormals and exact ties.
+func TestBF16ConvertAsm(t *testing.T) {
+	if !bf16CvtAsm {
+		t.Skip("this CPU has no AVX-512F: the assembly conversions cannot run here")
+	}
+	r := rand.New(rand.NewPCG(43, 44))
+	special := []uint32{0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001, 0x7F800001, 0xFF800001, 0x7F7FFFFF, 0x7F7F8000,
+		0x3F808000, 0x3F818000, 0x00018000, 0x80008000, 0x80000000, 0, 0x00000001, 0x807FFFFF}
+	const n = 16 * 40
+	x := make([]float32, 2*n)
+	for i := range x {
+		u := r.Uint32()
+		switch i % 4 {
+		case 0:
+			u = special[r.IntN(len(special))]
+		case 1:
+			u = u&^0xFFFF | 0x8000 // a tie
+		}
+		x[i] = math.Float32frombits(u)
+	}
+	r0, r1 := x[:n], x[n:]
+	const stride = 48 // uint32s between runs of 16
+	got := make([]uint32, n/16*stride)
+	bf16PairRows(unsafe.Pointer(&got[0]), unsafe.Pointer(&r0[0]), unsafe.Pointer(&r1[0]), n, stride*4)
+	for i := 0; i < n; i++ {
+		if g, w := got[(i/16)*stride+i%16], bf16Pair(r0[i], r1[i]); g != w {
+			t.Fatalf("bf16PairRows: pair %d of (%#08x, %#08x) = %#08x, want %#08x", i, math.Float32bits(r0[i]), math.Float32bits(r1[i]), g, w)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if i%16 == 0 && i/16*stride+16 < len(got) && got[i/16*stride+16] != 0 {
+			t.Fatalf("bf16PairRows wrote between the runs")
+		}
+	}
+	seq := make([]uint32, n+1)
+	bf16PairSeq(unsafe.Pointer(&seq[0]), unsafe.Pointer(&x[0]), n)
+	for p := 0; p < n; p++ {
+		if w := bf16Pair(x[2*p], x[2*p+1]); seq[p] != w {
+			t.Fatalf("bf16PairSeq: pair %d of (%#08x, %#08x) = %#08x, want %#08x", p, math.Float32bits(x[2*p]), math.Float32bits(x[2*p+1]), seq[p], w)
+		}
+	}
+	if seq[n] != 0 {
+		t.Fatal("bf16PairSeq wrote past npairs")
+	}
+}

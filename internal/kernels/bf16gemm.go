@@ -42,18 +42,70 @@ func bf16PackedSize(k, n, kc int) int {
 	return (full*((kc+1)/2) + (last+1)/2) * cols
 }
 
+// pairRows writes the pairs (r0[i], r1[i]) (r1 nil: zero odd halves) for
+// i < n as runs of 16 uint32, stride apart: dst[(i/16)*stride + i%16].
+func pairRows(dst []uint32, stride int, r0, r1 []float32, n int) {
+	n16 := 0
+	if bf16CvtAsm && r1 != nil {
+		if n16 = n &^ 15; n16 > 0 {
+			_ = dst[(n16/16-1)*stride+15]
+			_, _ = r0[n16-1], r1[n16-1]
+			bf16PairRows(unsafe.Pointer(&dst[0]), unsafe.Pointer(&r0[0]), unsafe.Pointer(&r1[0]), n16, uintptr(stride)*4)
+		}
+	}
+	for i := n16; i < n; i++ {
+		var odd float32
+		if r1 != nil {
+			odd = r1[i]
+		}
+		dst[(i/16)*stride+i%16] = bf16Pair(r0[i], odd)
+	}
+}
+
+// pairSeq writes the pairs of consecutive values of src to dst (len(src)
+// odd: the last pair's odd half is zero).
+func pairSeq(dst []uint32, src []float32) {
+	np := len(src) / 2
+	n8 := 0
+	if bf16CvtAsm {
+		if n8 = np &^ 7; n8 > 0 {
+			_, _ = dst[n8-1], src[2*n8-1]
+			bf16PairSeq(unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), n8)
+		}
+	}
+	for p := n8; p < np; p++ {
+		dst[p] = bf16Pair(src[2*p], src[2*p+1])
+	}
+	if len(src)&1 != 0 {
+		dst[np] = bf16Pair(src[len(src)-1], 0)
+	}
+}
+
 // packBBF16 converts op(B)[pc:pc+kb, jc:jc+nb] to bf16 pairs in 16-column
 // panels: panel q holds dst[q*kp*16 + p*16 + j] = pair(op(B)[pc+2p][jc+16q+j],
 // op(B)[pc+2p+1][jc+16q+j]) for p < kp = ceil(kb/2), zero past kb and nb.
 // Only panels [q0, q1) are written.
 func packBBF16(transB bool, b []float32, ldb, pc, kb, jc, nb, q0, q1 int, dst []uint32) {
 	kp := (kb + 1) / 2
+	if !transB {
+		// Rows 2p and 2p+1 of B, over the panels' columns.
+		j0 := jc + q0*16
+		cols := min(nb-q0*16, (q1-q0)*16)
+		for p := 0; p < kp; p++ {
+			r0 := b[(pc+2*p)*ldb+j0 : (pc+2*p)*ldb+j0+cols]
+			var r1 []float32
+			if 2*p+1 < kb {
+				r1 = b[(pc+2*p+1)*ldb+j0 : (pc+2*p+1)*ldb+j0+cols]
+			}
+			pairRows(dst[q0*kp*16+p*16:], kp*16, r0, r1, cols)
+		}
+	}
 	for q := q0; q < q1; q++ {
 		pan := dst[q*kp*16 : (q+1)*kp*16]
 		cols := min(16, nb-q*16)
-		j0 := jc + q*16
 		if transB {
 			// op(B)[p][j] = b[j*ldb+p]: a stored row per column.
+			j0 := jc + q*16
 			for j := 0; j < cols; j++ {
 				src := b[(j0+j)*ldb+pc : (j0+j)*ldb+pc+kb]
 				for p := 0; p < kb/2; p++ {
@@ -63,21 +115,6 @@ func packBBF16(transB bool, b []float32, ldb, pc, kb, jc, nb, q0, q1 int, dst []
 					pan[(kp-1)*16+j] = bf16Pair(src[kb-1], 0)
 				}
 			}
-		} else {
-			for p := 0; p < kp; p++ {
-				r0 := b[(pc+2*p)*ldb+j0 : (pc+2*p)*ldb+j0+cols]
-				d := pan[p*16 : p*16+cols]
-				if 2*p+1 < kb {
-					r1 := b[(pc+2*p+1)*ldb+j0 : (pc+2*p+1)*ldb+j0+cols]
-					for j := range d {
-						d[j] = bf16Pair(r0[j], r1[j])
-					}
-				} else {
-					for j := range d {
-						d[j] = bf16Pair(r0[j], 0)
-					}
-				}
-			}
 		}
 		for p := 0; p < kp && cols < 16; p++ {
 			clear(pan[p*16+cols : p*16+16])
@@ -85,10 +122,14 @@ func packBBF16(transB bool, b []float32, ldb, pc, kb, jc, nb, q0, q1 int, dst []
 	}
 }
 
-// packABF16 converts op(A)[i0:i0+mb, pc:pc+kb] to bf16 pairs in 16-row
-// panels: panel t holds dst[t*kp*16 + p*16 + i] = pair(op(A)[i0+16t+i][pc+2p],
-// op(A)[i0+16t+i][pc+2p+1]), zero past kb and mb.
-func packABF16(transA bool, a []float32, lda, i0, mb, pc, kb int, dst []uint32) {
+// packABF16 converts op(A)[i0:i0+mb, pc:pc+kb] to bf16 pairs for the
+// kernel, rows padded with zeros to tiles of 16, and returns the strides
+// (bytes) of A(i,q) within a tile and between tiles (in pairs):
+//   - A row-major: each row's pairs in sequence, dst[i*kp + q] (a plain
+//     conversion of the rows); rsA = 4kp, csA = 4;
+//   - A transposed: 16-row panels, dst[t*kp*16 + q*16 + i]; rsA = 4,
+//     csA = 64.
+func packABF16(transA bool, a []float32, lda, i0, mb, pc, kb int, dst []uint32) (rsA, csA uintptr, tileStep int) {
 	kp := (kb + 1) / 2
 	tiles := (mb + 15) / 16
 	if transA {
@@ -99,37 +140,22 @@ func packABF16(transA bool, a []float32, lda, i0, mb, pc, kb int, dst []uint32) 
 			if 2*p+1 < kb {
 				r1 = a[(pc+2*p+1)*lda+i0 : (pc+2*p+1)*lda+i0+mb]
 			}
-			for t := 0; t < tiles; t++ {
-				d := dst[t*kp*16+p*16 : t*kp*16+p*16+16]
-				rows := min(16, mb-t*16)
-				for i := 0; i < rows; i++ {
-					var odd float32
-					if r1 != nil {
-						odd = r1[t*16+i]
-					}
-					d[i] = bf16Pair(r0[t*16+i], odd)
-				}
-				clear(d[rows:])
+			pairRows(dst[p*16:], kp*16, r0, r1, mb)
+		}
+		if rows := mb - (tiles-1)*16; rows < 16 {
+			pan := dst[(tiles-1)*kp*16:]
+			for p := 0; p < kp; p++ {
+				clear(pan[p*16+rows : p*16+16])
 			}
 		}
-		return
+		return 4, 64, kp * 16
 	}
-	for t := 0; t < tiles; t++ {
-		pan := dst[t*kp*16 : (t+1)*kp*16]
-		rows := min(16, mb-t*16)
-		for i := 0; i < rows; i++ {
-			src := a[(i0+t*16+i)*lda+pc : (i0+t*16+i)*lda+pc+kb]
-			for p := 0; p < kb/2; p++ {
-				pan[p*16+i] = bf16Pair(src[2*p], src[2*p+1])
-			}
-			if kb&1 != 0 {
-				pan[(kp-1)*16+i] = bf16Pair(src[kb-1], 0)
-			}
-		}
-		for p := 0; p < kp && rows < 16; p++ {
-			clear(pan[p*16+rows : p*16+16])
-		}
+	for i := 0; i < mb; i++ {
+		r := (i0 + i) * lda
+		pairSeq(dst[i*kp:(i+1)*kp], a[r+pc:r+pc+kb])
 	}
+	clear(dst[mb*kp : tiles*16*kp])
+	return uintptr(kp) * 4, 4, kp * 16
 }
 
 type bf16Scratch struct {
@@ -292,7 +318,7 @@ func (j *bf16Job) block(s *bf16Scratch, i0, mb, p0, p1 int) {
 		s.ap = make([]uint32, tiles*kp*16)
 	}
 	ap := s.ap[:tiles*kp*16]
-	packABF16(j.transA, j.a, j.lda, i0, mb, j.pc, j.kb, ap)
+	rsA, csA, tileStep := packABF16(j.transA, j.a, j.lda, i0, mb, j.pc, j.kb, ap)
 	fn := j.kern.fn
 	ldcB := uintptr(j.ldc) * 4
 	for p := p0; p < p1; p++ {
@@ -302,9 +328,9 @@ func (j *bf16Job) block(s *bf16Scratch, i0, mb, p0, p1 int) {
 		for t := 0; t < tiles; t++ {
 			row := i0 + t*16
 			rows := min(16, i0+mb-row)
-			apan := unsafe.Pointer(&ap[t*kp*16])
+			apan := unsafe.Pointer(&ap[t*tileStep])
 			if rows == 16 && cols == 16 {
-				fn(kp, apan, 4, 64, bpan, unsafe.Pointer(&j.c[row*j.ldc+col]), ldcB, j.alpha, j.beta)
+				fn(kp, apan, rsA, csA, bpan, unsafe.Pointer(&j.c[row*j.ldc+col]), ldcB, j.alpha, j.beta)
 				continue
 			}
 			// Partial tile: the same kernel on a scratch copy of C's tile.
@@ -314,7 +340,7 @@ func (j *bf16Job) block(s *bf16Scratch, i0, mb, p0, p1 int) {
 					copy(tl[r*16:r*16+cols], j.c[(row+r)*j.ldc+col:])
 				}
 			}
-			fn(kp, apan, 4, 64, bpan, unsafe.Pointer(&tl[0]), 64, j.alpha, j.beta)
+			fn(kp, apan, rsA, csA, bpan, unsafe.Pointer(&tl[0]), 64, j.alpha, j.beta)
 			for r := 0; r < rows; r++ {
 				copy(j.c[(row+r)*j.ldc+col:(row+r)*j.ldc+col+cols], tl[r*16:r*16+cols])
 			}

@@ -260,3 +260,82 @@ bf16beta0:
 	ADDQ R11, DI
 	VZEROUPPER
 	RET
+
+DATA bf16One<>+0(SB)/4, $1
+GLOBL bf16One<>(SB), RODATA|NOPTR, $4
+DATA bf16Bias<>+0(SB)/4, $0x7fff
+GLOBL bf16Bias<>(SB), RODATA|NOPTR, $4
+DATA bf16NaN<>+0(SB)/4, $0x7fc00000
+GLOBL bf16NaN<>(SB), RODATA|NOPTR, $4
+DATA bf16Hi<>+0(SB)/4, $0xffff0000
+GLOBL bf16Hi<>(SB), RODATA|NOPTR, $4
+
+// Round the 16 floats in zx to bfloat16, leaving each in the high half of
+// its dword of zr (the low half is garbage); zt is clobbered, and K1.
+// Z28-Z31 hold the constants 1, 0x7FFF, 0x7FC00000, 0xFFFF0000.
+#define ROUNDBF16(zx, zt, zr) \
+	VPSRLD    $16, zx, zt; \
+	VPANDD    Z28, zt, zt; \
+	VPADDD    Z29, zt, zt; \
+	VPADDD    zx, zt, zr; \
+	VCMPPS    $3, zx, zx, K1; \
+	VMOVDQA32 Z30, K1, zr
+
+// func bf16PairRows(dst, r0, r1 unsafe.Pointer, n int, stride uintptr)
+// For i < n, a multiple of 16: the uint32 bf16(r0[i]) | bf16(r1[i])<<16 goes
+// to dst + (i/16)*stride + (i%16)*4 (runs of 16 pairs, stride bytes apart).
+TEXT ·bf16PairRows(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ r0+8(FP), SI
+	MOVQ r1+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ stride+32(FP), R8
+	VPBROADCASTD bf16One<>(SB), Z28
+	VPBROADCASTD bf16Bias<>(SB), Z29
+	VPBROADCASTD bf16NaN<>(SB), Z30
+	VPBROADCASTD bf16Hi<>(SB), Z31
+	SHRQ $4, CX
+	JZ pairrowsdone
+pairrowsloop:
+	VMOVUPS (SI), Z0
+	VMOVUPS (DX), Z1
+	ROUNDBF16(Z0, Z2, Z3)
+	ROUNDBF16(Z1, Z4, Z5)
+	VPSRLD $16, Z3, Z3
+	VPANDD Z31, Z5, Z5
+	VPORD Z3, Z5, Z5
+	VMOVDQU32 Z5, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ R8, DI
+	DECQ CX
+	JNZ pairrowsloop
+pairrowsdone:
+	VZEROUPPER
+	RET
+
+// func bf16PairSeq(dst, src unsafe.Pointer, npairs int)
+// dst[p] = bf16(src[2p]) | bf16(src[2p+1])<<16 (uint32) for p < npairs, a
+// multiple of 8: the bf16 values of src in order.
+TEXT ·bf16PairSeq(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ npairs+16(FP), CX
+	VPBROADCASTD bf16One<>(SB), Z28
+	VPBROADCASTD bf16Bias<>(SB), Z29
+	VPBROADCASTD bf16NaN<>(SB), Z30
+	VPBROADCASTD bf16Hi<>(SB), Z31
+	SHRQ $3, CX
+	JZ pairseqdone
+pairseqloop:
+	VMOVUPS (SI), Z0
+	ROUNDBF16(Z0, Z2, Z3)
+	VPSRLD $16, Z3, Z3
+	VPMOVDW Z3, (DI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ pairseqloop
+pairseqdone:
+	VZEROUPPER
+	RET

@@ -2,6 +2,8 @@
 
 package kernels
 
+import "unsafe"
+
 // Without assembly the portable Go versions (winograd.go, bn.go, maxpool.go)
 // serve every call; these stubs are never reached.
 
@@ -50,3 +52,9 @@ var poolAsm = false
 func maxPool2Asm(out []float32, arg []int32, x []float32, base, ow, c, sy, sz int) {
 	panic("kernels: no assembly")
 }
+
+var bf16CvtAsm = false
+
+func bf16PairRows(dst, r0, r1 unsafe.Pointer, n int, stride uintptr) { panic("kernels: no assembly") }
+
+func bf16PairSeq(dst, src unsafe.Pointer, npairs int) { panic("kernels: no assembly") }

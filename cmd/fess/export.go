@@ -15,7 +15,7 @@ import (
 	"github.com/fess-seg/fess/train"
 )
 
-const exportUsage = `usage: fess export --run RUN --format safetensors|onnx --out FILE
+const exportUsage = `usage: fess export --run RUN --format safetensors|onnx --out FILE [--checkpoint best|last|ema]
 
 Writes a trained run's network (its best checkpoint, else its last) for
 use outside fess, in MONAI's axis order: batches N×C×X×Y×Z with X, Y, Z the
@@ -51,6 +51,7 @@ func runExport(args []string, stderr io.Writer) error {
 	run := fs.String("run", "", "run folder")
 	format := fs.String("format", "", "safetensors or onnx")
 	out := fs.String("out", "", "output file")
+	which := fs.String("checkpoint", "best", "weights to export: best, last or ema (a run trained with --ema)")
 	if err := parseFlags(fs, exportUsage, args); err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func runExport(args []string, stderr io.Writer) error {
 	if *format != "safetensors" && *format != "onnx" {
 		return errs.Usage("export: unknown --format %q (want safetensors or onnx)\n%s", *format, exportUsage)
 	}
-	m, _, err := train.LoadModel(*run)
+	m, _, err := train.LoadModelCheckpoint(*run, *which)
 	if err != nil {
 		return err
 	}

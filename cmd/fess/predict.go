@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/fess-seg/fess/errs"
@@ -13,6 +14,7 @@ import (
 const predictUsage = `usage: fess predict (--run RUN | --runs R0,R1,…) --in CASE --out LABELS.nii.gz [--probabilities FILE]
                     [--frame T] [--threshold 0.5] [--convention brats2021|brats2023|msd]
                     [--tta] [--overlap 0.5] [--keep-largest] [--threads N]
+                    [--checkpoint best|last|ema]
 
 Segments one case with a trained run. The input gives the run's channels
 (RUN/task.json lists them, in order): one file for a one-channel run; for
@@ -35,6 +37,8 @@ the case at its training spacing and predicts it whole by Gaussian-weighted
 sliding window (--overlap; --tta averages the 8 mirrorings); --runs
 averages several runs' probabilities (cross-validation folds);
 --keep-largest keeps each region's largest connected component.
+--checkpoint picks the weights as for fess test: best (default), last, or
+ema (a run trained with --ema).
 --threads defaults to fess train's (every CPU the process may use, or
 SLURM_CPUS_PER_TASK if smaller); results are bit-identical for a given count.
 
@@ -59,8 +63,12 @@ func runPredict(args []string, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "worker threads (0: every CPU the process may use, or SLURM_CPUS_PER_TASK if smaller)")
 	var iopt train.InferOptions
 	addInferFlags(fs, &iopt)
+	fs.StringVar(&iopt.Checkpoint, "checkpoint", "best", "weights: best, last or ema (ema.safetensors of a run trained with --ema)")
 	if err := parseFlags(fs, predictUsage, args); err != nil {
 		return err
+	}
+	if !slices.Contains(train.Checkpoints, iopt.Checkpoint) {
+		return errs.Usage("predict: --checkpoint %q: want one of %s\n%s", iopt.Checkpoint, strings.Join(train.Checkpoints, ", "), predictUsage)
 	}
 	if err := setThreads(*threads); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"path/filepath"
@@ -131,6 +132,20 @@ func TestTrainScheduleEMACLI(t *testing.T) {
 	}
 	usage("test --checkpoint ema without EMA", runTest([]string{"--run", plain, "--checkpoint", "ema", "--out", filepath.Join(dir, "t1"), "--quiet"}, io.Discard, io.Discard), "no EMA")
 	usage("test --checkpoint mean", runTest([]string{"--run", run, "--checkpoint", "mean", "--out", filepath.Join(dir, "t2"), "--quiet"}, io.Discard, io.Discard), "--checkpoint", `"mean"`)
+	// export and predict take the same choice.
+	exported := map[string][]byte{}
+	for _, ck := range []string{"last", "ema"} {
+		f := filepath.Join(dir, "export-"+ck+".safetensors")
+		if err := runExport([]string{"--run", run, "--checkpoint", ck, "--format", "safetensors", "--out", f}, io.Discard); err != nil {
+			t.Fatalf("export --checkpoint %s: %v", ck, err)
+		}
+		exported[ck], _ = os.ReadFile(f)
+	}
+	if len(exported["ema"]) == 0 || bytes.Equal(exported["last"], exported["ema"]) {
+		t.Errorf("export --checkpoint ema wrote the same bytes as last (%d bytes)", len(exported["ema"]))
+	}
+	usage("export --checkpoint ema without EMA", runExport([]string{"--run", plain, "--checkpoint", "ema", "--format", "safetensors", "--out", filepath.Join(dir, "e.safetensors")}, io.Discard), "no EMA")
+	usage("predict --checkpoint mean", runPredict([]string{"--run", run, "--checkpoint", "mean", "--in", "x.nii", "--out", filepath.Join(dir, "p.nii")}, io.Discard), "--checkpoint", `"mean"`)
 	for _, c := range []struct {
 		args []string
 		want []string

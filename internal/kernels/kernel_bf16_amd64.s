@@ -261,6 +261,10 @@ bf16beta0:
 	VZEROUPPER
 	RET
 
+// float32 → bfloat16 for the packing, by PyTorch's integer method (see
+// bf16FromF32). VCVTNE2PS2BF16 (also missing from the Go assembler) is not
+// used: by the Intel SDM's pseudo-code it turns subnormal inputs into zeros
+// and keeps NaN payloads, so it would not round exactly as PyTorch does.
 DATA bf16One<>+0(SB)/4, $1
 GLOBL bf16One<>(SB), RODATA|NOPTR, $4
 DATA bf16Bias<>+0(SB)/4, $0x7fff

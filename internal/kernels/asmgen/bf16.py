@@ -150,6 +150,10 @@ e('\tRET')
 # of PyTorch: r = (u + 0x7FFF + ((u >> 16) & 1)) >> 16, any NaN -> 0x7FC0.
 # Rounded values are kept as dwords with the bf16 in the high half.
 e('')
+e('// float32 → bfloat16 for the packing, by PyTorch\'s integer method (see')
+e('// bf16FromF32). VCVTNE2PS2BF16 (also missing from the Go assembler) is not')
+e('// used: by the Intel SDM\'s pseudo-code it turns subnormal inputs into zeros')
+e('// and keeps NaN payloads, so it would not round exactly as PyTorch does.')
 e('DATA bf16One<>+0(SB)/4, $1')
 e('GLOBL bf16One<>(SB), RODATA|NOPTR, $4')
 e('DATA bf16Bias<>+0(SB)/4, $0x7fff')

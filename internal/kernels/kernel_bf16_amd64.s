@@ -263,8 +263,9 @@ bf16beta0:
 
 // float32 → bfloat16 for the packing, by PyTorch's integer method (see
 // bf16FromF32). VCVTNE2PS2BF16 (also missing from the Go assembler) is not
-// used: by the Intel SDM's pseudo-code it turns subnormal inputs into zeros
-// and keeps NaN payloads, so it would not round exactly as PyTorch does.
+// used: it turns subnormal inputs into zeros and keeps NaN payloads (seen on
+// an AMD EPYC Zen 4: 0x807FFFFF gives 0x8000, PyTorch 0x8080; 0xFFC12345
+// gives 0xFFC1, PyTorch 0x7FC0), so it would not round exactly as PyTorch.
 DATA bf16One<>+0(SB)/4, $1
 GLOBL bf16One<>(SB), RODATA|NOPTR, $4
 DATA bf16Bias<>+0(SB)/4, $0x7fff

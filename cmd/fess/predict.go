@@ -4,14 +4,19 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/fess-seg/fess/dataset"
 	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/internal/lock"
 	"github.com/fess-seg/fess/train"
 )
 
 const predictUsage = `usage: fess predict (--run RUN | --runs R0,R1,…) --in CASE --out LABELS.nii.gz [--probabilities FILE]
+       fess predict (--run RUN | --runs R0,R1,…) --in DATASET --out DIR [--layout auto] [--part I/N]
                     [--frame T] [--threshold 0.5] [--convention brats2021|brats2023|msd]
                     [--tta] [--overlap 0.5] [--keep-largest] [--threads N]
                     [--checkpoint best|last|ema]
@@ -42,6 +47,15 @@ ema (a run trained with --ema).
 --threads defaults to fess train's (every CPU the process may use, or
 SLURM_CPUS_PER_TASK if smaller); results are bit-identical for a given count.
 
+Whole folders: with an --out that does not end in .nii or .nii.gz, --in is
+a raw data set (any layout fess prepare reads; --layout, default auto) and
+every case (labelled or not) is written to DIR/<case>.nii.gz as above.
+--part I/N predicts only the cases I, I+N, I+2N, … of the data set's
+sorted case list (I from 0 to N-1), so N jobs, e.g. a Slurm array with
+--array=0-(N-1) and --part $SLURM_ARRAY_TASK_ID/N, share a folder between
+them without overlap; each part locks its own part of DIR, each file is
+written atomically.
+
 example:
   fess predict --run runs/brats --in data/raw/BraTS-GLI-00001-000 --out BraTS-GLI-00001-000-seg.nii.gz`
 
@@ -60,6 +74,8 @@ func runPredict(args []string, stderr io.Writer) error {
 	thr := fs.Float64("threshold", 0.5, "probability threshold of sigmoid outputs, in (0, 1)")
 	probs := fs.String("probabilities", "", "also write the per-region probabilities to this NIfTI file")
 	conv := fs.String("convention", "", "write the label map in this convention instead of the training data's")
+	layout := fs.String("layout", "auto", "whole-folder mode: the layout of the --in data set")
+	part := fs.String("part", "", "whole-folder mode: predict only part I of N (I/N, I from 0)")
 	threads := fs.Int("threads", 0, "worker threads (0: every CPU the process may use, or SLURM_CPUS_PER_TASK if smaller)")
 	var iopt train.InferOptions
 	addInferFlags(fs, &iopt)
@@ -95,11 +111,113 @@ func runPredict(args []string, stderr io.Writer) error {
 	if *frame < -1 {
 		return errs.Usage("predict: --frame %d: want a volume index ≥ 0", *frame)
 	}
-	inputs := strings.Split(*in, ",")
 	opt := train.PredictOptions{Frame: *frame, Threshold: float32(*thr), Probabilities: *probs, Convention: *conv, Infer: iopt}
+	lower := strings.ToLower(*out)
+	if !strings.HasSuffix(lower, ".nii") && !strings.HasSuffix(lower, ".nii.gz") {
+		return predictFolder(runs, *in, *out, *layout, *part, opt, stderr)
+	}
+	if *part != "" {
+		return errs.Usage("predict: --part needs whole-folder mode (an --out folder, not %s)", *out)
+	}
+	inputs := strings.Split(*in, ",")
 	if err := train.PredictRuns(runs, inputs, *out, opt); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "wrote %s\n", *out)
 	return nil
+}
+
+// parsePart reads --part I/N (0 ≤ I < N).
+func parsePart(s string) (i, n int, err error) {
+	if s == "" {
+		return 0, 1, nil
+	}
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(strings.TrimSpace(a))
+	n, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, errs.Usage("predict: --part %q: want I/N with N ≥ 1 and 0 ≤ I < N (e.g. 0/4 … 3/4)", s)
+	}
+	return i, n, nil
+}
+
+// predictFolder predicts every case of the raw data set in (or, with part,
+// every N-th from the I-th) into out/<case>.nii.gz.
+func predictFolder(runs []string, in, out, layout, part string, opt train.PredictOptions, stderr io.Writer) error {
+	pi, pn, err := parsePart(part)
+	if err != nil {
+		return err
+	}
+	if opt.Probabilities != "" {
+		return errs.Usage("predict: --probabilities FILE names one file; it applies to a single case (--out FILE.nii.gz), not to whole-folder mode")
+	}
+	if st, err := os.Stat(in); err != nil || !st.IsDir() {
+		return errs.Usage("predict: --in %s: whole-folder mode (--out %s is a folder) wants a data set folder", in, out)
+	}
+	if layout == "" || layout == "auto" {
+		if layout, err = dataset.Detect(in); err != nil {
+			return err
+		}
+	}
+	cases, err := dataset.Scan(in, layout)
+	if err != nil {
+		return err
+	}
+	task, err := train.LoadTask(runs[0])
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return errs.WrapInput(out, err, "cannot create the output folder")
+	}
+	lockDir := out
+	if pn > 1 {
+		lockDir = filepath.Join(out, fmt.Sprintf(".part-%d-of-%d", pi, pn))
+	}
+	lk, err := lock.Acquire(lockDir, "predict")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		lk.Release()
+		if lockDir != out {
+			os.RemoveAll(lockDir)
+		}
+	}()
+	n := 0
+	for k := pi; k < len(cases); k += pn {
+		c := cases[k]
+		inputs, err := caseInputs(c, task)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(out, c.ID+".nii.gz")
+		if err := train.PredictRuns(runs, inputs, dst, opt); err != nil {
+			return fmt.Errorf("case %s: %w", c.ID, err)
+		}
+		n++
+		fmt.Fprintf(stderr, "wrote %s\n", dst)
+	}
+	fmt.Fprintf(stderr, "predicted %d of %d cases (part %d/%d) into %s\n", n, len(cases), pi, pn, out)
+	return nil
+}
+
+// caseInputs lists a scanned case's files in the run's channel order: one
+// file when every channel is a frame of the same 4-D file (MSD), else one
+// file per channel.
+func caseInputs(c dataset.CaseSource, task dataset.Task) ([]string, error) {
+	files := make([]string, len(task.Channels))
+	same := true
+	for i, ch := range task.Channels {
+		f, ok := c.Images[ch]
+		if !ok {
+			return nil, errs.Usage("predict: case %s has no %s image; the run takes %s", c.ID, ch, strings.Join(task.Channels, ","))
+		}
+		files[i] = f
+		same = same && f == files[0]
+	}
+	if same && len(files) > 1 {
+		return files[:1], nil
+	}
+	return files, nil
 }

@@ -191,3 +191,45 @@ func BenchmarkSmall(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMaxPool2Row times one 2×2×2 max pool row (ow = 64 voxels, with
+// and without arg-max) on each implementation runnable here.
+func BenchmarkMaxPool2Row(b *testing.B) {
+	type impl struct {
+		name        string
+		asm, avx512 bool
+	}
+	impls := []impl{{"go", false, false}}
+	if poolAsm {
+		impls = append(impls, impl{"avx2", true, false})
+	}
+	if hasAVX512 && poolAsm {
+		impls = append(impls, impl{"avx512", true, true})
+	}
+	for _, c := range []int{16, 32} {
+		const ow = 64
+		sy := 2 * ow * c
+		sz := 2 * sy
+		x := make([]float32, 2*sz)
+		for i := range x {
+			x[i] = float32(i % 97)
+		}
+		out := make([]float32, ow*c)
+		arg := make([]int32, ow*c)
+		for _, im := range impls {
+			for _, withArg := range []bool{false, true} {
+				b.Run(fmt.Sprintf("c=%d/%s/arg=%v", c, im.name, withArg), func(b *testing.B) {
+					defer func(a, v bool) { poolAsm, poolAVX512 = a, v }(poolAsm, poolAVX512)
+					poolAsm, poolAVX512 = im.asm, im.avx512
+					var ap []int32
+					if withArg {
+						ap = arg
+					}
+					for b.Loop() {
+						MaxPool2Row(out, ap, x, 0, ow, c, sy, sz)
+					}
+				})
+			}
+		}
+	}
+}

@@ -89,45 +89,54 @@ func TestMaxPool2RowAsmMatchesGo(t *testing.T) {
 	if !poolAsm {
 		t.Skip("no assembly max pool on this CPU/build")
 	}
-	defer func() { poolAsm = true }()
+	defer func(p512 bool) { poolAsm, poolAVX512 = true, p512 }(poolAVX512)
+	variants := []bool{false} // AVX-512 off
+	if hasAVX512 {
+		variants = append(variants, true)
+	} else {
+		t.Log("this CPU has no AVX-512F: only the AVX2 max pool is tested")
+	}
 	r := rand.New(rand.NewPCG(15, 16))
-	for _, c := range []int{8, 16, 24} {
-		d, h, w := 4, 4, 6
-		sy, sz := w*c, h*w*c
-		x := make([]float32, d*h*w*c)
-		for i := range x {
-			switch r.IntN(10) {
-			case 0:
-				x[i] = float32(math.NaN())
-			case 1:
-				x[i] = float32(math.Copysign(0, -1))
-			default:
-				x[i] = float32(r.IntN(5) - 2)
+	for _, v512 := range variants {
+		poolAVX512 = v512
+		for _, c := range []int{8, 16, 24, 32, 48} {
+			d, h, w := 4, 4, 6
+			sy, sz := w*c, h*w*c
+			x := make([]float32, d*h*w*c)
+			for i := range x {
+				switch r.IntN(10) {
+				case 0:
+					x[i] = float32(math.NaN())
+				case 1:
+					x[i] = float32(math.Copysign(0, -1))
+				default:
+					x[i] = float32(r.IntN(5) - 2)
+				}
 			}
-		}
-		ow := w / 2
-		for _, withArg := range []bool{false, true} {
-			for oz := 0; oz < d/2; oz++ {
-				for oy := 0; oy < h/2; oy++ {
-					base := 2*oz*sz + 2*oy*sy
-					run := func(asm bool) ([]float32, []int32) {
-						poolAsm = asm
-						out := make([]float32, ow*c)
-						var arg []int32
-						if withArg {
-							arg = make([]int32, ow*c)
+			ow := w / 2
+			for _, withArg := range []bool{false, true} {
+				for oz := 0; oz < d/2; oz++ {
+					for oy := 0; oy < h/2; oy++ {
+						base := 2*oz*sz + 2*oy*sy
+						run := func(asm bool) ([]float32, []int32) {
+							poolAsm = asm
+							out := make([]float32, ow*c)
+							var arg []int32
+							if withArg {
+								arg = make([]int32, ow*c)
+							}
+							MaxPool2Row(out, arg, x, base, ow, c, sy, sz)
+							return out, arg
 						}
-						MaxPool2Row(out, arg, x, base, ow, c, sy, sz)
-						return out, arg
-					}
-					o1, a1 := run(true)
-					o2, a2 := run(false)
-					for i := range o1 {
-						if math.Float32bits(o1[i]) != math.Float32bits(o2[i]) && !(o1[i] != o1[i] && o2[i] != o2[i]) {
-							t.Fatalf("c=%d arg=%v row (%d,%d): out[%d] asm %v, Go %v", c, withArg, oz, oy, i, o1[i], o2[i])
-						}
-						if withArg && a1[i] != a2[i] {
-							t.Fatalf("c=%d row (%d,%d): arg[%d] asm %d, Go %d", c, oz, oy, i, a1[i], a2[i])
+						o1, a1 := run(true)
+						o2, a2 := run(false)
+						for i := range o1 {
+							if math.Float32bits(o1[i]) != math.Float32bits(o2[i]) && !(o1[i] != o1[i] && o2[i] != o2[i]) {
+								t.Fatalf("avx512=%v c=%d arg=%v row (%d,%d): out[%d] asm %v, Go %v", v512, c, withArg, oz, oy, i, o1[i], o2[i])
+							}
+							if withArg && a1[i] != a2[i] {
+								t.Fatalf("avx512=%v c=%d row (%d,%d): arg[%d] asm %d, Go %d", v512, c, oz, oy, i, a1[i], a2[i])
+							}
 						}
 					}
 				}

@@ -88,8 +88,18 @@ func bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c in
 //go:noescape
 func maxPool2AVX2(out, arg, x unsafe.Pointer, ow, chunks int, c4, sy4, sz4 uintptr, base int, didx unsafe.Pointer)
 
+//go:noescape
+func maxPool2AVX512(out, arg, x unsafe.Pointer, ow, chunks int, c4, sy4, sz4 uintptr, base int, didx unsafe.Pointer)
+
 // poolAsm reports whether the AVX2 max pool runs.
 var poolAsm = hasAVX2
+
+// poolAVX512 selects the AVX-512F max pool for channel counts that are a
+// multiple of 16, on the CPUs where Sgemm uses AVX-512 (useAVX512:
+// FESS_AVX512=0 turns it off). TestMaxPool2RowAsmMatchesGo holds it to the
+// portable pool bit for bit, indices included; it passed on an AMD EPYC
+// Zen 4, 2026-12-01.
+var poolAVX512 = useAVX512
 
 func maxPool2Asm(out []float32, arg []int32, x []float32, base, ow, c, sy, sz int) {
 	var didx [8]int32
@@ -99,6 +109,11 @@ func maxPool2Asm(out []float32, arg []int32, x []float32, base, ow, c, sy, sz in
 	var ap unsafe.Pointer
 	if arg != nil {
 		ap = unsafe.Pointer(&arg[0])
+	}
+	if poolAVX512 && c%16 == 0 {
+		maxPool2AVX512(unsafe.Pointer(&out[0]), ap, unsafe.Pointer(&x[base]), ow, c/16, uintptr(c)*4, uintptr(sy)*4, uintptr(sz)*4,
+			base, unsafe.Pointer(&didx[0]))
+		return
 	}
 	maxPool2AVX2(unsafe.Pointer(&out[0]), ap, unsafe.Pointer(&x[base]), ow, c/8, uintptr(c)*4, uintptr(sy)*4, uintptr(sz)*4,
 		base, unsafe.Pointer(&didx[0]))

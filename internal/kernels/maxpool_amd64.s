@@ -2,8 +2,8 @@
 
 #include "textflag.h"
 
-// AVX2 2x2x2 max pool over one output row; see maxpool.go. Eight channels per
-// instruction. A window element replaces the running maximum where it is
+// AVX2 and AVX-512F 2x2x2 max pools over one output row; see maxpool.go.
+// Eight (AVX2) or sixteen (AVX-512F) channels per instruction. A window element replaces the running maximum where it is
 // greater, or NaN while the maximum is not; with arg, the index of the
 // element taken is kept alongside.
 
@@ -15,7 +15,15 @@ DATA poolIota<>+16(SB)/4, $4
 DATA poolIota<>+20(SB)/4, $5
 DATA poolIota<>+24(SB)/4, $6
 DATA poolIota<>+28(SB)/4, $7
-GLOBL poolIota<>(SB), RODATA|NOPTR, $32
+DATA poolIota<>+32(SB)/4, $8
+DATA poolIota<>+36(SB)/4, $9
+DATA poolIota<>+40(SB)/4, $10
+DATA poolIota<>+44(SB)/4, $11
+DATA poolIota<>+48(SB)/4, $12
+DATA poolIota<>+52(SB)/4, $13
+DATA poolIota<>+56(SB)/4, $14
+DATA poolIota<>+60(SB)/4, $15
+GLOBL poolIota<>(SB), RODATA|NOPTR, $64
 
 // func maxPool2AVX2(out, arg, x unsafe.Pointer, ow, chunks int, c4, sy4, sz4 uintptr, base int, didx unsafe.Pointer)
 // x points at the row's first window origin; base is its index; didx holds
@@ -201,5 +209,150 @@ chunknoarg:
 	ADDQ R15, vidx-8(SP)
 	DECQ CX
 	JNZ voxnoarg
+	VZEROUPPER
+	RET
+
+// func maxPool2AVX512(out, arg, x unsafe.Pointer, ow, chunks int, c4, sy4, sz4 uintptr, base int, didx unsafe.Pointer)
+// x points at the row's first window origin; base is its index; didx holds
+// the 8 window elements' index offsets (int32). Chunks of 16 channels.
+TEXT ·maxPool2AVX512(SB), NOSPLIT, $8-80
+	MOVQ out+0(FP), DI
+	MOVQ arg+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ ow+24(FP), CX
+	MOVQ c4+40(FP), R8
+	MOVQ sy4+48(FP), R9
+	MOVQ sz4+56(FP), R10
+	LEAQ (R9)(R8*1), R11
+	LEAQ (R10)(R8*1), R12
+	LEAQ (R10)(R9*1), R13
+	LEAQ (R13)(R8*1), R14
+	MOVQ base+64(FP), AX
+	MOVQ AX, vidx-8(SP)
+	MOVQ didx+72(FP), AX
+	VPBROADCASTD 4(AX), Z8
+	VPBROADCASTD 8(AX), Z9
+	VPBROADCASTD 12(AX), Z10
+	VPBROADCASTD 16(AX), Z11
+	VPBROADCASTD 20(AX), Z12
+	VPBROADCASTD 24(AX), Z13
+	VPBROADCASTD 28(AX), Z14
+	VMOVDQU32 poolIota<>(SB), Z15
+	TESTQ SI, SI
+	JZ vox512noarg
+vox512arg:
+	MOVQ DX, AX
+	MOVQ chunks+32(FP), BX
+	MOVQ vidx-8(SP), R15
+chunk512arg:
+	VMOVUPS (AX), Z0
+	MOVQ R15, X5
+	VPBROADCASTD X5, Z5
+	VPADDD Z15, Z5, Z5
+	VMOVDQA32 Z5, Z4
+	VMOVUPS (AX)(R8*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VPADDD Z8, Z5, Z3
+	VMOVDQA32 Z3, K2, Z4
+	VMOVUPS (AX)(R9*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VPADDD Z9, Z5, Z3
+	VMOVDQA32 Z3, K2, Z4
+	VMOVUPS (AX)(R11*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VPADDD Z10, Z5, Z3
+	VMOVDQA32 Z3, K2, Z4
+	VMOVUPS (AX)(R10*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VPADDD Z11, Z5, Z3
+	VMOVDQA32 Z3, K2, Z4
+	VMOVUPS (AX)(R12*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VPADDD Z12, Z5, Z3
+	VMOVDQA32 Z3, K2, Z4
+	VMOVUPS (AX)(R13*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VPADDD Z13, Z5, Z3
+	VMOVDQA32 Z3, K2, Z4
+	VMOVUPS (AX)(R14*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VPADDD Z14, Z5, Z3
+	VMOVDQA32 Z3, K2, Z4
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	VMOVDQU32 Z4, (SI)
+	ADDQ $64, SI
+	ADDQ $16, R15
+	ADDQ $64, AX
+	DECQ BX
+	JNZ chunk512arg
+	LEAQ (DX)(R8*2), DX
+	MOVQ R8, R15
+	SHRQ $1, R15
+	ADDQ R15, vidx-8(SP)
+	DECQ CX
+	JNZ vox512arg
+	VZEROUPPER
+	RET
+	TESTQ SI, SI
+vox512noarg:
+	MOVQ DX, AX
+	MOVQ chunks+32(FP), BX
+	MOVQ vidx-8(SP), R15
+chunk512noarg:
+	VMOVUPS (AX), Z0
+	VMOVUPS (AX)(R8*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VMOVUPS (AX)(R9*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VMOVUPS (AX)(R11*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VMOVUPS (AX)(R10*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VMOVUPS (AX)(R12*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VMOVUPS (AX)(R13*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VMOVUPS (AX)(R14*1), Z1
+	VCMPPS $7, Z0, Z0, K4
+	VCMPPS $6, Z0, Z1, K4, K2
+	VMOVAPS Z1, K2, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	ADDQ $64, AX
+	DECQ BX
+	JNZ chunk512noarg
+	LEAQ (DX)(R8*2), DX
+	MOVQ R8, R15
+	SHRQ $1, R15
+	ADDQ R15, vidx-8(SP)
+	DECQ CX
+	JNZ vox512noarg
 	VZEROUPPER
 	RET

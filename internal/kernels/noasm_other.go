@@ -49,6 +49,10 @@ func bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c in
 
 var poolAsm = false
 
+var poolAVX512 = false
+
+var hasAVX512 = false
+
 func maxPool2Asm(out []float32, arg []int32, x []float32, base, ow, c, sy, sz int) {
 	panic("kernels: no assembly")
 }

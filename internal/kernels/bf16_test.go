@@ -342,3 +342,35 @@ func TestPrecisionAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmBF16NoAllocs: once warm, bfloat16 calls do not allocate (buffers
+// are pooled; an occasional refill after a GC is allowed).
+func TestSgemmBF16NoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
+	kern := bf16Kernels(t)[len(bf16Kernels(t))-1]
+	for _, s := range []struct {
+		m, n, k int
+		transA  bool
+	}{{600, 16, 300, false}, {64, 2000, 100, false}, {27, 8, 3000, true}} {
+		a := make([]float32, s.m*s.k)
+		b := make([]float32, s.k*s.n)
+		c := make([]float32, s.m*s.n)
+		lda := s.k
+		if s.transA {
+			lda = s.m
+		}
+		for _, threads := range []int{1, 2} {
+			run := func() {
+				sgemmBF16(kern, threads, s.transA, false, s.m, s.n, s.k, 1, a, lda, b, s.n, 0, c, s.n, nil)
+			}
+			for range 3 {
+				run()
+			}
+			if n := testing.AllocsPerRun(5, run); n >= 1 {
+				t.Errorf("%s %+v threads=%d: %v allocations per call", kern.name, s, threads, n)
+			}
+		}
+	}
+}

@@ -241,6 +241,7 @@ func sgemmBF16(kern *bf16Kernel, threads int, transA, transB bool, m, n, k int, 
 		if cap(j.bp) < need {
 			j.bp = make([]uint32, need)
 		}
+		j.bp = j.bp[:need]
 	}
 	bp := j.bp
 	for jc := 0; jc < n; jc += nc {

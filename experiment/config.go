@@ -80,6 +80,15 @@ type Recipe struct {
 	ProjectionDim  int     `json:"projection_dim,omitempty"`
 	QueueLen       int     `json:"queue_len,omitempty"`
 	Threads        int     `json:"threads,omitempty"`
+	// LRSchedule, WarmupEpochs, EMA and Augment are fess train's
+	// --lr-schedule, --warmup-epochs, --ema and --augment (docs/training.md).
+	LRSchedule   string  `json:"lr_schedule,omitempty"`
+	WarmupEpochs int     `json:"warmup_epochs,omitempty"`
+	EMA          float64 `json:"ema,omitempty"`
+	Augment      *bool   `json:"augment,omitempty"`
+	// TestCheckpoint is the weights each run is tested with: best
+	// (default), last or ema (fess test --checkpoint).
+	TestCheckpoint string `json:"test_checkpoint,omitempty"`
 }
 
 // Load reads and validates an experiment file and fills its defaults.
@@ -267,6 +276,15 @@ func (f File) Validate() error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("train recipe: %v", err)
 	}
+	switch f.Train.TestCheckpoint {
+	case "", "best", "last":
+	case "ema":
+		if f.Train.EMA == 0 {
+			return fmt.Errorf("train.test_checkpoint \"ema\": the recipe trains without EMA (set train.ema, e.g. 0.99)")
+		}
+	default:
+		return fmt.Errorf("train.test_checkpoint %q: want one of %s", f.Train.TestCheckpoint, strings.Join(train.Checkpoints, ", "))
+	}
 	if f.CompareTo != "" && f.reference() < 0 {
 		var names []string
 		for _, v := range f.Variants() {
@@ -332,6 +350,7 @@ func (r Recipe) config(data, loss, pairing string, trainCases int, seed uint64) 
 		ValEvery: r.ValEvery, ClipNorm: r.ClipNorm, WeightDecay: r.WeightDecay, DecoupledDecay: r.DecoupledDecay,
 		Lambda: r.Lambda, Scale: r.Scale, Temperature: r.Temperature,
 		ProjectionDim: r.ProjectionDim, QueueLen: r.QueueLen, Threads: r.Threads,
+		LRSchedule: r.LRSchedule, WarmupEpochs: r.WarmupEpochs, EMA: r.EMA, Augment: r.Augment,
 	}
 	c.Model.Preset, c.Model.Filters, c.Model.Levels, c.Model.Dropout = r.Preset, r.Filters, r.Levels, r.Dropout
 	return c

@@ -36,7 +36,9 @@
 //	    "preset": "unet3d", "filters": 8, "levels": 3, "dropout": 0.2,
 //	    "epochs": 10, "batch": 2, "lr": 0.002, "threads": 1,
 //	    "val_every": 1, "clip_norm": 1, "weight_decay": 0, "decoupled_weight_decay": false,
-//	    "temperature": 0.5, "projection_dim": 128, "queue_len": 64
+//	    "temperature": 0.5, "projection_dim": 128, "queue_len": 64,
+//	    "lr_schedule": "constant", "warmup_epochs": 0, "ema": 0, "augment": false,
+//	    "test_checkpoint": "best"         weights each run is tested with: best, last or ema
 //	  }
 //	}
 //

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,6 +71,8 @@ type Job struct {
 	Dir string
 	// Config is what the run is trained with.
 	Config train.Config
+	// TestCheckpoint is the checkpoint it is tested with ("" = best).
+	TestCheckpoint string
 }
 
 // TestDir is the run's test output folder.
@@ -423,6 +426,7 @@ func Plan(f *File, preps map[string]*dataset.Prepared) ([]*Job, error) {
 					j.Dataset, j.TrainSize, j.Seed = d.Name, n, seed
 					j.Dir = filepath.Join(f.Out, "runs", d.Name, v.Variant, fmt.Sprintf("n%d", n), fmt.Sprintf("s%d", seed))
 					j.Config = f.Train.config(prepDir, v.Loss, v.Pairing, n, seed)
+					j.TestCheckpoint = f.Train.TestCheckpoint
 					if v.Scale != 0 {
 						j.Config.Scale = v.Scale
 					}
@@ -438,8 +442,10 @@ func Plan(f *File, preps map[string]*dataset.Prepared) ([]*Job, error) {
 }
 
 func (j *Job) record() jobRecord {
+	r := recipeOf(j.Config)
+	r.TestCheckpoint = j.TestCheckpoint
 	return jobRecord{Dataset: j.Dataset, Loss: j.Loss, Pairing: j.Pairing, TrainCases: j.TrainSize, Seed: j.Seed,
-		Recipe: recipeOf(j.Config)}
+		Recipe: r}
 }
 
 // recipeOf recovers the shared recipe from a run's configuration.
@@ -447,7 +453,8 @@ func recipeOf(c train.Config) Recipe {
 	return Recipe{Preset: c.Model.Preset, Filters: c.Model.Filters, Levels: c.Model.Levels, Dropout: c.Model.Dropout,
 		Epochs: c.Epochs, Batch: c.Batch, LR: c.LR, ValEvery: c.ValEvery, ClipNorm: c.ClipNorm,
 		WeightDecay: c.WeightDecay, DecoupledDecay: c.DecoupledDecay, Lambda: c.Lambda, Scale: c.Scale,
-		Temperature: c.Temperature, ProjectionDim: c.ProjectionDim, QueueLen: c.QueueLen, Threads: c.Threads}
+		Temperature: c.Temperature, ProjectionDim: c.ProjectionDim, QueueLen: c.QueueLen, Threads: c.Threads,
+		LRSchedule: c.LRSchedule, WarmupEpochs: c.WarmupEpochs, EMA: c.EMA, Augment: c.Augment}
 }
 
 // checkJobRecord fails if the run folder was made for a different job.
@@ -464,8 +471,12 @@ func checkJobRecord(j *Job) error {
 	if err := json.Unmarshal(data, &have); err != nil {
 		return errs.Input(path, "bad job record: %v", err)
 	}
-	if want := j.record(); have != want {
-		return errs.Input(path, "this run folder was made with %+v but the experiment now asks for %+v; remove the folder (or the whole out folder) or choose another out", have, want)
+	want := j.record()
+	// Compare the encodings: the recipe holds a *bool (augment).
+	hb, _ := json.Marshal(have)
+	wb, _ := json.Marshal(want)
+	if !bytes.Equal(hb, wb) {
+		return errs.Input(path, "this run folder was made with %s but the experiment now asks for %s; remove the folder (or the whole out folder) or choose another out", hb, wb)
 	}
 	return nil
 }
@@ -497,7 +508,7 @@ func runJob(j *Job, progress, log io.Writer, stop <-chan os.Signal) (resumed boo
 	if _, err := t.Run(topts); err != nil {
 		return resumed, 0, err
 	}
-	sum, _, err := train.Evaluate(j.Dir, j.Config.Data, j.TestDir(), nil)
+	sum, _, err := train.EvaluateRuns([]string{j.Dir}, j.Config.Data, j.TestDir(), train.InferOptions{Checkpoint: j.TestCheckpoint}, nil)
 	if err != nil {
 		return resumed, 0, err
 	}

@@ -45,6 +45,9 @@ type Summary struct {
 	// Space is where the metrics were computed: "prepared" (the prepared
 	// grid) or "native" (each case's own grid and spacing).
 	Space string `json:"space,omitempty"`
+	// Checkpoint is the weights tested when not the default best: "last"
+	// or "ema" (fess test --checkpoint).
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // lesionNames are the extra metrics.csv columns of the lesion-wise metrics.
@@ -214,6 +217,9 @@ func EvaluateRuns(runs []string, data, out string, opt InferOptions, progress io
 	bar.Finish()
 	sum := summarise(strings.Join(runs, ","), data, len(cases), task, rows)
 	sum.Space = "prepared"
+	if opt.Checkpoint != "best" {
+		sum.Checkpoint = opt.Checkpoint
+	}
 	if native {
 		sum.Space = "native"
 	}

@@ -33,6 +33,7 @@ import (
 
 	"github.com/fess-seg/fess/dataset"
 	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/internal/kernels"
 	"github.com/fess-seg/fess/model"
 )
 
@@ -113,6 +114,29 @@ type Config struct {
 	// checkpointed with the run, validated each validation epoch
 	// (val_dice_ema) and saved as ema.safetensors. 0 (absent): none.
 	EMA float64 `json:"ema,omitempty"`
+	// Precision is the arithmetic of the network's matrix products: "" or
+	// "fp32" (float32 throughout), or "bf16" (operands rounded to
+	// bfloat16, products accumulated in float32, float32 master weights,
+	// optimiser and everything outside the GEMMs; needs AVX-512-BF16).
+	// It applies to the training steps and the validation.
+	Precision string `json:"precision,omitempty"`
+}
+
+// SetPrecision selects the GEMM arithmetic of the whole process by a
+// --precision value ("" = fp32); bf16 on a CPU without AVX-512-BF16 is a
+// usage error naming the flag.
+func SetPrecision(p string) error {
+	if p == "" {
+		p = "fp32"
+	}
+	prec, err := kernels.ParsePrecision(p)
+	if err != nil {
+		return errs.Usage("--precision %q: want fp32 or bf16", p)
+	}
+	if err := kernels.SetPrecision(prec); err != nil {
+		return errs.Usage("--precision bf16: this CPU has no AVX-512-BF16 (VDPBF16PS), which fess's bfloat16 matrix products need; use --precision fp32")
+	}
+	return nil
 }
 
 // Patched reports whether c trains on patches.
@@ -236,6 +260,9 @@ func (c Config) Validate() error {
 	}
 	if c.ValEvery < 1 {
 		return errs.Usage("train: --val-every %d: want ≥ 1", c.ValEvery)
+	}
+	if c.Precision != "" && c.Precision != "fp32" && c.Precision != "bf16" {
+		return errs.Usage("train: --precision %q (precision): want fp32 or bf16", c.Precision)
 	}
 	if c.Threads < 1 {
 		return errs.Usage("train: --threads %d: want ≥ 1 (or 0: all CPUs)", c.Threads)

@@ -148,6 +148,9 @@ func New(cfg Config, out string, opts Options) (*Trainer, error) {
 	}
 	tensor.SetThreads(cfg.Threads)
 	kernels.SetThreads(cfg.Threads)
+	if err := SetPrecision(cfg.Precision); err != nil {
+		return nil, err
+	}
 	p, err := dataset.Open(cfg.Data)
 	if err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ const predictUsage = `usage: fess predict (--run RUN | --runs R0,R1,…) --in CA
        fess predict (--run RUN | --runs R0,R1,…) --in DATASET --out DIR [--layout auto] [--part I/N]
                     [--frame T] [--threshold 0.5] [--convention brats2021|brats2023|msd]
                     [--tta] [--overlap 0.5] [--keep-largest] [--threads N]
-                    [--checkpoint best|last|ema]
+                    [--checkpoint best|last|ema] [--precision fp32|bf16]
 
 Segments one case with a trained run. The input gives the run's channels
 (RUN/task.json lists them, in order): one file for a one-channel run; for
@@ -44,6 +44,7 @@ averages several runs' probabilities (cross-validation folds);
 --keep-largest keeps each region's largest connected component.
 --checkpoint picks the weights as for fess test: best (default), last, or
 ema (a run trained with --ema).
+--precision bf16 as for fess test (bfloat16 operands, float32 accumulation).
 --threads defaults to fess train's (every CPU the process may use, or
 SLURM_CPUS_PER_TASK if smaller); results are bit-identical for a given count.
 
@@ -77,6 +78,7 @@ func runPredict(args []string, stderr io.Writer) error {
 	layout := fs.String("layout", "auto", "whole-folder mode: the layout of the --in data set")
 	part := fs.String("part", "", "whole-folder mode: predict only part I of N (I/N, I from 0)")
 	threads := fs.Int("threads", 0, "worker threads (0: every CPU the process may use, or SLURM_CPUS_PER_TASK if smaller)")
+	precision := fs.String("precision", "fp32", "matrix-product arithmetic: fp32, or bf16 (needs AVX-512-BF16)")
 	var iopt train.InferOptions
 	addInferFlags(fs, &iopt)
 	fs.StringVar(&iopt.Checkpoint, "checkpoint", "best", "weights: best, last or ema (ema.safetensors of a run trained with --ema)")
@@ -87,6 +89,9 @@ func runPredict(args []string, stderr io.Writer) error {
 		return errs.Usage("predict: --checkpoint %q: want one of %s\n%s", iopt.Checkpoint, strings.Join(train.Checkpoints, ", "), predictUsage)
 	}
 	if err := setThreads(*threads); err != nil {
+		return err
+	}
+	if err := train.SetPrecision(*precision); err != nil {
 		return err
 	}
 	if (*run == "") == (*runsFlag == "") || *in == "" || *out == "" || fs.NArg() > 0 {

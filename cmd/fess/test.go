@@ -18,7 +18,7 @@ import (
 
 const testUsage = `usage: fess test (--run RUN | --runs R0,R1,…) [--data PREPARED] --out DIR
                  [--tta] [--overlap 0.5] [--keep-largest] [--native] [--threads N] [--quiet]
-                 [--checkpoint best|last|ema]
+                 [--checkpoint best|last|ema] [--precision fp32|bf16]
 
 Evaluates a trained run (best.safetensors, else last.safetensors; an older
 run's best.ckpt/last.ckpt are read too, and a best checkpoint that cannot be
@@ -49,6 +49,8 @@ summary.json's "space" says where the metrics were computed.
 --checkpoint picks the weights: best (default, as above), last
 (last.safetensors only) or ema (ema.safetensors, the EMA weights of a run
 trained with fess train --ema; a run without them is refused, exit 2).
+--precision bf16 runs the network's matrix products with bfloat16
+operands (float32 accumulation; needs AVX-512-BF16); default fp32.
 --threads
 defaults to fess train's (every CPU the process may use, or
 SLURM_CPUS_PER_TASK if smaller); results are bit-identical for a given count.
@@ -70,6 +72,7 @@ func runTest(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "output folder")
 	quiet := fs.Bool("quiet", false, "no progress")
 	threads := fs.Int("threads", 0, "worker threads (0: every CPU the process may use, or SLURM_CPUS_PER_TASK if smaller)")
+	precision := fs.String("precision", "fp32", "matrix-product arithmetic: fp32, or bf16 (needs AVX-512-BF16)")
 	var iopt train.InferOptions
 	addInferFlags(fs, &iopt)
 	fs.StringVar(&iopt.Checkpoint, "checkpoint", "best", "weights to test: best, last or ema (ema.safetensors of a run trained with --ema)")
@@ -77,6 +80,9 @@ func runTest(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := setThreads(*threads); err != nil {
+		return err
+	}
+	if err := train.SetPrecision(*precision); err != nil {
 		return err
 	}
 	if (*run == "") == (*runsFlag == "") || *out == "" || fs.NArg() > 0 {

@@ -23,6 +23,7 @@ const trainUsage = `usage: fess train --data PREPARED --out RUN [--loss fess|dic
                   [--config FILE] [--init WEIGHTS.safetensors]
                   [--patch P|PX,PY,PZ] [--iters-per-epoch N] [--augment[=false]] [--fold K]
                   [--lr-schedule constant|poly|cosine] [--warmup-epochs W] [--ema D]
+                  [--precision fp32|bf16]
 
 Trains a 3-D U-Net on a prepared data set (fess prepare). The run folder gets
 config.json (the full configuration: re-run with --config RUN/config.json),
@@ -80,6 +81,11 @@ weights and BatchNorm running statistics, avg ← D·avg + (1 − D)·live after
 every optimiser step; it is checkpointed (resume stays bit-identical),
 validated each validation epoch (val_dice_ema in log.jsonl) and saved as
 ema.safetensors (state_dict names as last/best; fess test --checkpoint ema).
+--precision bf16 rounds the operands of every matrix product (the
+convolutions' GEMMs) to bfloat16 and accumulates in float32, with float32
+master weights, optimiser and the rest (the CPU's counterpart of GPU
+mixed precision); it needs AVX-512-BF16 and is an error elsewhere; it
+applies to validation too and a resumed run keeps it.
 See docs/training.md.
 
 examples:
@@ -126,6 +132,7 @@ func runTrain(args []string, stderr io.Writer) error {
 	schedule := fs.String("lr-schedule", "constant", "learning-rate schedule: constant, poly or cosine (per epoch)")
 	warmup := fs.Int("warmup-epochs", 0, "linear learning-rate warm-up over the first W epochs (0: none)")
 	ema := fs.Float64("ema", 0, "EMA decay of the weights in [0, 1) (0: no EMA)")
+	precision := fs.String("precision", "fp32", "matrix-product arithmetic: fp32, or bf16 (bfloat16 operands, float32 accumulation and master weights; needs AVX-512-BF16)")
 	if err := parseFlags(fs, trainUsage, args); err != nil {
 		return err
 	}
@@ -247,6 +254,12 @@ func runTrain(args []string, stderr io.Writer) error {
 	}
 	if take("ema") {
 		cfg.EMA = *ema
+	}
+	if take("precision") {
+		cfg.Precision = *precision
+		if cfg.Precision == "fp32" {
+			cfg.Precision = ""
+		}
 	}
 	if take("fold") {
 		if *fold < -1 {

@@ -44,7 +44,7 @@ func init() {
 func bf16PairRows(dst, r0, r1 unsafe.Pointer, n int, stride uintptr)
 
 //go:noescape
-func bf16PairSeq(dst, src unsafe.Pointer, npairs int)
+func bf16PairSeq(dst, src unsafe.Pointer, npairs int, pf uintptr)
 
 // bf16CvtAsm: the AVX-512F conversion loops (bf16PairRows, bf16PairSeq)
 // pack the bfloat16 operands; they round exactly as bf16FromF32.

@@ -184,7 +184,7 @@ func TestBF16ConvertAsm(t *testing.T) {
 		}
 	}
 	seq := make([]uint32, n+1)
-	bf16PairSeq(unsafe.Pointer(&seq[0]), unsafe.Pointer(&x[0]), n)
+	bf16PairSeq(unsafe.Pointer(&seq[0]), unsafe.Pointer(&x[0]), n, 256)
 	for p := 0; p < n; p++ {
 		if w := bf16Pair(x[2*p], x[2*p+1]); seq[p] != w {
 			t.Fatalf("bf16PairSeq: pair %d of (%#08x, %#08x) = %#08x, want %#08x", p, math.Float32bits(x[2*p]), math.Float32bits(x[2*p+1]), seq[p], w)

@@ -18,6 +18,7 @@ func BenchmarkSgemmBF16(b *testing.B) {
 		{"cf/m=64,n=32768,k=864", false, false, 64, 32768, 864},
 		{"fwd/M=4096,K=864,N=64", false, false, 4096, 64, 864},
 		{"fwd/M=4096,K=432,N=16", false, false, 4096, 16, 432},
+		{"fwd/M=4096,K=216,N=8", false, false, 4096, 8, 216},
 		{"wgrad/M=4096,K=864,N=64", true, false, 864, 64, 4096},
 		{"igrad/M=4096,K=864,N=64", false, true, 4096, 864, 64},
 	}
@@ -81,4 +82,27 @@ func BenchmarkBF16MicroKernel(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkBF16Convert times the packing conversions on L2-resident rows
+// (4096 floats): bytes of float32 read per second.
+func BenchmarkBF16Convert(b *testing.B) {
+	const n = 4096
+	src := make([]float32, 2*n)
+	for i := range src {
+		src[i] = float32(i) * 0.37
+	}
+	dst := make([]uint32, n)
+	b.Run("pairSeq", func(b *testing.B) {
+		b.SetBytes(4 * n)
+		for b.Loop() {
+			pairSeq(dst[:n/2], src[:n], 0)
+		}
+	})
+	b.Run("pairRows", func(b *testing.B) {
+		b.SetBytes(4 * n)
+		for b.Loop() {
+			pairRows(dst, 16, src[:n/2], src[n/2:n], n/2)
+		}
+	})
 }

@@ -63,14 +63,15 @@ func pairRows(dst []uint32, stride int, r0, r1 []float32, n int) {
 }
 
 // pairSeq writes the pairs of consecutive values of src to dst (len(src)
-// odd: the last pair's odd half is zero).
-func pairSeq(dst []uint32, src []float32) {
+// odd: the last pair's odd half is zero). pf is a prefetch distance in
+// bytes (a hint for the assembly loop; 0 for none).
+func pairSeq(dst []uint32, src []float32, pf uintptr) {
 	np := len(src) / 2
 	n8 := 0
 	if bf16CvtAsm {
 		if n8 = np &^ 7; n8 > 0 {
 			_, _ = dst[n8-1], src[2*n8-1]
-			bf16PairSeq(unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), n8)
+			bf16PairSeq(unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), n8, pf)
 		}
 	}
 	for p := n8; p < np; p++ {
@@ -150,12 +151,23 @@ func packABF16(transA bool, a []float32, lda, i0, mb, pc, kb int, dst []uint32) 
 		}
 		return 4, 64, kp * 16
 	}
-	for i := 0; i < mb; i++ {
-		r := (i0 + i) * lda
-		pairSeq(dst[i*kp:(i+1)*kp], a[r+pc:r+pc+kb])
+	for t := 0; t < tiles; t++ {
+		packATileBF16(a, lda, i0, mb, pc, kb, t, dst)
 	}
-	clear(dst[mb*kp : tiles*16*kp])
 	return uintptr(kp) * 4, 4, kp * 16
+}
+
+// packATileBF16 converts tile t (rows i0+16t ...) of a row-major A block as
+// packABF16 lays it out, prefetching the next tile's rows.
+func packATileBF16(a []float32, lda, i0, mb, pc, kb, t int, dst []uint32) {
+	kp := (kb + 1) / 2
+	rows := min(16, mb-t*16)
+	pf := uintptr(16*lda) * 4
+	for i := t * 16; i < t*16+rows; i++ {
+		r := (i0 + i) * lda
+		pairSeq(dst[i*kp:(i+1)*kp], a[r+pc:r+pc+kb], pf)
+	}
+	clear(dst[(t*16+rows)*kp : (t+1)*16*kp])
 }
 
 type bf16Scratch struct {
@@ -319,7 +331,16 @@ func (j *bf16Job) block(s *bf16Scratch, i0, mb, p0, p1 int) {
 		s.ap = make([]uint32, tiles*kp*16)
 	}
 	ap := s.ap[:tiles*kp*16]
-	rsA, csA, tileStep := packABF16(j.transA, j.a, j.lda, i0, mb, j.pc, j.kb, ap)
+	// A transposed is converted here; a row-major A tile by tile during the
+	// first B panel, so that reading A from memory overlaps the kernel's
+	// work on the previous tiles (with a prefetch of the next tile's rows).
+	var rsA, csA uintptr
+	tileStep := kp * 16
+	if j.transA {
+		rsA, csA, tileStep = packABF16(true, j.a, j.lda, i0, mb, j.pc, j.kb, ap)
+	} else {
+		rsA, csA = uintptr(kp)*4, 4
+	}
 	fn := j.kern.fn
 	ldcB := uintptr(j.ldc) * 4
 	for p := p0; p < p1; p++ {
@@ -329,6 +350,9 @@ func (j *bf16Job) block(s *bf16Scratch, i0, mb, p0, p1 int) {
 		for t := 0; t < tiles; t++ {
 			row := i0 + t*16
 			rows := min(16, i0+mb-row)
+			if p == p0 && !j.transA {
+				packATileBF16(j.a, j.lda, i0, mb, j.pc, j.kb, t, ap)
+			}
 			apan := unsafe.Pointer(&ap[t*tileStep])
 			if rows == 16 && cols == 16 {
 				fn(kp, apan, rsA, csA, bpan, unsafe.Pointer(&j.c[row*j.ldc+col]), ldcB, j.alpha, j.beta)

@@ -61,4 +61,4 @@ var bf16CvtAsm = false
 
 func bf16PairRows(dst, r0, r1 unsafe.Pointer, n int, stride uintptr) { panic("kernels: no assembly") }
 
-func bf16PairSeq(dst, src unsafe.Pointer, npairs int) { panic("kernels: no assembly") }
+func bf16PairSeq(dst, src unsafe.Pointer, npairs int, pf uintptr) { panic("kernels: no assembly") }

@@ -89,6 +89,9 @@ type Recipe struct {
 	// TestCheckpoint is the weights each run is tested with: best
 	// (default), last or ema (fess test --checkpoint).
 	TestCheckpoint string `json:"test_checkpoint,omitempty"`
+	// Precision is fess train's --precision (fp32 or bf16) for training
+	// and testing.
+	Precision string `json:"precision,omitempty"`
 }
 
 // Load reads and validates an experiment file and fills its defaults.
@@ -350,7 +353,7 @@ func (r Recipe) config(data, loss, pairing string, trainCases int, seed uint64) 
 		ValEvery: r.ValEvery, ClipNorm: r.ClipNorm, WeightDecay: r.WeightDecay, DecoupledDecay: r.DecoupledDecay,
 		Lambda: r.Lambda, Scale: r.Scale, Temperature: r.Temperature,
 		ProjectionDim: r.ProjectionDim, QueueLen: r.QueueLen, Threads: r.Threads,
-		LRSchedule: r.LRSchedule, WarmupEpochs: r.WarmupEpochs, EMA: r.EMA, Augment: r.Augment,
+		LRSchedule: r.LRSchedule, WarmupEpochs: r.WarmupEpochs, EMA: r.EMA, Augment: r.Augment, Precision: r.Precision,
 	}
 	c.Model.Preset, c.Model.Filters, c.Model.Levels, c.Model.Dropout = r.Preset, r.Filters, r.Levels, r.Dropout
 	return c

@@ -38,7 +38,8 @@
 //	    "val_every": 1, "clip_norm": 1, "weight_decay": 0, "decoupled_weight_decay": false,
 //	    "temperature": 0.5, "projection_dim": 128, "queue_len": 64,
 //	    "lr_schedule": "constant", "warmup_epochs": 0, "ema": 0, "augment": false,
-//	    "test_checkpoint": "best"         weights each run is tested with: best, last or ema
+//	    "test_checkpoint": "best",        weights each run is tested with: best, last or ema
+//	    "precision": "fp32"               or bf16 (AVX-512-BF16 CPUs), training and testing
 //	  }
 //	}
 //

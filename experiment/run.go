@@ -454,7 +454,7 @@ func recipeOf(c train.Config) Recipe {
 		Epochs: c.Epochs, Batch: c.Batch, LR: c.LR, ValEvery: c.ValEvery, ClipNorm: c.ClipNorm,
 		WeightDecay: c.WeightDecay, DecoupledDecay: c.DecoupledDecay, Lambda: c.Lambda, Scale: c.Scale,
 		Temperature: c.Temperature, ProjectionDim: c.ProjectionDim, QueueLen: c.QueueLen, Threads: c.Threads,
-		LRSchedule: c.LRSchedule, WarmupEpochs: c.WarmupEpochs, EMA: c.EMA, Augment: c.Augment}
+		LRSchedule: c.LRSchedule, WarmupEpochs: c.WarmupEpochs, EMA: c.EMA, Augment: c.Augment, Precision: c.Precision}
 }
 
 // checkJobRecord fails if the run folder was made for a different job.

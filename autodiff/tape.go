@@ -72,6 +72,9 @@ type Var struct {
 	// (Tape.FreeAfterBackward).
 	remat   func(dst []float32)
 	freeVal bool
+	// freeAfter: values that go back to the pool once this Var's producing
+	// op's backward has run (Tape.FreeAfterBackwardOf).
+	freeAfter []*Var
 }
 
 // Const wraps t as a Var that needs no gradient (inputs, targets).
@@ -310,6 +313,10 @@ func (tp *Tape) BackwardFrom() {
 			if r.out.freeVal {
 				tp.releaseValue(r.out)
 			}
+			for _, v := range r.out.freeAfter {
+				tp.releaseValue(v)
+			}
+			r.out.freeAfter = nil
 		}
 	}
 }
@@ -364,6 +371,37 @@ func (tp *Tape) FreeAfterBackward(vs ...*Var) {
 	}
 }
 
+// FreeAfterBackwardOf gives v's value back to the pool as soon as the
+// backward of the op that computed reader has run: that op is the one,
+// among v's readers, whose backward runs last (the earliest in the
+// forward), e.g. a BatchNorm for its input.
+func (tp *Tape) FreeAfterBackwardOf(v, reader *Var) {
+	if !tp.recording() || v == nil || reader == nil || v.arena != tp || reader.arena != tp {
+		return
+	}
+	reader.freeAfter = append(reader.freeAfter, v)
+}
+
+// SetRecompute gives v (computed on this arena recording tape) a way to
+// recompute its value into dst, bit for bit, for Recompute; fn may read
+// released values through Materialize.
+func (tp *Tape) SetRecompute(v *Var, fn func(dst []float32)) {
+	if tp.recording() && v != nil && v.arena == tp {
+		v.remat = fn
+	}
+}
+
+// Materialize returns a Var holding v's value: v itself, or, if v's value
+// was released, a constant holding it recomputed into a temporary pooled
+// buffer; done gives that buffer back.
+func Materialize(v *Var) (*Var, func()) {
+	if v.Value.Data != nil {
+		return v, func() {}
+	}
+	d, done := valueOf(v)
+	return Const(tensor.FromSlice(d, v.Value.Shape...)), done
+}
+
 // Release gives v's value back to the pool now: the forward ops reading it
 // have run and no backward reads it (or v can be recomputed and every
 // reader asks for it through valueOf, as Concat's recomputation does).
@@ -412,6 +450,9 @@ func (tp *Tape) Recompute(v, after *Var) {
 // valueOf returns v's value, recomputed into a temporary pooled buffer if
 // it was released (done gives that buffer back; a no-op otherwise).
 func valueOf(v *Var) (d []float32, done func()) {
+	if v.Value.Data == nil && v.remat == nil {
+		panic(fmt.Sprintf("autodiff: the value of a Var %v was released and cannot be recomputed", v.Value.Shape))
+	}
 	if v.Value.Data != nil || v.remat == nil {
 		return v.Value.Data, func() {}
 	}

@@ -212,11 +212,13 @@ type Result struct {
 	// one step's.
 	Memory bool `json:"memory_only,omitempty"`
 	// The arena buffer pool (autodiff.ReadPoolStats) at the end: the most
-	// bytes handed out at once during the steps, and all it allocated.
+	// bytes handed out at once during the steps, and the address range it
+	// has handed out (the most of it that can be resident).
 	PoolPeakMiB  float64 `json:"pool_peak_live_mib"`
 	PoolTotalMiB float64 `json:"pool_total_mib"`
-	// Go runtime: the most heap in use seen after a step, and all the
-	// memory it took from the OS (runtime.MemStats HeapInuse, Sys).
+	// Go runtime (the pool's slabs are outside its heap): the most heap in
+	// use seen after a step, and all the memory it took from the OS
+	// (runtime.MemStats HeapInuse, Sys).
 	HeapInuseMiB float64 `json:"heap_inuse_mib"`
 	GoSysMiB     float64 `json:"go_sys_mib"`
 }
@@ -434,8 +436,8 @@ func (r *Result) String() string {
 		if !r.Train {
 			what = "forward"
 		}
-		return fmt.Sprintf("config %s: one %s (%.1fs): peak RSS %.0f MiB; pool peak live %.0f MiB of %.0f MiB allocated; "+
-			"Go heap in use %.0f MiB, from the OS %.0f MiB; %.1f MiB allocated", r.Config, what, r.StepMedian,
+		return fmt.Sprintf("config %s: one %s (%.1fs): peak RSS %.0f MiB; buffer pool peak live %.0f MiB of %.0f MiB touched; "+
+			"Go heap in use %.0f MiB, from the OS %.0f MiB; %.1f MiB allocated on the Go heap", r.Config, what, r.StepMedian,
 			r.PeakRSSMiB, r.PoolPeakMiB, r.PoolTotalMiB, r.HeapInuseMiB, r.GoSysMiB, r.AllocMiBPerStep)
 	}
 	return s + fmt.Sprintf("; peak RSS %.0f MiB; %.0f allocs, %.1f MiB allocated per step", r.PeakRSSMiB,

@@ -200,44 +200,61 @@ func New(cfg Config) (*UNet3D, error) {
 	return m, nil
 }
 
-// runBlock is conv → BN+ReLU → dropout. On an arena recording tape
-// (autodiff.NewArenaTape) the dropout overwrites the BN+ReLU output
-// (autodiff.DropoutInPlace), the conv output (which the BN backward reads)
-// goes back to the pool once the conv's backward has run, and the block's
-// input x, when prev marks it as the previous block's output, is released
-// after the conv has read it and recomputed from that block's conv output
-// when the conv's backward needs it (autodiff.Tape.Recompute).
-func (m *UNet3D) runBlock(tp *autodiff.Tape, bl block, x *autodiff.Var, train, prev bool) *autodiff.Var {
-	c := bl.conv.Forward(tp, x)
+// runBlock is conv → BN+ReLU → dropout; it returns the block's output and
+// its conv's output. On an arena recording tape (autodiff.NewArenaTape) the
+// dropout overwrites the BN+ReLU output (autodiff.DropoutInPlace), the conv
+// output goes back to the pool once the BatchNorm's backward (its last
+// reader) has run, and the block's input x, when prev marks it as the
+// previous block's output, is released after the conv has read it and
+// recomputed from that block's conv output when the conv's backward needs
+// it (autodiff.Tape.Recompute). When input marks x as the network's input
+// (a conv from Cin channels: cheap), the conv output itself is released
+// and recomputed from x when the backward reaches the block.
+func (m *UNet3D) runBlock(tp *autodiff.Tape, bl block, x *autodiff.Var, train, prev, input bool) (d, c *autodiff.Var) {
+	c = bl.conv.Forward(tp, x)
 	if prev {
 		tp.Recompute(x, c)
 	}
-	tp.FreeAfterBackward(c)
 	y := bl.bn.ForwardReLU(tp, c, train)
+	tp.FreeAfterBackwardOf(c, y)
 	tp.Free(c)
-	d := tp.DropoutInPlace(y, m.drop, train, bl.rng)
+	d = tp.DropoutInPlace(y, m.drop, train, bl.rng)
 	if d != y {
 		tp.Free(y)
 	}
-	return d
+	if input {
+		conv := bl.conv
+		tp.SetRecompute(c, func(dst []float32) {
+			t := autodiff.NewNoGradArena()
+			copy(dst, conv.Forward(t, x).Value.Data)
+			t.Reset()
+		})
+		tp.Recompute(c, d)
+	}
+	return d, c
 }
 
 // runBlocks runs blocks on h; on a no-grad arena tape each intermediate is
 // freed as soon as the next block has read it (never h itself: the caller
-// owns it). prev is runBlock's: h is a block output to recompute. On an
-// arena recording tape the blocks' outputs but the last go back to the pool
-// when the backward is done with them (the caller decides for the last).
-func (m *UNet3D) runBlocks(tp *autodiff.Tape, bls []block, h *autodiff.Var, train, prev bool) *autodiff.Var {
+// owns it). prev and input are runBlock's for the first block. On an arena
+// recording tape the blocks' outputs but the last go back to the pool when
+// the backward is done with them (the caller decides for the last). It
+// returns the last block's output and the first block's conv output (the
+// last reader of h in the backward).
+func (m *UNet3D) runBlocks(tp *autodiff.Tape, bls []block, h *autodiff.Var, train, prev, input bool) (out, c0 *autodiff.Var) {
 	in := h
 	for i, bl := range bls {
-		nh := m.runBlock(tp, bl, h, train, prev || i > 0)
+		nh, c := m.runBlock(tp, bl, h, train, prev || i > 0, input && i == 0)
+		if i == 0 {
+			c0 = c
+		}
 		if h != in {
 			tp.Free(h)
 			tp.FreeAfterBackward(h)
 		}
 		h = nh
 	}
-	return h
+	return h, c0
 }
 
 // Forward runs the network on x [N,D,H,W,Cin]. train selects batch
@@ -273,18 +290,20 @@ func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (
 	h := x
 	for i, l := range m.enc {
 		in := h
-		h = m.runBlocks(tp, l.blocks, h, train, false)
+		var c0 *autodiff.Var
+		h, c0 = m.runBlocks(tp, l.blocks, h, train, false, i == 0)
 		if in != x {
 			tp.Free(in)
+			tp.FreeAfterBackwardOf(in, c0) // the pooled map: read by this conv's backward last
 		}
 		tp.FreeAfterBackward(h)
 		skips[i] = h
 		h = tp.MaxPool3D(h, 2)
-		tp.FreeAfterBackward(h)
 	}
 	in := h
-	h = m.runBlocks(tp, m.bott, h, train, false)
+	h, c0 := m.runBlocks(tp, m.bott, h, train, false, false)
 	tp.Free(in)
+	tp.FreeAfterBackwardOf(in, c0)
 	bott := h
 	for i := m.Cfg.Levels - 1; i >= 0; i-- {
 		l := m.dec[i]
@@ -293,11 +312,13 @@ func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (
 			tp.Free(h)
 			tp.Recompute(h, u)
 		}
-		tp.FreeAfterBackward(u)
 		if l.upbn != nil {
 			ub := l.upbn.Forward(tp, u, train)
+			tp.FreeAfterBackwardOf(u, ub)
 			tp.Free(u)
 			u = ub
+		} else {
+			tp.FreeAfterBackward(u) // read by nothing in the backward but the concatenation's recomputation
 		}
 		h = tp.Concat(4, u, skips[i])
 		tp.Free(u, skips[i])
@@ -307,8 +328,8 @@ func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (
 		// the skip's remaining reader is its own BatchNorm+ReLU's backward
 		tp.Recompute(skips[i], skips[i])
 		cat := h
-		tp.FreeAfterBackward(cat)
-		h = m.runBlocks(tp, l.blocks, h, train, true)
+		h, c0 = m.runBlocks(tp, l.blocks, h, train, true, false)
+		tp.FreeAfterBackwardOf(cat, c0)
 		tp.Free(cat)
 		tp.FreeAfterBackward(h)
 	}

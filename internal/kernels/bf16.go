@@ -36,8 +36,15 @@ import (
 // row-major, simply converted row by row, A(i,q) at ap[i*kp+q].
 //
 // Accuracy: each operand carries a relative rounding error of at most 2^-8,
-// so |C − C_exact| ≲ (2^-7 + (k+2)·2^-23)·Σ|alpha·a·b| + 2^-23·|beta·C|
-// (TestSgemmBF16Reference).
+// so |C − C_exact| ≤ (2^-7 + 2^-15 + 2(k+4)·2^-24)·Σ|alpha·a·b| + 2^-22·|beta·C|
+// (TestSgemmBF16Reference), plus up to 2^-126 per step where subnormal
+// values are flushed.
+//
+// Speed (AMD EPYC Zen 4, 2 vCPUs, loaded machine, so indicative only): the
+// 16×16 kernel runs about 220 GFLOP/s per core on L1-resident panels, 2.2×
+// the float32 kernels; whole GEMMs gain less, because A and B are converted
+// in a separate pass: for the engine's narrow channels-last shapes (n = Cout
+// ≤ 64) converting A costs about as much as the products (BenchmarkSgemmBF16).
 
 // Prec is the arithmetic Sgemm and PackB use.
 type Prec int32

@@ -31,8 +31,8 @@ import (
 //
 // Packed layout: VDPBF16PS multiplies pairs of bfloat16 along k, so both
 // operands are packed as k pairs, one uint32 per pair (low half the even k,
-// high half the odd k). B is packed as 16-column panels, B(q,j) at
-// bp[q*16+j]; A as 16-row panels, A(i,q) at ap[q*16+i], or, when A is
+// high half the odd k). B is packed as nr-column panels (nr = 16, or 8 when
+// n <= 8), B(q,j) at bp[q*nr+j]; A as 16-row panels, A(i,q) at ap[q*16+i], or, when A is
 // row-major, simply converted row by row, A(i,q) at ap[i*kp+q].
 //
 // Accuracy: each operand carries a relative rounding error of at most 2^-8,
@@ -109,9 +109,9 @@ func Precision() Prec { return Prec(precision.Load()) }
 // HasBF16 reports whether this CPU runs the bfloat16 GEMM (AVX-512-BF16).
 func HasBF16() bool { return bf16Asm != nil }
 
-// bf16Asm is the assembly bfloat16 kernel, nil where the CPU lacks
+// bf16Asm is the assembly bfloat16 kernel set, nil where the CPU lacks
 // AVX-512-BF16 (bf16_amd64.go sets it). Tests set it to nil to pretend so.
-var bf16Asm *bf16Kernel
+var bf16Asm *bf16Set
 
 // bf16Kernel is a bfloat16 micro-kernel: fn computes, for i < mr, j < nr,
 //

@@ -27,16 +27,24 @@ func dpbf16High(acc, x, y unsafe.Pointer)
 //go:noescape
 func bf16k16x16(kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32)
 
-// hasBF16CPU reports whether the CPU has AVX-512-BF16 (with AVX-512F, which
-// the kernel's other instructions need, and an OS that saves ZMM state,
-// which x/sys/cpu checks for HasAVX512F).
-var hasBF16CPU = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16
+// bf16k16x8 is bf16k16x16 on YMM registers (8 columns; Y16-Y31 need
+// AVX-512VL).
+//
+//go:noescape
+func bf16k16x8(kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32)
 
-var bf16Asm16x16 = &bf16Kernel{name: "avx512bf16-16x16", mr: 16, nr: 16, fn: bf16k16x16}
+// hasBF16CPU reports whether the CPU has AVX-512-BF16 (with AVX-512F and VL,
+// which the kernels' other instructions need, and an OS that saves ZMM
+// state, which x/sys/cpu checks for HasAVX512F).
+var hasBF16CPU = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BF16
+
+var bf16AsmSet = &bf16Set{name: "avx512bf16",
+	wide:   &bf16Kernel{name: "avx512bf16-16x16", mr: 16, nr: 16, fn: bf16k16x16},
+	narrow: &bf16Kernel{name: "avx512bf16-16x8", mr: 16, nr: 8, fn: bf16k16x8}}
 
 func init() {
 	if hasBF16CPU {
-		bf16Asm = bf16Asm16x16
+		bf16Asm = bf16AsmSet
 	}
 }
 

@@ -34,11 +34,16 @@ func TestDPBF16Encoding(t *testing.T) {
 		{31, 0, 4}:   "62 62 7e 48 52 fc",
 		{26, 0, 3}:   "62 62 7e 48 52 d3",
 	}
+	gnuY := map[[3]int]string{ // the 256-bit form (vdpbf16ps %ymm...)
+		{16, 0, 1}: "62 e2 7e 28 52 c1",
+		{31, 0, 4}: "62 62 7e 28 52 fc",
+		{26, 0, 3}: "62 62 7e 28 52 d3",
+	}
 	src, err := os.ReadFile("kernel_bf16_amd64.s")
 	if err != nil {
 		t.Fatal(err)
 	}
-	line := regexp.MustCompile(`((?:BYTE \$0x[0-9A-F]{2}; ){5}BYTE \$0x[0-9A-F]{2}) // VDPBF16PS Z(\d+), Z(\d+), Z(\d+)`)
+	line := regexp.MustCompile(`((?:BYTE \$0x[0-9A-F]{2}; ){5}BYTE \$0x[0-9A-F]{2}) // VDPBF16PS ([YZ])(\d+), [YZ](\d+), [YZ](\d+)`)
 	seen := 0
 	for _, m := range line.FindAllStringSubmatch(string(src), -1) {
 		var bs []byte
@@ -48,12 +53,17 @@ func TestDPBF16Encoding(t *testing.T) {
 		}
 		var regs [3]int
 		for i := range regs {
-			regs[i], _ = strconv.Atoi(m[2+i])
+			regs[i], _ = strconv.Atoi(m[3+i])
 		}
 		// Decode the EVEX fields back into registers.
 		p0, p1, p2, modrm := bs[1], bs[2], bs[3], bs[5]
-		if bs[0] != 0x62 || bs[4] != 0x52 || p0&0x0F != 0x02 || p1&0x87 != 0x06 || p2&0xF7 != 0x40 || modrm>>6 != 3 {
-			t.Fatalf("%x: not VDPBF16PS zmm, zmm, zmm", bs)
+		ll := byte(0x40) // L'L = 10: ZMM
+		known := gnu
+		if m[2] == "Y" {
+			ll, known = 0x20, gnuY // L'L = 01: YMM
+		}
+		if bs[0] != 0x62 || bs[4] != 0x52 || p0&0x0F != 0x02 || p1&0x87 != 0x06 || p2&0xF7 != ll || modrm>>6 != 3 {
+			t.Fatalf("%x: not VDPBF16PS %smm, %smm, %smm", bs, m[2], m[2], m[2])
 		}
 		dst := int(modrm>>3&7) | int(^p0>>7&1)<<3 | int(^p0>>4&1)<<4
 		src1 := int(^p1>>3&15) | int(^p2>>3&1)<<4
@@ -61,15 +71,15 @@ func TestDPBF16Encoding(t *testing.T) {
 		if [3]int{dst, src1, src2} != regs {
 			t.Fatalf("%x decodes to Z%d, Z%d, Z%d; the comment says %v", bs, dst, src1, src2, regs)
 		}
-		if want, ok := gnu[regs]; ok {
+		if want, ok := known[regs]; ok {
 			seen++
 			if got := fmt.Sprintf("% x", bs); got != want {
 				t.Fatalf("VDPBF16PS %v: bytes %s, GNU as %s", regs, got, want)
 			}
 		}
 	}
-	if seen != len(gnu) {
-		t.Fatalf("found %d of the %d instructions with known GNU encodings", seen, len(gnu))
+	if seen != len(gnu)+len(gnuY) {
+		t.Fatalf("found %d of the %d instructions with known GNU encodings", seen, len(gnu)+len(gnuY))
 	}
 }
 

@@ -58,10 +58,13 @@ func BenchmarkSgemmBF16(b *testing.B) {
 // panels (kp pairs: 2·kp k values), against the float32 kernels' ceiling in
 // BenchmarkMicroKernel.
 func BenchmarkBF16MicroKernel(b *testing.B) {
-	for _, kern := range []*bf16Kernel{bf16Asm, bf16Go16x16} {
-		if kern == nil {
-			continue
+	var kerns []*bf16Kernel
+	for _, set := range []*bf16Set{bf16Asm, bf16Go} {
+		if set != nil {
+			kerns = append(kerns, set.wide, set.narrow)
 		}
+	}
+	for _, kern := range kerns {
 		for _, kp := range []int{64, 128, 216} {
 			for _, rowMajor := range []bool{false, true} {
 				b.Run(fmt.Sprintf("%s/kp=%d/rowmajorA=%v", kern.name, kp, rowMajor), func(b *testing.B) {
@@ -76,7 +79,7 @@ func BenchmarkBF16MicroKernel(b *testing.B) {
 					}
 					c := make([]float32, 16*16)
 					loop(b, 2*16*16*2*float64(kp), func() {
-						kern.fn(kp, unsafe.Pointer(&ap[0]), rs, cs, unsafe.Pointer(&bp[0]), unsafe.Pointer(&c[0]), 64, 1, 0)
+						kern.fn(kp, unsafe.Pointer(&ap[0]), rs, cs, unsafe.Pointer(&bp[0]), unsafe.Pointer(&c[0]), uintptr(kern.nr)*4, 1, 0)
 					})
 				})
 			}

@@ -109,10 +109,10 @@ func bf16Ref(tc gemmCase, a, b, c []float32) {
 	}
 }
 
-// bf16Kernels lists the bfloat16 kernels runnable here: the Go emulation
-// always, the assembly kernel where the CPU has AVX-512-BF16.
-func bf16Kernels(t *testing.T) []*bf16Kernel {
-	ks := []*bf16Kernel{bf16Go16x16}
+// bf16Kernels lists the bfloat16 kernel sets runnable here: the Go
+// emulation always, the assembly kernels where the CPU has AVX-512-BF16.
+func bf16Kernels(t *testing.T) []*bf16Set {
+	ks := []*bf16Set{bf16Go}
 	if bf16Asm != nil {
 		ks = append(ks, bf16Asm)
 	} else {
@@ -122,7 +122,7 @@ func bf16Kernels(t *testing.T) []*bf16Kernel {
 }
 
 func bf16Cases(r *rand.Rand) []gemmCase {
-	sizes := []int{1, 2, 3, 5, 15, 16, 17, 31, 32, 33, 47}
+	sizes := []int{1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47}
 	var cases []gemmCase
 	for trial := 0; trial < 48; trial++ {
 		cases = append(cases, gemmCase{transA: trial&1 != 0, transB: trial&2 != 0,
@@ -131,7 +131,8 @@ func bf16Cases(r *rand.Rand) []gemmCase {
 	}
 	// k across the blocks (512, odd last blocks), m across row blocks, n
 	// across several column blocks (ncMax is cut to 32 for some runs).
-	for _, s := range [][3]int{{40, 20, 513}, {19, 35, 1025}, {70, 64, 1000}, {300, 17, 64}, {33, 100, 7}, {1, 1, 1}, {16, 16, 2}} {
+	for _, s := range [][3]int{{40, 20, 513}, {19, 35, 1025}, {70, 64, 1000}, {300, 17, 64}, {33, 100, 7}, {1, 1, 1}, {16, 16, 2},
+		{100, 8, 600}, {50, 6, 77}, {16, 8, 16}} {
 		for tr := 0; tr < 4; tr++ {
 			cases = append(cases, gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: s[0], n: s[1], k: s[2],
 				alpha: 1, beta: []float32{0, 1, 0.5, 0}[tr]})
@@ -300,7 +301,7 @@ func TestPrecisionAPI(t *testing.T) {
 
 	bf16Asm = saved
 	if bf16Asm == nil {
-		bf16Asm = bf16Go16x16
+		bf16Asm = bf16Go
 	}
 	if err := SetPrecision(BF16); err != nil || Precision() != BF16 {
 		t.Fatalf("SetPrecision(BF16) with a kernel: %v", err)
@@ -323,7 +324,7 @@ func TestPrecisionAPI(t *testing.T) {
 		}
 	}
 	// PackB + SgemmPacked (row-major A and B, k across blocks).
-	for _, s := range [][3]int{{50, 1030, 24}, {7, 3, 5}, {16, 64, 16}} {
+	for _, s := range [][3]int{{50, 1030, 24}, {7, 3, 5}, {16, 64, 16}, {40, 600, 8}} {
 		m, k, n := s[0], s[1], s[2]
 		tc := gemmCase{m: m, n: n, k: k, lda: k + 1, ldb: n, ldc: n + 2, alpha: 1, beta: 0.5}
 		a, b, c := tc.operands(r)

@@ -34,9 +34,9 @@ func bf16KBlock(k int) int {
 
 // bf16PackedSize is the number of pairs of op(B) k×n packed in k blocks of
 // kc: each block holds ceil(kb/2) pairs per column, columns padded to
-// 16-column panels.
-func bf16PackedSize(k, n, kc int) int {
-	cols := (n + 15) / 16 * 16
+// nr-column panels.
+func bf16PackedSize(k, n, kc, nr int) int {
+	cols := (n + nr - 1) / nr * nr
 	full := k / kc
 	last := k - full*kc
 	return (full*((kc+1)/2) + (last+1)/2) * cols
@@ -82,13 +82,13 @@ func pairSeq(dst []uint32, src []float32, pf uintptr) {
 	}
 }
 
-// packBBF16 converts op(B)[pc:pc+kb, jc:jc+nb] to bf16 pairs in 16-column
-// panels: panel q holds dst[q*kp*16 + p*16 + j] = pair(op(B)[pc+2p][jc+16q+j],
-// op(B)[pc+2p+1][jc+16q+j]) for p < kp = ceil(kb/2), zero past kb and nb.
-// Only panels [q0, q1) are written.
-func packBBF16(transB bool, b []float32, ldb, pc, kb, jc, nb, q0, q1 int, dst []uint32) {
+// packBBF16 converts op(B)[pc:pc+kb, jc:jc+nb] to bf16 pairs in nr-column
+// panels (nr = 16 or 8): panel q holds dst[q*kp*nr + p*nr + j] =
+// pair(op(B)[pc+2p][jc+nr*q+j], op(B)[pc+2p+1][jc+nr*q+j]) for p < kp =
+// ceil(kb/2), zero past kb and nb. Only panels [q0, q1) are written.
+func packBBF16(transB bool, b []float32, ldb, pc, kb, jc, nb, q0, q1, nr int, dst []uint32) {
 	kp := (kb + 1) / 2
-	if !transB {
+	if !transB && nr == 16 {
 		// Rows 2p and 2p+1 of B, over the panels' columns.
 		j0 := jc + q0*16
 		cols := min(nb-q0*16, (q1-q0)*16)
@@ -102,23 +102,39 @@ func packBBF16(transB bool, b []float32, ldb, pc, kb, jc, nb, q0, q1 int, dst []
 		}
 	}
 	for q := q0; q < q1; q++ {
-		pan := dst[q*kp*16 : (q+1)*kp*16]
-		cols := min(16, nb-q*16)
-		if transB {
+		pan := dst[q*kp*nr : (q+1)*kp*nr]
+		cols := min(nr, nb-q*nr)
+		j0 := jc + q*nr
+		switch {
+		case transB:
 			// op(B)[p][j] = b[j*ldb+p]: a stored row per column.
-			j0 := jc + q*16
 			for j := 0; j < cols; j++ {
 				src := b[(j0+j)*ldb+pc : (j0+j)*ldb+pc+kb]
 				for p := 0; p < kb/2; p++ {
-					pan[p*16+j] = bf16Pair(src[2*p], src[2*p+1])
+					pan[p*nr+j] = bf16Pair(src[2*p], src[2*p+1])
 				}
 				if kb&1 != 0 {
-					pan[(kp-1)*16+j] = bf16Pair(src[kb-1], 0)
+					pan[(kp-1)*nr+j] = bf16Pair(src[kb-1], 0)
+				}
+			}
+		case nr != 16:
+			for p := 0; p < kp; p++ {
+				r0 := b[(pc+2*p)*ldb+j0 : (pc+2*p)*ldb+j0+cols]
+				d := pan[p*nr : p*nr+cols]
+				if 2*p+1 < kb {
+					r1 := b[(pc+2*p+1)*ldb+j0 : (pc+2*p+1)*ldb+j0+cols]
+					for j := range d {
+						d[j] = bf16Pair(r0[j], r1[j])
+					}
+				} else {
+					for j := range d {
+						d[j] = bf16Pair(r0[j], 0)
+					}
 				}
 			}
 		}
-		for p := 0; p < kp && cols < 16; p++ {
-			clear(pan[p*16+cols : p*16+16])
+		for p := 0; p < kp && cols < nr; p++ {
+			clear(pan[p*nr+cols : p*nr+nr])
 		}
 	}
 }
@@ -172,7 +188,7 @@ func packATileBF16(a []float32, lda, i0, mb, pc, kb, t int, dst []uint32) {
 
 type bf16Scratch struct {
 	ap   []uint32
-	tile [16 * 16]float32
+	tile [16 * 16]float32 // a partial tile of C (16 rows of nr)
 }
 
 var bf16ScratchPool = sync.Pool{New: func() any { return new(bf16Scratch) }}
@@ -180,6 +196,7 @@ var bf16ScratchPool = sync.Pool{New: func() any { return new(bf16Scratch) }}
 // bf16Job is one bfloat16 call's state, shared by its workers.
 type bf16Job struct {
 	kern           *bf16Kernel
+	nr             int // kern.nr
 	transA, transB bool
 	m, n, k        int
 	alpha          float32
@@ -207,9 +224,10 @@ var bf16JobPool = sync.Pool{New: func() any { return new(bf16Job) }}
 // threads (split by panels) instead of the caller alone.
 const bf16PackParallel = 1 << 16
 
-// sgemmBF16 is Sgemm in bfloat16 precision on the given kernel (16×16). With
-// pre != nil, B is a PackB-packed k×n block set (transB false) and b unused.
-func sgemmBF16(kern *bf16Kernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+// sgemmBF16 is Sgemm in bfloat16 precision on the given kernel set (16×16,
+// or 16×8 for n <= 8). With pre != nil, B is a PackB-packed k×n block set
+// (transB false) and b unused.
+func sgemmBF16(set *bf16Set, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int, pre []uint32) {
 	if pre == nil {
 		checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
@@ -227,7 +245,9 @@ func sgemmBF16(kern *bf16Kernel, threads int, transA, transB bool, m, n, k int, 
 		threads = 1
 	}
 	j := bf16JobPool.Get().(*bf16Job)
-	*j = bf16Job{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+	kern := set.pick(n)
+	nr := kern.nr
+	*j = bf16Job{kern: kern, nr: nr, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
 		b: b, ldb: ldb, c: c, ldc: ldc, bp: j.bp, pre: pre != nil}
 	kc := bf16KBlock(k)
 	nc := min(ncMax, n)
@@ -249,7 +269,7 @@ func sgemmBF16(kern *bf16Kernel, threads int, transA, transB bool, m, n, k int, 
 	mblocks = (m + mc - 1) / mc
 	j.mc = mc
 	if pre == nil {
-		need := (kc + 1) / 2 * ((nc + 15) / 16 * 16)
+		need := (kc + 1) / 2 * ((nc + nr - 1) / nr * nr)
 		if cap(j.bp) < need {
 			j.bp = make([]uint32, need)
 		}
@@ -258,7 +278,7 @@ func sgemmBF16(kern *bf16Kernel, threads int, transA, transB bool, m, n, k int, 
 	bp := j.bp
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
-		npan := (nb + 15) / 16
+		npan := (nb + nr - 1) / nr
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
 			j.pc, j.kb, j.jc, j.nb, j.npan = pc, kb, jc, nb, npan
@@ -267,7 +287,7 @@ func sgemmBF16(kern *bf16Kernel, threads int, transA, transB bool, m, n, k int, 
 				j.beta = 1
 			}
 			if pre != nil {
-				j.bp = pre[(pc/2)*npan*16:]
+				j.bp = pre[(pc/2)*npan*nr:]
 			} else if threads > 1 && kb*nb > bf16PackParallel && npan >= 2 {
 				j.bp = bp
 				j.packing, j.ngroups, j.items = true, 1, min(npan, 4*threads)
@@ -275,7 +295,7 @@ func sgemmBF16(kern *bf16Kernel, threads int, transA, transB bool, m, n, k int, 
 				j.packing = false
 			} else {
 				j.bp = bp
-				packBBF16(transB, b, ldb, pc, kb, jc, nb, 0, npan, bp)
+				packBBF16(transB, b, ldb, pc, kb, jc, nb, 0, npan, nr, bp)
 			}
 			ngroups := 1
 			if threads > 1 && mblocks < 2*threads {
@@ -303,7 +323,7 @@ func (j *bf16Job) worker(done bool) {
 		}
 		if j.packing {
 			q0, q1 := it*j.npan/j.items, (it+1)*j.npan/j.items
-			packBBF16(j.transB, j.b, j.ldb, j.pc, j.kb, j.jc, j.nb, q0, q1, j.bp)
+			packBBF16(j.transB, j.b, j.ldb, j.pc, j.kb, j.jc, j.nb, q0, q1, j.nr, j.bp)
 			continue
 		}
 		if s == nil {
@@ -344,9 +364,10 @@ func (j *bf16Job) block(s *bf16Scratch, i0, mb, p0, p1 int) {
 	fn := j.kern.fn
 	ldcB := uintptr(j.ldc) * 4
 	for p := p0; p < p1; p++ {
-		col := j.jc + p*16
-		cols := min(16, j.jc+j.nb-col)
-		bpan := unsafe.Pointer(&j.bp[p*kp*16])
+		nr := j.nr
+		col := j.jc + p*nr
+		cols := min(nr, j.jc+j.nb-col)
+		bpan := unsafe.Pointer(&j.bp[p*kp*nr])
 		for t := 0; t < tiles; t++ {
 			row := i0 + t*16
 			rows := min(16, i0+mb-row)
@@ -354,7 +375,7 @@ func (j *bf16Job) block(s *bf16Scratch, i0, mb, p0, p1 int) {
 				packATileBF16(j.a, j.lda, i0, mb, j.pc, j.kb, t, ap)
 			}
 			apan := unsafe.Pointer(&ap[t*tileStep])
-			if rows == 16 && cols == 16 {
+			if rows == 16 && cols == nr {
 				fn(kp, apan, rsA, csA, bpan, unsafe.Pointer(&j.c[row*j.ldc+col]), ldcB, j.alpha, j.beta)
 				continue
 			}
@@ -373,10 +394,26 @@ func (j *bf16Job) block(s *bf16Scratch, i0, mb, p0, p1 int) {
 	}
 }
 
-// bf16Go16x16 is the portable bfloat16 kernel: an exact emulation of the
-// assembly kernel's arithmetic (dpbf16 per pair, then the fused write-back),
-// slow, for the tests and for checking the assembly kernel against.
-var bf16Go16x16 = &bf16Kernel{name: "go-bf16-16x16", mr: 16, nr: 16, fn: bf16KernGo16x16}
+// bf16Set is a pair of bfloat16 kernels: wide (16×16) and, for n <= 8,
+// narrow (16×8).
+type bf16Set struct {
+	name         string
+	wide, narrow *bf16Kernel
+}
+
+func (s *bf16Set) pick(n int) *bf16Kernel {
+	if n <= s.narrow.nr {
+		return s.narrow
+	}
+	return s.wide
+}
+
+// bf16Go is the portable bfloat16 kernel set: an exact emulation of the
+// assembly kernels' arithmetic (dpbf16 per pair, then the fused
+// write-back), slow, for the tests and for checking the assembly against.
+var bf16Go = &bf16Set{name: "go-bf16",
+	wide:   &bf16Kernel{name: "go-bf16-16x16", mr: 16, nr: 16, fn: bf16KernGo16x16},
+	narrow: &bf16Kernel{name: "go-bf16-16x8", mr: 16, nr: 8, fn: bf16KernGo16x8}}
 
 func bf16KernGo16x16(kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32) {
 	var acc [16][16]float32
@@ -391,13 +428,36 @@ func bf16KernGo16x16(kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Poi
 		}
 	}
 	for i := range acc {
-		ci := (*[16]float32)(unsafe.Add(c, uintptr(i)*ldc))
-		for jj, v := range acc[i] {
-			if beta == 0 {
-				ci[jj] = alpha * v
-			} else {
-				ci[jj] = fma32(beta, ci[jj], alpha*v)
+		bf16WriteRow(acc[i][:], unsafe.Add(c, uintptr(i)*ldc), alpha, beta)
+	}
+}
+
+func bf16KernGo16x8(kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32) {
+	var acc [16][8]float32
+	for q := 0; q < kp; q++ {
+		bq := (*[8]uint32)(unsafe.Add(b, q*32))
+		for i := range acc {
+			ai := *(*uint32)(unsafe.Add(a, uintptr(i)*rsA+uintptr(q)*csA))
+			row := &acc[i]
+			for jj := range row {
+				row[jj] = dpbf16(row[jj], bq[jj], ai)
 			}
+		}
+	}
+	for i := range acc {
+		bf16WriteRow(acc[i][:], unsafe.Add(c, uintptr(i)*ldc), alpha, beta)
+	}
+}
+
+// bf16WriteRow stores C[j] = alpha*acc[j] (beta == 0, C not read) or
+// fma(beta, C[j], alpha*acc[j]), as the assembly kernels' write-back.
+func bf16WriteRow(acc []float32, c unsafe.Pointer, alpha, beta float32) {
+	ci := unsafe.Slice((*float32)(c), len(acc))
+	for jj, v := range acc {
+		if beta == 0 {
+			ci[jj] = alpha * v
+		} else {
+			ci[jj] = fma32(beta, ci[jj], alpha*v)
 		}
 	}
 }
@@ -405,13 +465,14 @@ func bf16KernGo16x16(kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Poi
 // packBBF16All packs the row-major k×n b (leading dimension ldb) for
 // SgemmPacked in BF16: its k blocks one after the other, each as
 // packBBF16 lays it out, in dst's bits.
-func packBBF16All(kern *bf16Kernel, dst, b []float32, ldb, k, n int) PackedB {
+func packBBF16All(set *bf16Set, dst, b []float32, ldb, k, n int) PackedB {
 	kc := bf16KBlock(k)
-	size := bf16PackedSize(k, n, kc)
+	nr := set.pick(n).nr
+	size := bf16PackedSize(k, n, kc, nr)
 	pairs := unsafe.Slice((*uint32)(unsafe.Pointer(&dst[0])), size)
-	npan := (n + 15) / 16
+	npan := (n + nr - 1) / nr
 	for pc := 0; pc < k; pc += kc {
-		packBBF16(false, b, ldb, pc, min(kc, k-pc), 0, n, 0, npan, pairs[(pc/2)*npan*16:])
+		packBBF16(false, b, ldb, pc, min(kc, k-pc), 0, n, 0, npan, nr, pairs[(pc/2)*npan*nr:])
 	}
-	return PackedB{k: k, n: n, kc: kc, data: dst[:size], bf16: pairs, bk: kern}
+	return PackedB{k: k, n: n, kc: kc, data: dst[:size], bf16: pairs, bk: set}
 }

@@ -16,7 +16,8 @@
 //	                       (ModRM.rm); mm = 10 selects the 0F38 map
 //	P1 = W vvvv 1 pp       W = 0; vvvv = inverted bits 0-3 of the first source;
 //	                       pp = 10 is the F3 prefix
-//	P2 = z L'L b V' aaa    z = 0; L'L = 10 (512 bits); b = 0 (no broadcast);
+//	P2 = z L'L b V' aaa    z = 0; L'L = 10 (512 bits; 01 for the 256-bit YMM
+//	                       form); b = 0 (no broadcast);
 //	                       V' = inverted bit 4 of the first source; aaa = 000
 //	ModRM = 11 reg rm      reg = destination bits 0-2, rm = second source
 //	                       bits 0-2
@@ -60,7 +61,7 @@ TEXT ·dpbf16High(SB), NOSPLIT, $0-24
 
 // func bf16k16x16(kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32)
 //
-// For i, j < 16: acc[i][j] = Σ_{p<kp} dot(A(i,p), B[p][j]) by VDPBF16PS in
+// For i < 16, j < 16: acc[i][j] = Σ_{p<kp} dot(A(i,p), B[p][j]) by VDPBF16PS in
 // increasing p, where A(i,p) is the pair (uint32) at a + i*rsA + p*csA and
 // B[p] the 16 pairs at b + 64p; then C[i][j] = alpha*acc (beta == 0, C not
 // read) or fma(beta, C[i][j], alpha*acc), C rows ldc bytes apart.
@@ -93,8 +94,8 @@ TEXT ·bf16k16x16(SB), NOSPLIT, $0-64
 	VPXORD Z30, Z30, Z30
 	VPXORD Z31, Z31, Z31
 	TESTQ CX, CX
-	JZ bf16store
-bf16loop:
+	JZ k16store
+k16loop:
 	VMOVDQU32 (DX), Z0
 	VPBROADCASTD (SI), Z1
 	BYTE $0x62; BYTE $0xE2; BYTE $0x7E; BYTE $0x48; BYTE $0x52; BYTE $0xC1 // VDPBF16PS Z16, Z0, Z1 (Intel order: Z16 += Z0·Z1)
@@ -134,15 +135,15 @@ bf16loop:
 	ADDQ R10, R13
 	ADDQ $64, DX
 	DECQ CX
-	JNZ bf16loop
-bf16store:
+	JNZ k16loop
+k16store:
 	MOVQ c+40(FP), DI
 	MOVQ ldc+48(FP), R11
 	VBROADCASTSS alpha+56(FP), Z0
 	VBROADCASTSS beta+60(FP), Z1
 	MOVL beta+60(FP), AX
 	TESTL $0x7fffffff, AX
-	JZ bf16beta0
+	JZ k16beta0
 	VMULPS Z0, Z16, Z16
 	VFMADD231PS (DI), Z1, Z16
 	VMOVUPS Z16, (DI)
@@ -209,7 +210,7 @@ bf16store:
 	ADDQ R11, DI
 	VZEROUPPER
 	RET
-bf16beta0:
+k16beta0:
 	VMULPS Z0, Z16, Z16
 	VMOVUPS Z16, (DI)
 	ADDQ R11, DI
@@ -260,6 +261,210 @@ bf16beta0:
 	ADDQ R11, DI
 	VZEROUPPER
 	RET
+
+// func bf16k16x8(kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32)
+//
+// For i < 16, j < 8: acc[i][j] = Σ_{p<kp} dot(A(i,p), B[p][j]) by VDPBF16PS in
+// increasing p, where A(i,p) is the pair (uint32) at a + i*rsA + p*csA and
+// B[p] the 8 pairs at b + 32p; then C[i][j] = alpha*acc (beta == 0, C not
+// read) or fma(beta, C[i][j], alpha*acc), C rows ldc bytes apart.
+// Registers: row i accumulates in Y(16+i); Y0 holds the B row, Y1-Y4 the
+// broadcast A pairs; SI, BX, R12, R13 point at A rows 0, 4, 8, 12.
+TEXT ·bf16k16x8(SB), NOSPLIT, $0-64
+	MOVQ kp+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ rsA+16(FP), R8
+	MOVQ csA+24(FP), R10
+	MOVQ b+32(FP), DX
+	LEAQ (R8)(R8*2), R9 // 3*rsA
+	LEAQ (SI)(R8*4), BX
+	LEAQ (BX)(R8*4), R12
+	LEAQ (R12)(R8*4), R13
+	VPXORD Y16, Y16, Y16
+	VPXORD Y17, Y17, Y17
+	VPXORD Y18, Y18, Y18
+	VPXORD Y19, Y19, Y19
+	VPXORD Y20, Y20, Y20
+	VPXORD Y21, Y21, Y21
+	VPXORD Y22, Y22, Y22
+	VPXORD Y23, Y23, Y23
+	VPXORD Y24, Y24, Y24
+	VPXORD Y25, Y25, Y25
+	VPXORD Y26, Y26, Y26
+	VPXORD Y27, Y27, Y27
+	VPXORD Y28, Y28, Y28
+	VPXORD Y29, Y29, Y29
+	VPXORD Y30, Y30, Y30
+	VPXORD Y31, Y31, Y31
+	TESTQ CX, CX
+	JZ k8store
+k8loop:
+	VMOVDQU32 (DX), Y0
+	VPBROADCASTD (SI), Y1
+	BYTE $0x62; BYTE $0xE2; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xC1 // VDPBF16PS Y16, Y0, Y1 (Intel order: Y16 += Y0·Y1)
+	VPBROADCASTD (SI)(R8*1), Y2
+	BYTE $0x62; BYTE $0xE2; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xCA // VDPBF16PS Y17, Y0, Y2 (Intel order: Y17 += Y0·Y2)
+	VPBROADCASTD (SI)(R8*2), Y3
+	BYTE $0x62; BYTE $0xE2; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xD3 // VDPBF16PS Y18, Y0, Y3 (Intel order: Y18 += Y0·Y3)
+	VPBROADCASTD (SI)(R9*1), Y4
+	BYTE $0x62; BYTE $0xE2; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xDC // VDPBF16PS Y19, Y0, Y4 (Intel order: Y19 += Y0·Y4)
+	VPBROADCASTD (BX), Y1
+	BYTE $0x62; BYTE $0xE2; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xE1 // VDPBF16PS Y20, Y0, Y1 (Intel order: Y20 += Y0·Y1)
+	VPBROADCASTD (BX)(R8*1), Y2
+	BYTE $0x62; BYTE $0xE2; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xEA // VDPBF16PS Y21, Y0, Y2 (Intel order: Y21 += Y0·Y2)
+	VPBROADCASTD (BX)(R8*2), Y3
+	BYTE $0x62; BYTE $0xE2; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xF3 // VDPBF16PS Y22, Y0, Y3 (Intel order: Y22 += Y0·Y3)
+	VPBROADCASTD (BX)(R9*1), Y4
+	BYTE $0x62; BYTE $0xE2; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xFC // VDPBF16PS Y23, Y0, Y4 (Intel order: Y23 += Y0·Y4)
+	VPBROADCASTD (R12), Y1
+	BYTE $0x62; BYTE $0x62; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xC1 // VDPBF16PS Y24, Y0, Y1 (Intel order: Y24 += Y0·Y1)
+	VPBROADCASTD (R12)(R8*1), Y2
+	BYTE $0x62; BYTE $0x62; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xCA // VDPBF16PS Y25, Y0, Y2 (Intel order: Y25 += Y0·Y2)
+	VPBROADCASTD (R12)(R8*2), Y3
+	BYTE $0x62; BYTE $0x62; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xD3 // VDPBF16PS Y26, Y0, Y3 (Intel order: Y26 += Y0·Y3)
+	VPBROADCASTD (R12)(R9*1), Y4
+	BYTE $0x62; BYTE $0x62; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xDC // VDPBF16PS Y27, Y0, Y4 (Intel order: Y27 += Y0·Y4)
+	VPBROADCASTD (R13), Y1
+	BYTE $0x62; BYTE $0x62; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xE1 // VDPBF16PS Y28, Y0, Y1 (Intel order: Y28 += Y0·Y1)
+	VPBROADCASTD (R13)(R8*1), Y2
+	BYTE $0x62; BYTE $0x62; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xEA // VDPBF16PS Y29, Y0, Y2 (Intel order: Y29 += Y0·Y2)
+	VPBROADCASTD (R13)(R8*2), Y3
+	BYTE $0x62; BYTE $0x62; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xF3 // VDPBF16PS Y30, Y0, Y3 (Intel order: Y30 += Y0·Y3)
+	VPBROADCASTD (R13)(R9*1), Y4
+	BYTE $0x62; BYTE $0x62; BYTE $0x7E; BYTE $0x28; BYTE $0x52; BYTE $0xFC // VDPBF16PS Y31, Y0, Y4 (Intel order: Y31 += Y0·Y4)
+	ADDQ R10, SI
+	ADDQ R10, BX
+	ADDQ R10, R12
+	ADDQ R10, R13
+	ADDQ $32, DX
+	DECQ CX
+	JNZ k8loop
+k8store:
+	MOVQ c+40(FP), DI
+	MOVQ ldc+48(FP), R11
+	VBROADCASTSS alpha+56(FP), Y0
+	VBROADCASTSS beta+60(FP), Y1
+	MOVL beta+60(FP), AX
+	TESTL $0x7fffffff, AX
+	JZ k8beta0
+	VMULPS Y0, Y16, Y16
+	VFMADD231PS (DI), Y1, Y16
+	VMOVUPS Y16, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y17, Y17
+	VFMADD231PS (DI), Y1, Y17
+	VMOVUPS Y17, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y18, Y18
+	VFMADD231PS (DI), Y1, Y18
+	VMOVUPS Y18, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y19, Y19
+	VFMADD231PS (DI), Y1, Y19
+	VMOVUPS Y19, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y20, Y20
+	VFMADD231PS (DI), Y1, Y20
+	VMOVUPS Y20, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y21, Y21
+	VFMADD231PS (DI), Y1, Y21
+	VMOVUPS Y21, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y22, Y22
+	VFMADD231PS (DI), Y1, Y22
+	VMOVUPS Y22, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y23, Y23
+	VFMADD231PS (DI), Y1, Y23
+	VMOVUPS Y23, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y24, Y24
+	VFMADD231PS (DI), Y1, Y24
+	VMOVUPS Y24, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y25, Y25
+	VFMADD231PS (DI), Y1, Y25
+	VMOVUPS Y25, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y26, Y26
+	VFMADD231PS (DI), Y1, Y26
+	VMOVUPS Y26, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y27, Y27
+	VFMADD231PS (DI), Y1, Y27
+	VMOVUPS Y27, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y28, Y28
+	VFMADD231PS (DI), Y1, Y28
+	VMOVUPS Y28, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y29, Y29
+	VFMADD231PS (DI), Y1, Y29
+	VMOVUPS Y29, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y30, Y30
+	VFMADD231PS (DI), Y1, Y30
+	VMOVUPS Y30, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y31, Y31
+	VFMADD231PS (DI), Y1, Y31
+	VMOVUPS Y31, (DI)
+	ADDQ R11, DI
+	VZEROUPPER
+	RET
+k8beta0:
+	VMULPS Y0, Y16, Y16
+	VMOVUPS Y16, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y17, Y17
+	VMOVUPS Y17, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y18, Y18
+	VMOVUPS Y18, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y19, Y19
+	VMOVUPS Y19, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y20, Y20
+	VMOVUPS Y20, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y21, Y21
+	VMOVUPS Y21, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y22, Y22
+	VMOVUPS Y22, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y23, Y23
+	VMOVUPS Y23, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y24, Y24
+	VMOVUPS Y24, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y25, Y25
+	VMOVUPS Y25, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y26, Y26
+	VMOVUPS Y26, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y27, Y27
+	VMOVUPS Y27, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y28, Y28
+	VMOVUPS Y28, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y29, Y29
+	VMOVUPS Y29, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y30, Y30
+	VMOVUPS Y30, (DI)
+	ADDQ R11, DI
+	VMULPS Y0, Y31, Y31
+	VMOVUPS Y31, (DI)
+	ADDQ R11, DI
+	VZEROUPPER
+	RET
+
 
 // float32 → bfloat16 for the packing, by PyTorch's integer method (see
 // bf16FromF32). VCVTNE2PS2BF16 (also missing from the Go assembler) is not

@@ -13,8 +13,8 @@ type PackedB struct {
 	k, n, kc int
 	kern     *microKernel
 	data     []float32
-	bf16     []uint32    // BF16 precision: the pairs (aliasing dst), else nil
-	bk       *bf16Kernel // and the kernel to run them on
+	bf16     []uint32 // BF16 precision: the pairs (aliasing dst), else nil
+	bk       *bf16Set // and the kernels to run them on
 }
 
 // kernelFor returns the micro-kernel for n columns of C (the dot kernel
@@ -33,7 +33,7 @@ func kernelFor(kp kernelPair, n int) *microKernel {
 // precision.
 func PackBSize(k, n int) int {
 	if Precision() == BF16 {
-		return bf16PackedSize(k, n, bf16KBlock(k))
+		return bf16PackedSize(k, n, bf16KBlock(k), bf16Asm.pick(n).nr)
 	}
 	nr := kernelFor(kernelSet, n).nr
 	return k * ((n + nr - 1) / nr * nr)

@@ -5,9 +5,10 @@
 L = []
 def e(s): L.append(s)
 
-def evex_dpbf16ps(dst, src1, src2):
+def evex_dpbf16ps(dst, src1, src2, bits=512):
     """Bytes of VDPBF16PS zmm<dst>, zmm<src1>, zmm<src2> (Intel operand order:
-    dst += src1·src2 pairwise), register form, 512 bits, no mask.
+    dst += src1·src2 pairwise), register form, 512 bits (or ymm, 256 bits:
+    L'L = 01), no mask.
 
     EVEX.512.F3.0F38.W0 52 /r, operands ModRM.reg = dst, EVEX.vvvv = src1,
     ModRM.rm = src2:
@@ -24,14 +25,15 @@ def evex_dpbf16ps(dst, src1, src2):
     inv = lambda r, bit: (~r >> bit) & 1
     p0 = inv(dst, 3) << 7 | inv(src2, 4) << 6 | inv(src2, 3) << 5 | inv(dst, 4) << 4 | 0b0010
     p1 = 0 << 7 | ((~src1) & 15) << 3 | 1 << 2 | 0b10
-    p2 = 0 << 7 | 0b10 << 5 | 0 << 4 | inv(src1, 4) << 3 | 0b000
+    ll = {512: 0b10, 256: 0b01}[bits]
+    p2 = 0 << 7 | ll << 5 | 0 << 4 | inv(src1, 4) << 3 | 0b000
     modrm = 0b11 << 6 | (dst & 7) << 3 | (src2 & 7)
     return [0x62, p0, p1, p2, 0x52, modrm]
 
-def dp(dst, src1, src2):
+def dp(dst, src1, src2, V='Z'):
     """One hand-encoded VDPBF16PS; the comment spells it in Intel order."""
-    bs = evex_dpbf16ps(dst, src1, src2)
-    return '\t' + '; '.join('BYTE $0x%02X' % b for b in bs) + ' // VDPBF16PS Z%d, Z%d, Z%d (Intel order: Z%d += Z%d·Z%d)' % (dst, src1, src2, dst, src1, src2)
+    bs = evex_dpbf16ps(dst, src1, src2, 512 if V == 'Z' else 256)
+    return '\t' + '; '.join('BYTE $0x%02X' % b for b in bs) + ' // VDPBF16PS {V}%d, {V}%d, {V}%d (Intel order: {V}%d += {V}%d·{V}%d)'.replace('{V}', V) % (dst, src1, src2, dst, src1, src2)
 
 e('//go:build amd64 && !purego')
 e('')
@@ -51,7 +53,8 @@ e('//	                       B, X = inverted bits 3, 4 of the second source')
 e('//	                       (ModRM.rm); mm = 10 selects the 0F38 map')
 e('//	P1 = W vvvv 1 pp       W = 0; vvvv = inverted bits 0-3 of the first source;')
 e('//	                       pp = 10 is the F3 prefix')
-e('//	P2 = z L\'L b V\' aaa    z = 0; L\'L = 10 (512 bits); b = 0 (no broadcast);')
+e('//	P2 = z L\'L b V\' aaa    z = 0; L\'L = 10 (512 bits; 01 for the 256-bit YMM')
+e('//	                       form); b = 0 (no broadcast);')
 e('//	                       V\' = inverted bit 4 of the first source; aaa = 000')
 e('//	ModRM = 11 reg rm      reg = destination bits 0-2, rm = second source')
 e('//	                       bits 0-2')
@@ -82,69 +85,76 @@ for name, (d, s1, s2) in [('dpbf16Low', (0, 1, 2)), ('dpbf16High', (24, 17, 31))
     e('\tRET')
     e('')
 
-# The 16x16 kernel.
-MR = 16
-ACC = 16  # rows in Z16..Z31
-e('// func bf16k16x16(kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32)')
-e('//')
-e('// For i, j < 16: acc[i][j] = Σ_{p<kp} dot(A(i,p), B[p][j]) by VDPBF16PS in')
-e('// increasing p, where A(i,p) is the pair (uint32) at a + i*rsA + p*csA and')
-e('// B[p] the 16 pairs at b + 64p; then C[i][j] = alpha*acc (beta == 0, C not')
-e('// read) or fma(beta, C[i][j], alpha*acc), C rows ldc bytes apart.')
-e('// Registers: row i accumulates in Z(16+i); Z0 holds the B row, Z1-Z4 the')
-e('// broadcast A pairs; SI, BX, R12, R13 point at A rows 0, 4, 8, 12.')
-e('TEXT ·bf16k16x16(SB), NOSPLIT, $0-64')
-e('\tMOVQ kp+0(FP), CX')
-e('\tMOVQ a+8(FP), SI')
-e('\tMOVQ rsA+16(FP), R8')
-e('\tMOVQ csA+24(FP), R10')
-e('\tMOVQ b+32(FP), DX')
-e('\tLEAQ (R8)(R8*2), R9 // 3*rsA')
-e('\tLEAQ (SI)(R8*4), BX')
-e('\tLEAQ (BX)(R8*4), R12')
-e('\tLEAQ (R12)(R8*4), R13')
-for i in range(ACC):
-    e('\tVPXORD Z%d, Z%d, Z%d' % (16 + i, 16 + i, 16 + i))
-e('\tTESTQ CX, CX')
-e('\tJZ bf16store')
-e('bf16loop:')
-e('\tVMOVDQU32 (DX), Z0')
-bases = ['SI', 'BX', 'R12', 'R13']
-offs = ['(%s)', '(%s)(R8*1)', '(%s)(R8*2)', '(%s)(R9*1)']
-for i in range(MR):
-    t = 1 + i % 4
-    e('\tVPBROADCASTD %s, Z%d' % (offs[i % 4] % bases[i // 4], t))
-    e(dp(16 + i, 0, t))
-for bse in bases:
-    e('\tADDQ R10, %s' % bse)
-e('\tADDQ $64, DX')
-e('\tDECQ CX')
-e('\tJNZ bf16loop')
-e('bf16store:')
-e('\tMOVQ c+40(FP), DI')
-e('\tMOVQ ldc+48(FP), R11')
-e('\tVBROADCASTSS alpha+56(FP), Z0')
-e('\tVBROADCASTSS beta+60(FP), Z1')
-e('\tMOVL beta+60(FP), AX')
-e('\tTESTL $0x7fffffff, AX')
-e('\tJZ bf16beta0')
-for i in range(MR):
-    z = 16 + i
-    e('\tVMULPS Z0, Z%d, Z%d' % (z, z))
-    e('\tVFMADD231PS (DI), Z1, Z%d' % z)
-    e('\tVMOVUPS Z%d, (DI)' % z)
-    e('\tADDQ R11, DI')
-e('\tVZEROUPPER')
-e('\tRET')
-e('bf16beta0:')
-for i in range(MR):
-    z = 16 + i
-    e('\tVMULPS Z0, Z%d, Z%d' % (z, z))
-    e('\tVMOVUPS Z%d, (DI)' % z)
-    e('\tADDQ R11, DI')
-e('\tVZEROUPPER')
-e('\tRET')
+# The 16x16 (ZMM) and 16x8 (YMM, AVX-512VL for Y16-Y31) kernels.
+def kernel(V):
+    MR = 16
+    nr = 16 if V == 'Z' else 8
+    vb = 4 * nr  # bytes of one B row / C row of the tile
+    name = 'bf16k16x%d' % nr
+    lab = 'k%d' % nr
+    e('// func %s(kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32)' % name)
+    e('//')
+    e('// For i < 16, j < %d: acc[i][j] = Σ_{p<kp} dot(A(i,p), B[p][j]) by VDPBF16PS in' % nr)
+    e('// increasing p, where A(i,p) is the pair (uint32) at a + i*rsA + p*csA and')
+    e('// B[p] the %d pairs at b + %dp; then C[i][j] = alpha*acc (beta == 0, C not' % (nr, vb))
+    e('// read) or fma(beta, C[i][j], alpha*acc), C rows ldc bytes apart.')
+    e('// Registers: row i accumulates in %s(16+i); %s0 holds the B row, %s1-%s4 the' % (V, V, V, V))
+    e('// broadcast A pairs; SI, BX, R12, R13 point at A rows 0, 4, 8, 12.')
+    e('TEXT ·%s(SB), NOSPLIT, $0-64' % name)
+    e('\tMOVQ kp+0(FP), CX')
+    e('\tMOVQ a+8(FP), SI')
+    e('\tMOVQ rsA+16(FP), R8')
+    e('\tMOVQ csA+24(FP), R10')
+    e('\tMOVQ b+32(FP), DX')
+    e('\tLEAQ (R8)(R8*2), R9 // 3*rsA')
+    e('\tLEAQ (SI)(R8*4), BX')
+    e('\tLEAQ (BX)(R8*4), R12')
+    e('\tLEAQ (R12)(R8*4), R13')
+    for i in range(MR):
+        e('\tVPXORD %s%d, %s%d, %s%d' % (V, 16 + i, V, 16 + i, V, 16 + i))
+    e('\tTESTQ CX, CX')
+    e('\tJZ %sstore' % lab)
+    e('%sloop:' % lab)
+    e('\tVMOVDQU32 (DX), %s0' % V)
+    bases = ['SI', 'BX', 'R12', 'R13']
+    offs = ['(%s)', '(%s)(R8*1)', '(%s)(R8*2)', '(%s)(R9*1)']
+    for i in range(MR):
+        t = 1 + i % 4
+        e('\tVPBROADCASTD %s, %s%d' % (offs[i % 4] % bases[i // 4], V, t))
+        e(dp(16 + i, 0, t, V))
+    for bse in bases:
+        e('\tADDQ R10, %s' % bse)
+    e('\tADDQ $%d, DX' % vb)
+    e('\tDECQ CX')
+    e('\tJNZ %sloop' % lab)
+    e('%sstore:' % lab)
+    e('\tMOVQ c+40(FP), DI')
+    e('\tMOVQ ldc+48(FP), R11')
+    e('\tVBROADCASTSS alpha+56(FP), %s0' % V)
+    e('\tVBROADCASTSS beta+60(FP), %s1' % V)
+    e('\tMOVL beta+60(FP), AX')
+    e('\tTESTL $0x7fffffff, AX')
+    e('\tJZ %sbeta0' % lab)
+    for i in range(MR):
+        z = 16 + i
+        e('\tVMULPS %s0, %s%d, %s%d' % (V, V, z, V, z))
+        e('\tVFMADD231PS (DI), %s1, %s%d' % (V, V, z))
+        e('\tVMOVUPS %s%d, (DI)' % (V, z))
+        e('\tADDQ R11, DI')
+    e('\tVZEROUPPER')
+    e('\tRET')
+    e('%sbeta0:' % lab)
+    for i in range(MR):
+        z = 16 + i
+        e('\tVMULPS %s0, %s%d, %s%d' % (V, V, z, V, z))
+        e('\tVMOVUPS %s%d, (DI)' % (V, z))
+        e('\tADDQ R11, DI')
+    e('\tVZEROUPPER')
+    e('\tRET')
+    e('')
 
+kernel('Z')
+kernel('Y')
 
 # float32 -> bfloat16 conversion for packing (AVX-512F), the integer method
 # of PyTorch: r = (u + 0x7FFF + ((u >> 16) & 1)) >> 16, any NaN -> 0x7FC0.

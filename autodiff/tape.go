@@ -71,6 +71,7 @@ type Var struct {
 	// to the pool once the producing op's backward has run
 	// (Tape.FreeAfterBackward).
 	remat   func(dst []float32)
+	rematOn func(t *Tape) *Var // remat as an op on a no-grad arena (SetRecomputeOp)
 	freeVal bool
 	// freeAfter: values that go back to the pool once this Var's producing
 	// op's backward has run (Tape.FreeAfterBackwardOf).
@@ -391,6 +392,45 @@ func (tp *Tape) SetRecompute(v *Var, fn func(dst []float32)) {
 	}
 }
 
+// SetRecomputeOp is SetRecompute for a value that fn recomputes as an op
+// (for example a conv) on the no-grad arena t it is given; the op's output
+// buffer becomes v's value without a copy.
+func (tp *Tape) SetRecomputeOp(v *Var, fn func(t *Tape) *Var) {
+	if tp.recording() && v != nil && v.arena == tp {
+		v.rematOn = fn
+	}
+}
+
+// recomputed returns v's value recomputed into a pooled buffer that the
+// caller owns.
+func recomputed(v *Var) []float32 {
+	if v.rematOn != nil {
+		t := NewNoGradArena()
+		r := t.disown(v.rematOn(t))
+		t.Reset()
+		return r
+	}
+	b := getBufDirty(tensor.Numel(v.Value.Shape))
+	v.remat(b)
+	return b
+}
+
+// disown removes v's value from the buffers tp hands back at Reset and
+// returns it.
+func (tp *Tape) disown(v *Var) []float32 {
+	d := v.Value.Data
+	for i := len(tp.owned) - 1; i >= 0; i-- {
+		if b := tp.owned[i]; len(b) == len(d) && &b[0] == &d[0] {
+			last := len(tp.owned) - 1
+			tp.owned[i] = tp.owned[last]
+			tp.owned[last] = nil
+			tp.owned = tp.owned[:last]
+			return d
+		}
+	}
+	panic("autodiff: recomputation returned a value its tape did not compute")
+}
+
 // Materialize returns a Var holding v's value: v itself, or, if v's value
 // was released, a constant holding it recomputed into a temporary pooled
 // buffer; done gives that buffer back.
@@ -420,7 +460,7 @@ func (tp *Tape) Release(v *Var) {
 // BatchNorm, DropoutInPlace or Concat on this tape); otherwise nothing
 // happens.
 func (tp *Tape) Recompute(v, after *Var) {
-	if !tp.recording() || v == nil || v.remat == nil || v.arena != tp {
+	if !tp.recording() || v == nil || (v.remat == nil && v.rematOn == nil) || v.arena != tp {
 		return
 	}
 	at := -1
@@ -437,8 +477,7 @@ func (tp *Tape) Recompute(v, after *Var) {
 		if v.Value.Data != nil {
 			return
 		}
-		b := getBufDirty(tensor.Numel(v.Value.Shape))
-		v.remat(b)
+		b := recomputed(v)
 		tp.owned = append(tp.owned, b)
 		v.Value.Data = b
 	}}
@@ -450,13 +489,12 @@ func (tp *Tape) Recompute(v, after *Var) {
 // valueOf returns v's value, recomputed into a temporary pooled buffer if
 // it was released (done gives that buffer back; a no-op otherwise).
 func valueOf(v *Var) (d []float32, done func()) {
-	if v.Value.Data == nil && v.remat == nil {
-		panic(fmt.Sprintf("autodiff: the value of a Var %v was released and cannot be recomputed", v.Value.Shape))
-	}
-	if v.Value.Data != nil || v.remat == nil {
+	if v.Value.Data != nil {
 		return v.Value.Data, func() {}
 	}
-	b := getBufDirty(tensor.Numel(v.Value.Shape))
-	v.remat(b)
+	if v.remat == nil && v.rematOn == nil {
+		panic(fmt.Sprintf("autodiff: the value of a Var %v was released and cannot be recomputed", v.Value.Shape))
+	}
+	b := recomputed(v)
 	return b, func() { putBuf(b) }
 }

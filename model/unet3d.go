@@ -224,11 +224,7 @@ func (m *UNet3D) runBlock(tp *autodiff.Tape, bl block, x *autodiff.Var, train, p
 	}
 	if input {
 		conv := bl.conv
-		tp.SetRecompute(c, func(dst []float32) {
-			t := autodiff.NewNoGradArena()
-			copy(dst, conv.Forward(t, x).Value.Data)
-			t.Reset()
-		})
+		tp.SetRecomputeOp(c, func(t *autodiff.Tape) *autodiff.Var { return conv.Forward(t, x) })
 		tp.Recompute(c, d)
 	}
 	return d, c
@@ -312,19 +308,27 @@ func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (
 			tp.Free(h)
 			tp.Recompute(h, u)
 		}
+		// the up-conv output, recomputed from the up-conv's input when
+		// needed: by its BatchNorm's backward, or without that BatchNorm
+		// only by the concatenation's recomputation
+		up, hin := l.up, h
+		tp.SetRecomputeOp(u, func(t *autodiff.Tape) *autodiff.Var {
+			hv, done := autodiff.Materialize(hin)
+			defer done()
+			return up.Forward(t, hv)
+		})
 		if l.upbn != nil {
 			ub := l.upbn.Forward(tp, u, train)
+			tp.Recompute(u, ub)
 			tp.FreeAfterBackwardOf(u, ub)
 			tp.Free(u)
 			u = ub
-		} else {
-			tp.FreeAfterBackward(u) // read by nothing in the backward but the concatenation's recomputation
 		}
 		h = tp.Concat(4, u, skips[i])
 		tp.Free(u, skips[i])
-		if l.upbn != nil {
-			tp.Release(u) // its BatchNorm's backward does not read it; Concat recomputes it
-		}
+		// (without the BatchNorm, u is the up-conv output:) the backward
+		// reads neither; Concat recomputes it
+		tp.Release(u)
 		// the skip's remaining reader is its own BatchNorm+ReLU's backward
 		tp.Recompute(skips[i], skips[i])
 		cat := h

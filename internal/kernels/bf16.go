@@ -27,13 +27,14 @@ import (
 // and C accumulates block by block with beta = 1 after the first, so the
 // result depends only on the shapes and values: not on the thread count, and
 // bit-identical between the assembly kernel and the pure-Go emulation
-// (bf16KernGo), which the tests hold it to.
+// (bf16Go), which the tests hold it to.
 //
 // Packed layout: VDPBF16PS multiplies pairs of bfloat16 along k, so both
 // operands are packed as k pairs, one uint32 per pair (low half the even k,
 // high half the odd k). B is packed as nr-column panels (nr = 16, or 8 when
-// n <= 8), B(q,j) at bp[q*nr+j]; A as 16-row panels, A(i,q) at ap[q*16+i], or, when A is
-// row-major, simply converted row by row, A(i,q) at ap[i*kp+q].
+// n <= 8), B(q,j) at bp[q*nr+j]; A as 16-row panels, A(i,q) at ap[q*16+i],
+// or, when A is row-major, simply converted row by row, A(i,q) at
+// ap[i*kp+q].
 //
 // Accuracy: each operand carries a relative rounding error of at most 2^-8,
 // so |C − C_exact| ≤ (2^-7 + 2^-15 + 2(k+4)·2^-24)·Σ|alpha·a·b| + 2^-22·|beta·C|

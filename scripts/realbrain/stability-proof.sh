@@ -46,14 +46,19 @@ for rc in $RECIPES; do
   [[ $rc =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || { echo "recipe name '$rc' must be a shell identifier" >&2; exit 2; }
 done
 
-# 1. data (colin27_brats.json is written last: without it the folder is incomplete)
-if [ ! -f "$OUT/raw/colin27_brats.json" ]; then
+# 1. data (colin27_brats.json is written last: without it the folder is incomplete).
+# RAW=DIR uses that raw data set instead (any layout fess prepare reads, e.g. the
+# synthetic phantoms of `fess synth --kind brain`), for the same comparison elsewhere.
+RAWDIR=${RAW:-$OUT/raw}
+if [ -n "${RAW:-}" ]; then
+  [ -d "$RAW" ] || { echo "RAW=$RAW is not a folder" >&2; exit 2; }
+elif [ ! -f "$OUT/raw/colin27_brats.json" ]; then
   rm -rf "$OUT/raw"
   t0=$SECONDS
   /usr/bin/python3 scripts/realbrain/make_colin27_brats.py --out "$OUT/raw" --cases "$CASES" --seed "$DATASEED" --quiet
   echo "generated $CASES cases in $((SECONDS - t0)) s" >&2
 fi
-"$F" prepare --in "$OUT/raw" --out "$OUT/prep" --size 32 --modalities flair --target wt --quiet
+"$F" prepare --in "$RAWDIR" --out "$OUT/prep" --size 32 --modalities flair --target wt --quiet
 
 # 2. runs
 train_flags() { local v="RECIPE_$1"; printf '%s' "${!v-}"; }
@@ -103,13 +108,16 @@ wait
 
 
 # 3. table (exit status 1 when a run has no test/summary.json)
-/usr/bin/python3 - "$OUT" "$RECIPES" "$LOSSES" "$SEEDS" "$EPOCHS" <<'PY'
+/usr/bin/python3 - "$OUT" "$RECIPES" "$LOSSES" "$SEEDS" "$EPOCHS" "$RAWDIR" <<'PY'
 import json, math, os, sys
-out, recipes, losses, seeds, epochs = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split(), sys.argv[5]
+out, recipes, losses, seeds, epochs, rawdir = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split(), sys.argv[5], sys.argv[6]
 missing = 0
-raw = json.load(open(f"{out}/raw/colin27_brats.json"))
-print(f"\nColin27 real-anatomy benchmark: {raw['summary']['cases']} cases, {'x'.join(map(str, raw['shape']))} at "
-      f"{raw['spacing_mm']} mm, data seed {raw['options']['seed']}; prepared 32³, FLAIR, wt; {epochs} epochs\n")
+if os.path.exists(f"{rawdir}/colin27_brats.json"):
+    raw = json.load(open(f"{rawdir}/colin27_brats.json"))
+    print(f"\nColin27 real-anatomy benchmark: {raw['summary']['cases']} cases, {'x'.join(map(str, raw['shape']))} at "
+          f"{raw['spacing_mm']} mm, data seed {raw['options']['seed']}; prepared 32³, FLAIR, wt; {epochs} epochs\n")
+else:
+    print(f"\nData set {rawdir}; prepared 32³, FLAIR, wt; {epochs} epochs\n")
 print("| recipe | loss | n | mean Dice | std | min | per seed | s/epoch |")
 print("|---|---|---|---|---|---|---|---|")
 for rc in recipes:

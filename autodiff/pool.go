@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/fess-seg/fess/internal/kernels"
 	"github.com/fess-seg/fess/tensor"
@@ -27,7 +28,14 @@ func (tp *Tape) MaxPool3D(x *Var, k int) *Var {
 		// arg-max indices only when a backward pass will read them.
 		var arg []int32
 		if tp.needs(x) {
-			arg = make([]int32, len(o))
+			// on an arena tape, from the buffer pool until Reset (no
+			// garbage per step; every element is written below)
+			if tp.arena {
+				b := tp.allocBufDirty(len(o))
+				arg = unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
+			} else {
+				arg = make([]int32, len(o))
+			}
 		}
 		sy, sz := w*c, h*w*c
 		tensor.Parallel(n*od*oh, 16, func(_, lo, hi int) {

@@ -225,6 +225,16 @@ func (tp *Tape) allocBuf(n int) []float32 {
 	return b
 }
 
+// allocBufDirty is allocBuf without zeroing (for buffers the op fills).
+func (tp *Tape) allocBufDirty(n int) []float32 {
+	if tp == nil || !tp.arena {
+		return make([]float32, n)
+	}
+	b := getBufDirty(n)
+	tp.owned = append(tp.owned, b)
+	return b
+}
+
 // Len returns the number of recorded operations.
 func (tp *Tape) Len() int {
 	if tp == nil {

@@ -10,8 +10,11 @@
 //	loss := 0.5·Dice(probs, mask) + 0.5·1e-4·ContrastiveFESS(a, b)   (T = 0.5)
 //	zero the gradients; backward; clip the global norm to 1.0; Adam (lr 1e-4)
 //
-// on the peer's network: the unet3d preset with NoUpBN (the peer has no
-// BatchNorm after the up-sampling convs), dropout 0. The forward-only time is
+// on the peer's network: for configurations a–d the unet3d preset with
+// NoUpBN (the peer has no BatchNorm after the up-sampling convs), dropout
+// 0; for s the seed preset (the reference's network: one conv per encoder
+// level, a 1024-channel bottleneck, BatchNorm after each up-conv, dropout
+// 0.2), the peer's SeedUNet layer for layer. The forward-only time is
 // an inference-mode (running statistics) forward without a tape. Inputs are
 // standard-normal voxels and a random binary mask (fixed seeds; the values do
 // not change the work done). Both passes run on arena tapes
@@ -277,7 +280,8 @@ func Run(c Config, o Options) (*Result, error) {
 		var last float64
 		step := func() phases {
 			t0 := time.Now()
-			_, a := m.Forward(ng, xv, true)
+			pa, a := m.Forward(ng, xv, true)
+			ng.Free(pa) // only the bottleneck is used
 			t1 := time.Now()
 			probs, b := m.Forward(tp, xv, true)
 			l := loss.FESS(tp, probs, yv, a, b, fopt).Total

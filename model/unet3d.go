@@ -207,9 +207,10 @@ func New(cfg Config) (*UNet3D, error) {
 // reader) has run, and the block's input x, when prev marks it as the
 // previous block's output, is released after the conv has read it and
 // recomputed from that block's conv output when the conv's backward needs
-// it (autodiff.Tape.Recompute). When input marks x as the network's input
-// (a conv from Cin channels: cheap), the conv output itself is released
-// and recomputed from x when the backward reaches the block.
+// it (autodiff.Tape.Recompute). When input is set (x is kept for the
+// backward anyway: the network's input or a pooled map, and the conv is
+// cheap: the first encoder levels), the conv output itself is released and
+// recomputed from x when the backward reaches the block.
 func (m *UNet3D) runBlock(tp *autodiff.Tape, bl block, x *autodiff.Var, train, prev, input bool) (d, c *autodiff.Var) {
 	c = bl.conv.Forward(tp, x)
 	if prev {
@@ -287,7 +288,10 @@ func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (
 	for i, l := range m.enc {
 		in := h
 		var c0 *autodiff.Var
-		h, c0 = m.runBlocks(tp, l.blocks, h, train, false, i == 0)
+		// the first two levels' first conv recomputed: their outputs are the
+		// largest kept maps, their convs (from Cin and F channels) the
+		// cheapest (about 1 % of a step's FLOPs for the seed network)
+		h, c0 = m.runBlocks(tp, l.blocks, h, train, false, i <= 1)
 		if in != x {
 			tp.Free(in)
 			tp.FreeAfterBackwardOf(in, c0) // the pooled map: read by this conv's backward last

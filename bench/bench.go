@@ -189,6 +189,7 @@ type Result struct {
 	Params             int                `json:"params"`
 	Threads            int                `json:"threads"`
 	Kernel             string             `json:"kernel"`
+	Precision          string             `json:"precision,omitempty"` // GEMM arithmetic: fp32 or bf16
 	FwdGFLOP           float64            `json:"fwd_gflop"`
 	TrainGFLOP         float64            `json:"train_gflop,omitempty"`
 	StepMedian         float64            `json:"step_seconds_median"` // training step, or the forward for forward-only configs

@@ -14,6 +14,8 @@ import (
 
 	"github.com/fess-seg/fess/bench"
 	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/internal/kernels"
+	"github.com/fess-seg/fess/train"
 )
 
 const benchUsage = `usage: fess bench [--config a,b,c,d] [--json] [--threads 2] [--warmup 2] [--iters 5]
@@ -66,6 +68,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	prev := fs.String("results", "", "print the tables from an earlier --json output instead of running")
 	one := fs.String("one", "", "internal: run one configuration in this process, print JSON")
 	cpuprof := fs.String("cpuprofile", "", "with --one: write a CPU profile of the run to this file")
+	precision := fs.String("precision", "fp32", "GEMM arithmetic: fp32, or bf16 (needs AVX-512-BF16; compared with the peer's keep+bf16 variant)")
 	if err := parseFlags(fs, benchUsage, args); err != nil {
 		if err == errHelp {
 			return nil
@@ -74,6 +77,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if *threads < 1 || *iters < 1 || *warmup < 0 {
 		return errs.Usage("bench: need --threads ≥ 1, --iters ≥ 1, --warmup ≥ 0\n%s", benchUsage)
+	}
+	if err := train.SetPrecision(*precision); err != nil {
+		return err
 	}
 	opt := bench.Options{Warmup: *warmup, Iters: *iters, Threads: *threads, Gate: !*noGate && !*memory,
 		Memory: *memory}
@@ -97,6 +103,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		r.Precision = kernels.Precision().String()
 		b, err := json.Marshal(r)
 		if err != nil {
 			return err
@@ -152,6 +159,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		if *memory {
 			cmd.Args = append(cmd.Args, "--memory")
 		}
+		cmd.Args = append(cmd.Args, "--precision", *precision)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, stderr
 		if err := cmd.Run(); err != nil {
@@ -233,7 +241,9 @@ func sideBySide(rs []*bench.Result, peer []peerRow) string {
 		bestT, lowRSS := 0.0, 0.0
 		for i := range peer {
 			p := &peer[i]
-			if p.Config != r.Config {
+			// bf16 against the peer's bfloat16 autocast, fp32 against its
+			// fp32 variants only.
+			if p.Config != r.Config || (p.Variant == "keep+bf16") != (r.Precision == "bf16") {
 				continue
 			}
 			if p.MaxRSS > 0 && (lowRSS == 0 || p.MaxRSS < lowRSS) {
@@ -250,6 +260,9 @@ func sideBySide(rs []*bench.Result, peer []peerRow) string {
 		what := "train step"
 		if !r.Train {
 			what = "forward"
+		}
+		if r.Precision == "bf16" {
+			what += " bf16"
 		}
 		ratio := "–"
 		if lowRSS > 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"github.com/fess-seg/fess/bench"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,5 +44,29 @@ func TestBenchTables(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "| a | train step | 0.200 | 0.400 (keep) | 0.50 | 35.0 | 17.5 | 100 | 350 | 0.33 (300) |") {
 		t.Errorf("side-by-side row missing:\n%s", out.String())
+	}
+}
+
+// TestSideBySidePrecision compares an fp32 result with the peer's fastest
+// fp32 variant only and a bf16 result with its keep+bf16 variant only.
+func TestSideBySidePrecision(t *testing.T) {
+	peer := []peerRow{
+		{Config: "b", Variant: "keep", TrainMed: 2.0, TrainGFLOP: 100, MaxRSS: 800},
+		{Config: "b", Variant: "keep+bf16", TrainMed: 1.0, TrainGFLOP: 100, MaxRSS: 900},
+	}
+	rs := []*bench.Result{
+		{Config: "b", Train: true, StepMedian: 1.0, PeakRSSMiB: 400},
+		{Config: "b", Train: true, StepMedian: 0.5, PeakRSSMiB: 400, Precision: "bf16"},
+	}
+	out := sideBySide(rs, peer)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want a header and two rows:\n%s", out)
+	}
+	if !strings.Contains(lines[2], "| train step | 1.000 | 2.000 (keep) | 0.50 |") {
+		t.Errorf("fp32 row not against the keep variant: %s", lines[2])
+	}
+	if !strings.Contains(lines[3], "| train step bf16 | 0.500 | 1.000 (keep+bf16) | 0.50 |") {
+		t.Errorf("bf16 row not against keep+bf16: %s", lines[3])
 	}
 }

@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
-	"github.com/fess-seg/fess/bench"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fess-seg/fess/bench"
 	"github.com/fess-seg/fess/errs"
 )
 

@@ -119,6 +119,10 @@ func Run(f *File, opts Options) (Stats, error) {
 	if err := os.MkdirAll(f.Out, 0o755); err != nil {
 		return st, err
 	}
+	if slices.Contains(f.Losses, "fess") && slices.Contains(f.Pairings, "same-batch") && f.Train.Dropout == 0 &&
+		(f.Train.Preset == "" || f.Train.Preset == "unet3d") {
+		fmt.Fprintln(log, "warning: FESS same-batch runs without dropout: the two passes of a batch are equal, the contrastive term is the constant log(N·C) with zero gradient, and those runs train λ·Dice alone (set train.dropout to make the views differ)")
+	}
 	preps := map[string]*dataset.Prepared{}
 	for i, d := range f.Datasets {
 		fmt.Fprintf(log, "data %d/%d: %s\n", i+1, len(f.Datasets), d.Name)

@@ -72,3 +72,26 @@ func TestPrecisionBF16(t *testing.T) {
 		t.Errorf("config precision half: %v", err)
 	}
 }
+
+// TestSameBatchWithoutDropoutWarns: FESS's same-batch pairing without
+// dropout is the degenerate zero-gradient term, which New says; with
+// dropout, or with previous-batch, it does not.
+func TestSameBatchWithoutDropoutWarns(t *testing.T) {
+	data := tinyData(t)
+	for _, c := range []struct {
+		pairing string
+		dropout float32
+		warn    bool
+	}{{"same-batch", 0, true}, {"same-batch", 0.2, false}, {"previous-batch", 0, false}} {
+		cfg := tinyConfig(data, "fess")
+		cfg.Pairing, cfg.Model.Dropout = c.pairing, c.dropout
+		tr, err := New(cfg, t.TempDir(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Contains(strings.Join(tr.Warnings, "\n"), "zero gradient")
+		if got != c.warn {
+			t.Errorf("pairing %s dropout %g: warning %v, want %v (%q)", c.pairing, c.dropout, got, c.warn, tr.Warnings)
+		}
+	}
+}

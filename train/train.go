@@ -240,6 +240,13 @@ func New(cfg Config, out string, opts Options) (*Trainer, error) {
 	if t.obj, err = newObjective(t.Cfg, t.Model); err != nil {
 		return nil, err
 	}
+	if cfg.Loss == "fess" && cfg.Pairing == "same-batch" && t.Model.Cfg.Dropout == 0 {
+		w := "--pairing same-batch without dropout: the second pass of the batch equals the first, so the contrastive term is the constant log(N·C) with zero gradient and FESS trains λ·Dice alone (docs/method.md); add --dropout, or use previous-batch"
+		t.Warnings = append(t.Warnings, w)
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, "fess: warning: %s\n", w)
+		}
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("create run folder: %w", err)
 	}

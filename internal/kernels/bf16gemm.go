@@ -416,36 +416,29 @@ var bf16Go = &bf16Set{name: "go-bf16",
 	narrow: &bf16Kernel{name: "go-bf16-16x8", mr: 16, nr: 8, fn: bf16KernGo16x8}}
 
 func bf16KernGo16x16(kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32) {
-	var acc [16][16]float32
-	for q := 0; q < kp; q++ {
-		bq := (*[16]uint32)(unsafe.Add(b, q*64))
-		for i := range acc {
-			ai := *(*uint32)(unsafe.Add(a, uintptr(i)*rsA+uintptr(q)*csA))
-			row := &acc[i]
-			for jj := range row {
-				row[jj] = dpbf16(row[jj], bq[jj], ai)
-			}
-		}
-	}
-	for i := range acc {
-		bf16WriteRow(acc[i][:], unsafe.Add(c, uintptr(i)*ldc), alpha, beta)
-	}
+	bf16KernGo(16, kp, a, rsA, csA, b, c, ldc, alpha, beta)
 }
 
 func bf16KernGo16x8(kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32) {
-	var acc [16][8]float32
+	bf16KernGo(8, kp, a, rsA, csA, b, c, ldc, alpha, beta)
+}
+
+// bf16KernGo is the 16×nr emulation kernel (nr 16 or 8): B panels of nr
+// uint32 pairs per k pair.
+func bf16KernGo(nr, kp int, a unsafe.Pointer, rsA, csA uintptr, b, c unsafe.Pointer, ldc uintptr, alpha, beta float32) {
+	var acc [16][16]float32
 	for q := 0; q < kp; q++ {
-		bq := (*[8]uint32)(unsafe.Add(b, q*32))
+		bq := unsafe.Slice((*uint32)(unsafe.Add(b, q*nr*4)), nr)
 		for i := range acc {
 			ai := *(*uint32)(unsafe.Add(a, uintptr(i)*rsA+uintptr(q)*csA))
-			row := &acc[i]
+			row := acc[i][:nr]
 			for jj := range row {
 				row[jj] = dpbf16(row[jj], bq[jj], ai)
 			}
 		}
 	}
 	for i := range acc {
-		bf16WriteRow(acc[i][:], unsafe.Add(c, uintptr(i)*ldc), alpha, beta)
+		bf16WriteRow(acc[i][:nr], unsafe.Add(c, uintptr(i)*ldc), alpha, beta)
 	}
 }
 

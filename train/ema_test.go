@@ -3,14 +3,11 @@ package train
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/fess-seg/fess/errs"
@@ -165,19 +162,7 @@ func TestKillResumeScheduleEMABitIdentical(t *testing.T) {
 	dir := t.TempDir()
 	full, killed := filepath.Join(dir, "full"), filepath.Join(dir, "killed")
 	runTo(t, recipeConfig(data), full, Options{})
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillResumeScheduleEMABitIdentical$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "FESS_KILL_RECIPE_CHILD=1", "FESS_KILL_DATA="+data, "FESS_KILL_OUT="+killed)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		t.Fatalf("child did not fail: %v\n%s", err, out.String())
-	}
-	ws, ok := ee.Sys().(syscall.WaitStatus)
-	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die of SIGKILL: %v\n%s", err, out.String())
-	}
+	runKilledChild(t, "TestKillResumeScheduleEMABitIdentical", "FESS_KILL_RECIPE_CHILD=1", "FESS_KILL_DATA="+data, "FESS_KILL_OUT="+killed)
 	tr, err := New(recipeConfig(data), killed, Options{Resume: true})
 	if err != nil {
 		t.Fatal(err)

@@ -6,12 +6,10 @@ import (
 	"errors"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/fess-seg/fess/dataset"
@@ -364,19 +362,7 @@ func TestKillResumePatchBitIdentical(t *testing.T) {
 			dir := t.TempDir()
 			full, killed := filepath.Join(dir, "full"), filepath.Join(dir, "killed")
 			runTo(t, mk(kind), full, Options{})
-			cmd := exec.Command(os.Args[0], "-test.run=^TestKillResumePatchBitIdentical$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "FESS_KILL_PATCH_CHILD=1", "FESS_KILL_OUT="+killed, "FESS_KILL_KIND="+kind)
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			err := cmd.Run()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) {
-				t.Fatalf("child did not fail: %v\n%s", err, out.String())
-			}
-			ws, ok := ee.Sys().(syscall.WaitStatus)
-			if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("child did not die of SIGKILL: %v\n%s", err, out.String())
-			}
+			runKilledChild(t, "TestKillResumePatchBitIdentical", "FESS_KILL_PATCH_CHILD=1", "FESS_KILL_OUT="+killed, "FESS_KILL_KIND="+kind)
 			tr, err := New(mk(kind), killed, Options{Resume: true})
 			if err != nil {
 				t.Fatal(err)

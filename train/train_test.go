@@ -130,19 +130,7 @@ func TestKillResumeBitIdentical(t *testing.T) {
 			full, killed := filepath.Join(dir, "full"), filepath.Join(dir, "killed")
 			runTo(t, tinyConfig(data, l), full, Options{})
 
-			cmd := exec.Command(os.Args[0], "-test.run=^TestKillResumeBitIdentical$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "FESS_KILL_CHILD=1", "FESS_KILL_DATA="+data, "FESS_KILL_OUT="+killed, "FESS_KILL_LOSS="+l)
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			err := cmd.Run()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) {
-				t.Fatalf("child did not fail: %v\n%s", err, out.String())
-			}
-			ws, ok := ee.Sys().(syscall.WaitStatus)
-			if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("child did not die of SIGKILL: %v\n%s", err, out.String())
-			}
+			runKilledChild(t, "TestKillResumeBitIdentical", "FESS_KILL_CHILD=1", "FESS_KILL_DATA="+data, "FESS_KILL_OUT="+killed, "FESS_KILL_LOSS="+l)
 			// The killed run finished epoch 1 only.
 			tr, err := New(tinyConfig(data, l), killed, Options{Resume: true})
 			if err != nil {
@@ -308,5 +296,25 @@ func TestBadConfig(t *testing.T) {
 	runTo(t, c, out, Options{})
 	if _, err := New(c, out, Options{}); err == nil {
 		t.Fatal("overwrote an existing run")
+	}
+}
+
+// runKilledChild reruns this test binary's test name in a child process
+// with env added (the child trains until its killAtStep SIGKILLs it) and
+// fails unless the child died of SIGKILL.
+func runKilledChild(t *testing.T, name string, env ...string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("child did not fail: %v\n%s", err, out.String())
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child did not die of SIGKILL: %v\n%s", err, out.String())
 	}
 }

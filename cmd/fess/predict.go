@@ -48,9 +48,10 @@ ema (a run trained with --ema).
 --threads defaults to fess train's (every CPU the process may use, or
 SLURM_CPUS_PER_TASK if smaller); results are bit-identical for a given count.
 
-Whole folders: with an --out that does not end in .nii or .nii.gz, --in is
-a raw data set (any layout fess prepare reads; --layout, default auto) and
-every case (labelled or not) is written to DIR/<case>.nii.gz as above.
+Whole folders: with an --in folder and an --out that does not end in .nii
+or .nii.gz, --in is a raw data set (any layout fess prepare reads;
+--layout, default auto) and every case (labelled or not) is written to
+DIR/<case>.nii.gz as above.
 --part I/N predicts only the cases I, I+N, I+2N, … of the data set's
 sorted case list (I from 0 to N-1), so N jobs, e.g. a Slurm array with
 --array=0-(N-1) and --part $SLURM_ARRAY_TASK_ID/N, share a folder between
@@ -118,7 +119,7 @@ func runPredict(args []string, stderr io.Writer) error {
 	}
 	opt := train.PredictOptions{Frame: *frame, Threshold: float32(*thr), Probabilities: *probs, Convention: *conv, Infer: iopt}
 	lower := strings.ToLower(*out)
-	if !strings.HasSuffix(lower, ".nii") && !strings.HasSuffix(lower, ".nii.gz") {
+	if st, err := os.Stat(*in); err == nil && st.IsDir() && !strings.HasSuffix(lower, ".nii") && !strings.HasSuffix(lower, ".nii.gz") {
 		return predictFolder(runs, *in, *out, *layout, *part, opt, stderr)
 	}
 	if *part != "" {
@@ -155,9 +156,6 @@ func predictFolder(runs []string, in, out, layout, part string, opt train.Predic
 	}
 	if opt.Probabilities != "" {
 		return errs.Usage("predict: --probabilities FILE names one file; it applies to a single case (--out FILE.nii.gz), not to whole-folder mode")
-	}
-	if st, err := os.Stat(in); err != nil || !st.IsDir() {
-		return errs.Usage("predict: --in %s: whole-folder mode (--out %s is a folder) wants a data set folder", in, out)
 	}
 	if layout == "" || layout == "auto" {
 		if layout, err = dataset.Detect(in); err != nil {

@@ -266,15 +266,7 @@ func (tp *Tape) LogSumExp(x *Var, axis int) *Var {
 	od := out.Data
 	for o := 0; o < outer; o++ {
 		for in := 0; in < inner; in++ {
-			base := o*n*inner + in
-			m := float32(math.Inf(-1))
-			for j := 0; j < n; j++ {
-				m = max(m, xd[base+j*inner])
-			}
-			s := 0.0
-			for j := 0; j < n; j++ {
-				s += math.Exp(float64(xd[base+j*inner] - m))
-			}
+			m, s := maxSumExp(xd, o*n*inner+in, n, inner)
 			od[o*inner+in] = float32(float64(m) + math.Log(s))
 		}
 	}

@@ -261,7 +261,7 @@ func (c Config) Validate() error {
 	if c.ValEvery < 1 {
 		return errs.Usage("train: --val-every %d: want ≥ 1", c.ValEvery)
 	}
-	if c.Precision != "" && c.Precision != "fp32" && c.Precision != "bf16" {
+	if _, err := kernels.ParsePrecision(c.Precision); c.Precision != "" && err != nil {
 		return errs.Usage("train: --precision %q (precision): want fp32 or bf16", c.Precision)
 	}
 	if c.Threads < 1 {

@@ -359,17 +359,49 @@ func PredictFile(run string, inputs []string, out string, opt PredictOptions) er
 // or the target spacing of a patch-trained run, whose whole case is then
 // predicted by sliding window.
 func PredictRuns(runs []string, inputs []string, out string, opt PredictOptions) error {
-	ens, err := loadEnsemble(runs, opt.Infer.Checkpoint)
+	p, err := NewPredictor(runs, opt)
 	if err != nil {
 		return err
 	}
-	m, task := ens.models[0], ens.task
+	return p.Predict(inputs, out)
+}
+
+// Predictor is a loaded run or ensemble that segments case after case
+// (fess predict's whole-folder mode) without reloading the weights.
+type Predictor struct {
+	runs   []string
+	ens    *ensemble
+	opt    PredictOptions
+	labels dataset.Task // the task in opt.Convention's labels (else ens.task)
+}
+
+// NewPredictor loads runs (their opt.Infer.Checkpoint) for PredictRuns'
+// predictions with opt.
+func NewPredictor(runs []string, opt PredictOptions) (*Predictor, error) {
+	ens, err := loadEnsemble(runs, opt.Infer.Checkpoint)
+	if err != nil {
+		return nil, err
+	}
 	if opt.Threshold == 0 {
 		opt.Threshold = 0.5
 	}
 	if !(opt.Threshold > 0 && opt.Threshold < 1) {
-		return errs.Usage("--threshold %g: want a probability in (0, 1)", opt.Threshold)
+		return nil, errs.Usage("--threshold %g: want a probability in (0, 1)", opt.Threshold)
 	}
+	labels := ens.task
+	if opt.Convention != "" {
+		if labels, err = labels.InConvention(opt.Convention); err != nil {
+			return nil, err
+		}
+	}
+	return &Predictor{runs: runs, ens: ens, opt: opt, labels: labels}, nil
+}
+
+// Predict segments the case given by inputs into out (and
+// opt.Probabilities); see PredictRuns.
+func (p *Predictor) Predict(inputs []string, out string) error {
+	ens, opt := p.ens, p.opt
+	m, task := ens.models[0], ens.task
 	vols, err := readChannels(task, inputs, opt.Frame)
 	if err != nil {
 		return err
@@ -380,7 +412,7 @@ func PredictRuns(runs []string, inputs []string, out string, opt PredictOptions)
 	}
 	dims := g.PreparedDims()
 	if !ens.cfg.Patched() && dims != [3]int{m.Cfg.InputSize, m.Cfg.InputSize, m.Cfg.InputSize} {
-		return errs.Input(runs[0], "data options give a %v grid but the model takes %d³", dims, m.Cfg.InputSize)
+		return errs.Input(p.runs[0], "data options give a %v grid but the model takes %d³", dims, m.Cfg.InputSize)
 	}
 	vox := dims[0] * dims[1] * dims[2]
 	probs, err := ens.probabilities(x, dims, opt.Infer)
@@ -393,11 +425,6 @@ func PredictRuns(runs []string, inputs []string, out string, opt PredictOptions)
 			masks[r] = infer.KeepLargest(masks[r], dims)
 		}
 	}
-	if opt.Convention != "" {
-		if task, err = task.InConvention(opt.Convention); err != nil {
-			return err
-		}
-	}
 	if opt.Probabilities != "" {
 		pr := regionProbsCM(probs, vox, m.Cfg.OutChannels, m.Cfg.Softmax)
 		pv := dataset.RestoreProbabilities(pr, g)
@@ -406,10 +433,10 @@ func PredictRuns(runs []string, inputs []string, out string, opt PredictOptions)
 		}
 	}
 	var labels []uint8
-	if task.Binary() {
+	if p.labels.Binary() {
 		labels = masks[0]
 	} else {
-		labels = task.LabelMap(masks)
+		labels = p.labels.LabelMap(masks)
 	}
 	return volume.WriteNIfTI(out, dataset.RestoreMask(labels, g), "uint8")
 }

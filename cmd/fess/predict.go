@@ -166,6 +166,10 @@ func predictFolder(runs []string, in, out, layout, part string, opt train.Predic
 	if err != nil {
 		return err
 	}
+	pred, err := train.NewPredictor(runs, opt)
+	if err != nil {
+		return err
+	}
 	task, err := train.LoadTask(runs[0])
 	if err != nil {
 		return err
@@ -195,7 +199,7 @@ func predictFolder(runs []string, in, out, layout, part string, opt train.Predic
 			return err
 		}
 		dst := filepath.Join(out, c.ID+".nii.gz")
-		if err := train.PredictRuns(runs, inputs, dst, opt); err != nil {
+		if err := pred.Predict(inputs, dst); err != nil {
 			return fmt.Errorf("case %s: %w", c.ID, err)
 		}
 		n++

@@ -1,6 +1,8 @@
 package autodiff
 
 import (
+	"unsafe"
+
 	"github.com/fess-seg/fess/internal/kernels"
 	"github.com/fess-seg/fess/tensor"
 )
@@ -36,6 +38,10 @@ import (
 //
 // useWinograd switches the path off (tests compare it with the others).
 var useWinograd = true
+
+// winoPairs switches the bfloat16-pairs input transform off (tests compare
+// it with converting a float32 V in the GEMM).
+var winoPairs = true
 
 // winoMinTiles is the fewest output tiles (over the batch) for which the
 // path is used: below it the weight transform, O(Cin·Cout), costs more than
@@ -163,6 +169,29 @@ func (g *convGeom) winoInputTile(s *winoScratch, src []float32, c, n, z, y, x in
 	kernels.WinoIn(v, ds, st, c, 4*c, 16*c, c, s.tmp)
 }
 
+// winoInputTilePairs is winoInputTile writing bfloat16 pairs
+// (kernels.WinoInBF16; c even, ds in pairs).
+func (g *convGeom) winoInputTilePairs(s *winoScratch, src []float32, c, n, z, y, x int, v []uint32, ds int) {
+	sx, sy, sz := c, g.w*c, g.h*g.w*c
+	z0, y0, x0 := z-1, y-1, x-1
+	if z0 >= 0 && y0 >= 0 && x0 >= 0 && z0+4 <= g.d && y0+4 <= g.h && x0+4 <= g.w {
+		off := (((n*g.d+z0)*g.h+y0)*g.w + x0) * c
+		kernels.WinoInBF16(v, ds, src[off:], sx, sy, sz, c, s.tmp)
+		return
+	}
+	st := s.stage[:64*c]
+	gatherTile(st, src, c, n, z0, y0, x0, 4, g.d, g.h, g.w)
+	kernels.WinoInBF16(v, ds, st, c, 4*c, 16*c, c, s.tmp)
+}
+
+// asPairs views a float32 buffer's storage as uint32 (bfloat16 pairs).
+func asPairs(b []float32) []uint32 {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint32)(unsafe.Pointer(&b[0])), len(b))
+}
+
 // gatherTile copies the size³ window with first voxel (z0,y0,x0) of batch
 // item n of src ([N,d,h,w,c]) into st (size³·c floats, x fastest), with
 // zeros where the window leaves the volume: the boundary tiles' staging.
@@ -263,19 +292,40 @@ func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 	})
 	putBuf(u)
 	t := g.winoPlan(cin, cout)
+	// In BF16 precision with an even channel count the input transform
+	// rounds V to bfloat16 pairs itself (kernels.WinoInBF16) and the GEMMs
+	// read them in place: the same bits as converting a float32 V while
+	// packing, with half the memory traffic and no conversion pass. V's
+	// point stride is then t.vs/2 pairs.
+	pairs := winoPairs && packed[0].BF16() && cin%2 == 0
 	if t.whole {
-		v, m := getBufDirty(64*t.vs), getBufDirty(64*t.ms)
+		var v []float32
+		if pairs {
+			v = getBufDirty(64 * t.vs / 2)
+		} else {
+			v = getBufDirty(64 * t.vs)
+		}
+		m := getBufDirty(64 * t.ms)
 		defer putBuf(v)
 		defer putBuf(m)
+		vp := asPairs(v)
 		t.forTiles(cin, cout, func(s *winoScratch, i int) {
 			n, z, y, x := t.at(i)
-			g.winoInputTile(s, src, cin, n, z, y, x, v[i*cin:], t.vs)
+			if pairs {
+				g.winoInputTilePairs(s, src, cin, n, z, y, x, vp[i*cin/2:], t.vs/2)
+			} else {
+				g.winoInputTile(s, src, cin, n, z, y, x, v[i*cin:], t.vs)
+			}
 		})
 		func() {
 			defer sgemmSerial(tensor.Chunks(64, 1))()
 			tensor.Parallel(64, 1, func(_, lo, hi int) {
 				for xi := lo; xi < hi; xi++ {
-					kernels.SgemmPacked(t.total, 1, v[xi*t.vs:], cin, packed[xi], 0, m[xi*t.ms:], cout)
+					if pairs {
+						kernels.SgemmPackedPairs(t.total, 1, vp[xi*t.vs/2:], cin/2, packed[xi], 0, m[xi*t.ms:], cout)
+					} else {
+						kernels.SgemmPacked(t.total, 1, v[xi*t.vs:], cin, packed[xi], 0, m[xi*t.ms:], cout)
+					}
 				}
 			})
 		}()
@@ -289,15 +339,24 @@ func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 	tensor.Parallel(t.blocks, 1, func(_, lo, hi int) {
 		s := newWinoScratch(&t, cin, cout, true)
 		defer s.free()
+		vp := asPairs(s.v)
 		for blk := lo; blk < hi; blk++ {
 			i0 := blk * t.block
 			nb := min(t.block, t.total-i0)
 			for j := 0; j < nb; j++ {
 				n, z, y, x := t.at(i0 + j)
-				g.winoInputTile(s, src, cin, n, z, y, x, s.v[j*cin:], t.vs)
+				if pairs {
+					g.winoInputTilePairs(s, src, cin, n, z, y, x, vp[j*cin/2:], t.vs/2)
+				} else {
+					g.winoInputTile(s, src, cin, n, z, y, x, s.v[j*cin:], t.vs)
+				}
 			}
 			for xi := 0; xi < 64; xi++ {
-				kernels.SgemmPacked(nb, 1, s.v[xi*t.vs:], cin, packed[xi], 0, s.m[xi*t.ms:], cout)
+				if pairs {
+					kernels.SgemmPackedPairs(nb, 1, vp[xi*t.vs/2:], cin/2, packed[xi], 0, s.m[xi*t.ms:], cout)
+				} else {
+					kernels.SgemmPacked(nb, 1, s.v[xi*t.vs:], cin, packed[xi], 0, s.m[xi*t.ms:], cout)
+				}
 			}
 			for j := 0; j < nb; j++ {
 				n, z, y, x := t.at(i0 + j)

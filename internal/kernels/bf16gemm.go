@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -204,6 +205,8 @@ type bf16Job struct {
 	lda            int
 	b              []float32
 	ldb            int
+	apairs         []uint32 // A already in bf16 pairs (SgemmPackedPairs), or nil
+	ldap           int      // its row stride in pairs
 	c              []float32
 	ldc            int
 	bp             []uint32 // packed B block (or the PackedB's data)
@@ -229,7 +232,21 @@ const bf16PackParallel = 1 << 16
 // (transB false) and b unused.
 func sgemmBF16(set *bf16Set, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int, pre []uint32) {
-	if pre == nil {
+	sgemmBF16A(set, threads, transA, transB, m, n, k, alpha, a, lda, nil, 0, b, ldb, beta, c, ldc, pre)
+}
+
+// sgemmBF16A is sgemmBF16 where A may come already converted: with apairs
+// != nil (transA false, a unused), row i of A is the ceil(k/2) pairs at
+// apairs[i*ldap:].
+func sgemmBF16A(set *bf16Set, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	apairs []uint32, ldap int, b []float32, ldb int, beta float32, c []float32, ldc int, pre []uint32) {
+	if apairs != nil {
+		kp := (k + 1) / 2
+		if transA || pre == nil || m < 0 || ldap < kp || (m > 0 && len(apairs) < (m-1)*ldap+kp) || len(c) < (m-1)*ldc+n || ldc < n {
+			panic(fmt.Sprintf("kernels.SgemmPackedPairs: m=%d n=%d k=%d, %d pairs of A (row stride %d), %d floats of C (ldc %d)",
+				m, n, k, len(apairs), ldap, len(c), ldc))
+		}
+	} else if pre == nil {
 		checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	} else {
 		checkGemm(transA, false, m, n, k, len(a), lda, k*n, n, len(c), ldc)
@@ -248,7 +265,7 @@ func sgemmBF16(set *bf16Set, threads int, transA, transB bool, m, n, k int, alph
 	kern := set.pick(n)
 	nr := kern.nr
 	*j = bf16Job{kern: kern, nr: nr, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-		b: b, ldb: ldb, c: c, ldc: ldc, bp: j.bp, pre: pre != nil}
+		b: b, ldb: ldb, apairs: apairs, ldap: ldap, c: c, ldc: ldc, bp: j.bp, pre: pre != nil}
 	kc := bf16KBlock(k)
 	nc := min(ncMax, n)
 	if pre != nil {
@@ -371,10 +388,30 @@ func (j *bf16Job) block(s *bf16Scratch, i0, mb, p0, p1 int) {
 		for t := 0; t < tiles; t++ {
 			row := i0 + t*16
 			rows := min(16, i0+mb-row)
-			if p == p0 && !j.transA {
-				packATileBF16(j.a, j.lda, i0, mb, j.pc, j.kb, t, ap)
+			var apan unsafe.Pointer
+			switch {
+			case j.apairs != nil && rows == 16:
+				// converted A, read in place
+				apan = unsafe.Pointer(&j.apairs[row*j.ldap+j.pc/2])
+				rsA = uintptr(j.ldap) * 4
+			case j.apairs != nil:
+				// a partial tile of converted A: its rows, zero-padded
+				// to 16, into the scratch
+				if p == p0 {
+					pan := ap[t*tileStep : (t+1)*tileStep]
+					for r := 0; r < rows; r++ {
+						copy(pan[r*kp:(r+1)*kp], j.apairs[(row+r)*j.ldap+j.pc/2:])
+					}
+					clear(pan[rows*kp:])
+				}
+				apan = unsafe.Pointer(&ap[t*tileStep])
+				rsA = uintptr(kp) * 4
+			default:
+				if p == p0 && !j.transA {
+					packATileBF16(j.a, j.lda, i0, mb, j.pc, j.kb, t, ap)
+				}
+				apan = unsafe.Pointer(&ap[t*tileStep])
 			}
-			apan := unsafe.Pointer(&ap[t*tileStep])
 			if rows == 16 && cols == nr {
 				fn(kp, apan, rsA, csA, bpan, unsafe.Pointer(&j.c[row*j.ldc+col]), ldcB, j.alpha, j.beta)
 				continue

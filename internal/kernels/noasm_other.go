@@ -13,6 +13,12 @@ func winoInAsm(dst []float32, ds int, src []float32, sx, sy, sz, n8 int, tmp []f
 	panic("kernels: no assembly Winograd transforms on this build")
 }
 
+var winoInBF16Asm = false
+
+func winoInBF16Chunks(dst []uint32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
+	panic("kernels: no assembly Winograd transforms on this build")
+}
+
 func winoOutAsm(dst []float32, sx, sy, sz int, src []float32, ss, n8 int, bias []float32, acc bool, tmp []float32) {
 	panic("kernels: no assembly Winograd transforms on this build")
 }

@@ -17,6 +17,10 @@ type PackedB struct {
 	bk       *bf16Set // and the kernels to run them on
 }
 
+// BF16 reports whether pb holds bfloat16 pairs (it was packed in BF16
+// precision), so that SgemmPackedPairs can take it.
+func (pb PackedB) BF16() bool { return pb.bf16 != nil }
+
 // kernelFor returns the micro-kernel for n columns of C (the dot kernel
 // aside): narrow up to its width, wider (AVX-512) past the wide one's.
 func kernelFor(kp kernelPair, n int) *microKernel {
@@ -103,4 +107,20 @@ func SgemmPacked(m int, alpha float32, a []float32, lda int, pb PackedB, beta fl
 		}
 	}
 	scratchPool.Put(s)
+}
+
+// SgemmPackedPairs is SgemmPacked with A already rounded to bfloat16 pairs,
+// as WinoInBF16 writes it: row i of the m×k A is the ceil(k/2) pairs
+// a[i*lda : i*lda+ceil(k/2)] (lda in pairs; an odd k's last pair has a zero
+// high half). pb must be packed in BF16 precision. The result is bit for bit
+// SgemmPacked's on the float32 A those pairs round from, without converting
+// A on every call.
+func SgemmPackedPairs(m int, alpha float32, a []uint32, lda int, pb PackedB, beta float32, c []float32, ldc int) {
+	if pb.bf16 == nil {
+		panic("kernels.SgemmPackedPairs: B was not packed in BF16 precision")
+	}
+	if m == 0 {
+		return
+	}
+	sgemmBF16A(pb.bk, 1, false, false, m, pb.n, pb.k, alpha, nil, 0, a, lda, nil, pb.n, beta, c, ldc, pb.bf16)
 }

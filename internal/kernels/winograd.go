@@ -42,6 +42,42 @@ func WinoIn(dst []float32, ds int, src []float32, sx, sy, sz, nc int, tmp []floa
 	}
 }
 
+// WinoInBF16 is WinoIn with each transformed value rounded to bfloat16 as
+// the bfloat16 GEMM rounds its operands (bf16FromF32: nearest, ties to even,
+// as PyTorch) and stored as channel pairs, the A operand SgemmPackedPairs
+// reads: dst[ξ·ds + q] = bf16Pair(p[2q], p[2q+1]) for the point's values p
+// and q < nc/2 (ds in pairs). nc must be even. Rounding the float32 points
+// here instead of while packing gives the same bits, without the float32
+// copy of V. tmp needs 512 floats.
+func WinoInBF16(dst []uint32, ds int, src []float32, sx, sy, sz, nc int, tmp []float32) {
+	if nc&1 != 0 {
+		panic(fmt.Sprintf("kernels.WinoInBF16: %d channels (want an even count)", nc))
+	}
+	checkWino("WinoInBF16", len(dst), 63*ds+nc/2, len(src), 3*(sx+sy+sz)+nc, len(tmp), 512, nc)
+	n8 := 0
+	if winoInBF16Asm {
+		n8 = nc &^ 7
+		if n8 > 0 {
+			winoInBF16Chunks(dst, ds, src, sx, sy, sz, n8, tmp)
+		}
+	}
+	winoInBF16Go(dst, ds, src, sx, sy, sz, n8, nc, tmp)
+}
+
+// winoInBF16Go does channels [c0, nc) of WinoInBF16 (c0 even) eight at a
+// time: winoInGo into tmp, then rounded to pairs.
+func winoInBF16Go(dst []uint32, ds int, src []float32, sx, sy, sz, c0, nc int, tmp []float32) {
+	for c := c0; c < nc; c += 8 {
+		w := min(8, nc-c)
+		winoInGo(tmp[:512], 8, src[c:], sx, sy, sz, w)
+		for xi := 0; xi < 64; xi++ {
+			for q := 0; q < w/2; q++ {
+				dst[xi*ds+c/2+q] = bf16Pair(tmp[xi*8+2*q], tmp[xi*8+2*q+1])
+			}
+		}
+	}
+}
+
 // WinoOut writes a 2×2×2 output tile from 64 transformed points:
 // y = (Aᵀ⊗Aᵀ⊗Aᵀ m) + bias, stored to dst[z·sz + y·sy + x·sx + c], or added
 // to what is there when acc is set. bias may be nil. tmp needs 512 floats.

@@ -1,0 +1,136 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// specialValues mixes values that exercise the bfloat16 rounding: ties
+// (low half 0x8000, even and odd), values just below and above them,
+// subnormals, infinities and NaN.
+func specialValues(r *rand.Rand, n int) []float32 {
+	s := randSlice(r, n)
+	specials := []uint32{0x3F808000, 0x3F818000, 0x3F807FFF, 0x3F808001, 0x00000001, 0x807FFFFF,
+		0x7F800000, 0xFF800000, 0x7FC00000, 0x7F800001, 0x7F7FFFFF, 0x80000000}
+	for i := range s {
+		if r.IntN(6) == 0 {
+			s[i] = math.Float32frombits(specials[r.IntN(len(specials))])
+		}
+	}
+	return s
+}
+
+// TestWinoInBF16 holds WinoInBF16 (its assembly where the CPU has
+// AVX-512VL, eight channels at a time, and its Go remainder) to the float32
+// transform rounded by bf16Pair, bit for bit, on odd strides, on channel
+// counts with and without a remainder past a multiple of 8, and on values
+// that hit every rounding case; NaN may come out as any NaN pattern only
+// if both are NaN (the transform's additions propagate them).
+func TestWinoInBF16(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	tmp := make([]float32, 512)
+	for _, nc := range []int{2, 8, 10, 16, 24, 38, 64} {
+		for _, special := range []int{0, 1, 2} {
+			sx, sy, sz := nc+3, 5*nc+7, 23*nc+1
+			ds := nc/2 + 5
+			var src []float32
+			switch special {
+			case 0:
+				src = randSlice(r, 3*(sx+sy+sz)+nc)
+			case 1:
+				src = specialValues(r, 3*(sx+sy+sz)+nc)
+			case 2:
+				// only voxel (1,1,1) non-zero: every transformed point is
+				// 0 or ±that value, so the special bit patterns (ties,
+				// subnormals, NaN) reach the rounding unchanged
+				src = make([]float32, 3*(sx+sy+sz)+nc)
+				copy(src[sx+sy+sz:], specialsOnly(r, nc))
+			}
+			f := make([]float32, 63*(2*ds)+nc)
+			winoInGo(f, 2*ds, src, sx, sy, sz, nc)
+			got := make([]uint32, 63*ds+nc/2)
+			for i := range got {
+				got[i] = 0xDEADBEEF
+			}
+			WinoInBF16(got, ds, src, sx, sy, sz, nc, tmp)
+			goOnly := make([]uint32, len(got))
+			winoInBF16Go(goOnly, ds, src, sx, sy, sz, 0, nc, tmp)
+			for xi := 0; xi < 64; xi++ {
+				for q := 0; q < nc/2; q++ {
+					want := bf16Pair(f[xi*2*ds+2*q], f[xi*2*ds+2*q+1])
+					for name, v := range map[string]uint32{"WinoInBF16": got[xi*ds+q], "winoInBF16Go": goOnly[xi*ds+q]} {
+						if v != want {
+							t.Fatalf("%s nc=%d case %d: point %d pair %d = %#08x, want %#08x (from %v, %v)",
+								name, nc, special, xi, q, v, want, f[xi*2*ds+2*q], f[xi*2*ds+2*q+1])
+						}
+					}
+				}
+				// the pairs past nc/2 are not touched
+				if xi < 63 {
+					for q := nc / 2; q < ds; q++ {
+						if got[xi*ds+q] != 0xDEADBEEF {
+							t.Fatalf("nc=%d: point %d pair %d written past the channels", nc, xi, q)
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("assembly: %v", winoInBF16Asm)
+}
+
+// TestSgemmPackedPairs: SgemmPackedPairs on A rounded to pairs equals
+// SgemmPacked on the float32 A, bit for bit, in BF16 precision: full and
+// partial 16-row tiles, one and several k blocks, narrow and wide n, beta 0
+// and 1, a padded row stride. On the Go emulation where the CPU lacks
+// AVX-512-BF16.
+func TestSgemmPackedPairs(t *testing.T) {
+	saved := bf16Asm
+	defer func() { bf16Asm = saved; precision.Store(int32(FP32)) }()
+	if bf16Asm == nil {
+		bf16Asm = bf16Go
+	}
+	if err := SetPrecision(BF16); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range []struct{ m, k, n int }{
+		{1, 8, 8}, {15, 16, 16}, {16, 16, 24}, {17, 32, 40}, {100, 64, 16}, {48, 1030, 32}, {33, 520, 8},
+	} {
+		for _, beta := range []float32{0, 1} {
+			lda := tc.k + 6 // floats; pairs lda/2
+			a := randSlice(r, (tc.m-1)*lda+tc.k)
+			b := randSlice(r, tc.k*tc.n)
+			pb := PackB(make([]float32, PackBSize(tc.k, tc.n)), b, tc.n, tc.k, tc.n)
+			ap := make([]uint32, (tc.m-1)*lda/2+tc.k/2)
+			for i := 0; i < tc.m; i++ {
+				for q := 0; q < tc.k/2; q++ {
+					ap[i*lda/2+q] = bf16Pair(a[i*lda+2*q], a[i*lda+2*q+1])
+				}
+			}
+			ldc := tc.n + 3
+			c0 := randSlice(r, (tc.m-1)*ldc+tc.n)
+			want := append([]float32(nil), c0...)
+			got := append([]float32(nil), c0...)
+			SgemmPacked(tc.m, 0.75, a, lda, pb, beta, want, ldc)
+			SgemmPackedPairs(tc.m, 0.75, ap, lda/2, pb, beta, got, ldc)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("m=%d k=%d n=%d beta=%v: C[%d] = %v, SgemmPacked %v", tc.m, tc.k, tc.n, beta, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// specialsOnly is n values drawn from the rounding cases alone.
+func specialsOnly(r *rand.Rand, n int) []float32 {
+	specials := []uint32{0x3F808000, 0x3F818000, 0x3F807FFF, 0x3F808001, 0x00000001, 0x807FFFFF,
+		0x7F800000, 0xFF800000, 0x7FC00000, 0x7F800001, 0x7F7FFFFF, 0x80000000, 0xBF818000, 0x40008001}
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = math.Float32frombits(specials[r.IntN(len(specials))])
+	}
+	return s
+}

@@ -137,7 +137,7 @@ type winoScratch struct {
 }
 
 func newWinoScratch(t *winoPlan, cin, cout int, blocks bool) *winoScratch {
-	s := &winoScratch{stage: getBufDirty(64 * max(cin, cout)), tmp: getBufDirty(512)}
+	s := &winoScratch{stage: getBufDirty(64 * max(cin, cout)), tmp: getBufDirty(kernels.WinoInTmp)}
 	if blocks {
 		s.v, s.m = getBufDirty(64*t.vs), getBufDirty(64*t.ms)
 	}

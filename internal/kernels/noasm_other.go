@@ -15,6 +15,8 @@ func winoInAsm(dst []float32, ds int, src []float32, sx, sy, sz, n8 int, tmp []f
 
 var winoInBF16Asm = false
 
+var winoIn512 = false
+
 func winoInBF16Chunks(dst []uint32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
 	panic("kernels: no assembly Winograd transforms on this build")
 }

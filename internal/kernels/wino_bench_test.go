@@ -14,11 +14,19 @@ func BenchmarkWinoIn(b *testing.B) {
 		src := randSlice(r, 64*c)
 		ds := 64*c + 16
 		dst := make([]float32, 64*ds)
-		tmp := make([]float32, 512)
-		b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				WinoIn(dst, ds, src, c, 4*c, 16*c, c, tmp)
+		tmp := make([]float32, WinoInTmp)
+		for _, avx512 := range []bool{false, true} {
+			if avx512 && !winoIn512 {
+				continue
 			}
-		})
+			saved := winoIn512
+			winoIn512 = avx512
+			b.Run(fmt.Sprintf("c%d/avx512=%v", c, avx512), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					WinoIn(dst, ds, src, c, 4*c, 16*c, c, tmp)
+				}
+			})
+			winoIn512 = saved
+		}
 	}
 }

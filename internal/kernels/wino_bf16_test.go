@@ -29,7 +29,7 @@ func specialValues(r *rand.Rand, n int) []float32 {
 // if both are NaN (the transform's additions propagate them).
 func TestWinoInBF16(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	tmp := make([]float32, 512)
+	tmp := make([]float32, WinoInTmp)
 	for _, nc := range []int{2, 8, 10, 16, 24, 38, 64} {
 		for _, special := range []int{0, 1, 2} {
 			sx, sy, sz := nc+3, 5*nc+7, 23*nc+1
@@ -133,4 +133,50 @@ func specialsOnly(r *rand.Rand, n int) []float32 {
 		s[i] = math.Float32frombits(specials[r.IntN(len(specials))])
 	}
 	return s
+}
+
+// TestWinoInAVX2AndAVX512: both assembly generations of the input
+// transform (AVX2, and AVX-512 Z/Y chunks where the CPU has AVX-512F and
+// VL), float32 and bfloat16, against the Go transform bit for bit.
+func TestWinoInAVX2AndAVX512(t *testing.T) {
+	if !winoAsm {
+		t.Skip("no assembly transforms on this CPU/build")
+	}
+	saved := winoIn512
+	defer func() { winoIn512 = saved }()
+	settings := []bool{false}
+	if saved {
+		settings = append(settings, true)
+	} else {
+		t.Log("no AVX-512F/VL here: only the AVX2 transforms are tested")
+	}
+	r := rand.New(rand.NewPCG(8, 9))
+	tmp := make([]float32, WinoInTmp)
+	for _, on := range settings {
+		winoIn512 = on
+		for _, nc := range []int{8, 16, 24, 32, 40, 56, 64} {
+			sx, sy, sz := nc+3, 5*nc+7, 23*nc+1
+			ds := nc + 5
+			src := specialValues(r, 3*(sx+sy+sz)+nc)
+			a, b := make([]float32, 63*ds+nc), make([]float32, 63*ds+nc)
+			winoInAsm(a, ds, src, sx, sy, sz, nc, tmp)
+			winoInGo(b, ds, src, sx, sy, sz, nc)
+			for i := range a {
+				if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
+					t.Fatalf("avx512=%v WinoIn nc=%d: element %d asm %v, Go %v", on, nc, i, a[i], b[i])
+				}
+			}
+			dp := (ds + 1) / 2
+			pa, pb := make([]uint32, 63*dp+nc/2), make([]uint32, 63*dp+nc/2)
+			if winoInBF16Asm {
+				winoInBF16Chunks(pa, dp, src, sx, sy, sz, nc, tmp)
+				winoInBF16Go(pb, dp, src, sx, sy, sz, 0, nc, tmp)
+				for i := range pa {
+					if pa[i] != pb[i] {
+						t.Fatalf("avx512=%v WinoInBF16 nc=%d: pair %d asm %#08x, Go %#08x", on, nc, i, pa[i], pb[i])
+					}
+				}
+			}
+		}
+	}
 }

@@ -26,10 +26,15 @@ import "fmt"
 // the portable versions below are the reference they are tested against.
 // Both do the same additions in the same order, so they agree bit for bit.
 
+// WinoInTmp is the scratch WinoIn and WinoInBF16 need (floats): 48
+// 64-byte vectors for the AVX-512 transforms.
+const WinoInTmp = 768
+
 // WinoIn writes the 64 transformed points of a 4×4×4 input tile:
-// dst[ξ·ds + c] = (Bᵀ⊗Bᵀ⊗Bᵀ d)[ξ] for channel c < nc. tmp needs 512 floats.
+// dst[ξ·ds + c] = (Bᵀ⊗Bᵀ⊗Bᵀ d)[ξ] for channel c < nc. tmp needs
+// WinoInTmp floats.
 func WinoIn(dst []float32, ds int, src []float32, sx, sy, sz, nc int, tmp []float32) {
-	checkWino("WinoIn", len(dst), 63*ds+nc, len(src), 3*(sx+sy+sz)+nc, len(tmp), 512, nc)
+	checkWino("WinoIn", len(dst), 63*ds+nc, len(src), 3*(sx+sy+sz)+nc, len(tmp), WinoInTmp, nc)
 	n8 := 0
 	if winoAsm {
 		n8 = nc &^ 7
@@ -48,12 +53,12 @@ func WinoIn(dst []float32, ds int, src []float32, sx, sy, sz, nc int, tmp []floa
 // reads: dst[ξ·ds + q] = bf16Pair(p[2q], p[2q+1]) for the point's values p
 // and q < nc/2 (ds in pairs). nc must be even. Rounding the float32 points
 // here instead of while packing gives the same bits, without the float32
-// copy of V. tmp needs 512 floats.
+// copy of V. tmp needs WinoInTmp floats.
 func WinoInBF16(dst []uint32, ds int, src []float32, sx, sy, sz, nc int, tmp []float32) {
 	if nc&1 != 0 {
 		panic(fmt.Sprintf("kernels.WinoInBF16: %d channels (want an even count)", nc))
 	}
-	checkWino("WinoInBF16", len(dst), 63*ds+nc/2, len(src), 3*(sx+sy+sz)+nc, len(tmp), 512, nc)
+	checkWino("WinoInBF16", len(dst), 63*ds+nc/2, len(src), 3*(sx+sy+sz)+nc, len(tmp), WinoInTmp, nc)
 	n8 := 0
 	if winoInBF16Asm {
 		n8 = nc &^ 7

@@ -14,6 +14,26 @@ import (
 //go:noescape
 func winoInAVX2(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
 
+// The AVX-512 input transforms (16 channels per Z chunk, 8 per Y chunk on
+// AVX-512VL): register-resident, the same additions in the same order.
+
+//go:noescape
+func winoInAVX512Z(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
+func winoInAVX512Y(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
+func winoInBF16AVX512Z(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
+func winoInBF16AVX512Y(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+// winoIn512 selects the AVX-512 input transforms (AVX-512F and VL; the
+// tests hold them to the Go transform bit for bit, and they passed on an
+// AMD EPYC Zen 4). FESS_AVX512=0 turns them off with the GEMM kernel.
+var winoIn512 = useAVX512 && cpu.X86.HasAVX512VL
+
 //go:noescape
 func winoInBF16AVX2(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
 
@@ -27,8 +47,20 @@ func winoGradAVX2(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz
 var winoAsm = hasAVX2
 
 func winoInAsm(dst []float32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
-	winoInAVX2(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
-		uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n8/8, unsafe.Pointer(&tmp[0]))
+	if !winoIn512 {
+		winoInAVX2(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
+			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n8/8, unsafe.Pointer(&tmp[0]))
+		return
+	}
+	n16 := n8 &^ 15
+	if n16 > 0 {
+		winoInAVX512Z(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
+			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n16/16, unsafe.Pointer(&tmp[0]))
+	}
+	if n16 < n8 {
+		winoInAVX512Y(unsafe.Pointer(&dst[n16]), uintptr(ds)*4, unsafe.Pointer(&src[n16]),
+			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, 1, unsafe.Pointer(&tmp[0]))
+	}
 }
 
 // winoInBF16Asm reports whether winoInBF16AVX2 runs: it uses AVX-512F/VL's
@@ -39,8 +71,20 @@ var winoInBF16Asm = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
 // winoInBF16Chunks runs winoInBF16AVX2 on n8 channels (a multiple of 8);
 // ds is in pairs.
 func winoInBF16Chunks(dst []uint32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
-	winoInBF16AVX2(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
-		uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n8/8, unsafe.Pointer(&tmp[0]))
+	if !winoIn512 {
+		winoInBF16AVX2(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
+			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n8/8, unsafe.Pointer(&tmp[0]))
+		return
+	}
+	n16 := n8 &^ 15
+	if n16 > 0 {
+		winoInBF16AVX512Z(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
+			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n16/16, unsafe.Pointer(&tmp[0]))
+	}
+	if n16 < n8 {
+		winoInBF16AVX512Y(unsafe.Pointer(&dst[n16/2]), uintptr(ds)*4, unsafe.Pointer(&src[n16]),
+			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, 1, unsafe.Pointer(&tmp[0]))
+	}
 }
 
 func winoOutAsm(dst []float32, sx, sy, sz int, src []float32, ss, n8 int, bias []float32, acc bool, tmp []float32) {

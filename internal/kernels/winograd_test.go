@@ -22,7 +22,7 @@ func TestWinoTransformsAsmMatchGo(t *testing.T) {
 		t.Skip("no assembly transforms on this CPU/build")
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	tmp := make([]float32, 512)
+	tmp := make([]float32, WinoInTmp)
 	for _, nc := range []int{8, 16, 24, 40, 64} {
 		sx, sy, sz := nc+3, 5*nc+7, 23*nc+1
 		ds := nc + 5
@@ -72,7 +72,7 @@ func TestWinoOneTileIsCorrelation(t *testing.T) {
 	const nc = 11
 	d := randSlice(r, 64*nc) // [z][y][x][c]
 	w := randSlice(r, 27)    // one kernel shared by the channels
-	tmp := make([]float32, 512)
+	tmp := make([]float32, WinoInTmp)
 	v := make([]float32, 64*nc)
 	WinoIn(v, nc, d, nc, 4*nc, 16*nc, nc, tmp)
 	// U = G⊗G⊗G w in float64

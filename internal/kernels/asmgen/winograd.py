@@ -410,3 +410,122 @@ f('\tJNZ adjchunk')
 f('\tVZEROUPPER')
 f('\tRET')
 open('../winograd_amd64.s','a').write('\n'.join(M)+'\n')
+
+# ---------------- AVX-512 input transforms (appended to the same file)
+# Register-resident: for each z the 16 lines of the (y, x) slab are loaded
+# into Z16-Z31 (or Y16-Y31), transformed along x and then y in registers
+# (one free register serves as the temporary, renamed as BT4 goes), and
+# stored to tmp for z = 0..2; slab z = 3 stays in registers for the z pass.
+# That is 64 loads + 48 stores + 48 loads + 64 stores per chunk instead of
+# 192 loads + 192 stores. The additions are the AVX2 version's and the Go
+# version's, in the same order (o0 = a-c, o1 = b+c, o2 = c-b, o3 = b-d per
+# line, x then y then z), so all three agree bit for bit.
+N=[]
+def n(s): N.append(s)
+
+def gen_in512(name, R, bf16):
+    # R: 'Z' (16 channels per chunk, 64 bytes) or 'Y' (8 channels, AVX-512VL)
+    vb = 64 if R == 'Z' else 32
+    lbl = name
+    n('// func %s(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)' % name)
+    n('// %d channels per chunk%s; tmp: 48 vectors (%d bytes).' % (vb//4, ', stored as bfloat16 (ROUNDBF16Y\'s rounding)' if bf16 else '', 48*vb))
+    n('TEXT ·%s(SB), NOSPLIT, $0-64' % name)
+    n('\tMOVQ dst+0(FP), DI')
+    n('\tMOVQ ds+8(FP), R8')
+    n('\tMOVQ src+16(FP), SI')
+    n('\tMOVQ sx+24(FP), R9')
+    n('\tMOVQ sy+32(FP), R10')
+    n('\tMOVQ sz+40(FP), R11')
+    n('\tMOVQ chunks+48(FP), CX')
+    n('\tMOVQ tmp+56(FP), R12')
+    n('\tLEAQ (R9)(R9*2), R13')
+    n('\tMOVQ R8, AX')
+    n('\tSHLQ $4, AX')
+    n('\tLEAQ (AX)(AX*1), BX')
+    n('\tLEAQ (BX)(AX*1), DX')
+    if bf16:
+        n('\tVPBROADCASTD winoBF16One<>(SB), %s8' % R)
+        n('\tVPBROADCASTD winoBF16Bias<>(SB), %s9' % R)
+        n('\tVPBROADCASTD winoBF16NaN<>(SB), %s10' % R)
+    n('%sloop:' % lbl)
+    n('\tMOVQ SI, R15')
+    # logical slab value (y, x) -> register number
+    slab_final = None
+    for z in range(4):
+        regs = {}
+        free = [0]  # temp register numbers available
+        nxt = iter(range(16, 32))
+        n('\t// z = %d: load the (y, x) slab' % z)
+        n('\tMOVQ R15, R14')
+        for y in range(4):
+            for x, addr in enumerate(['(R14)', '(R14)(R9*1)', '(R14)(R9*2)', '(R14)(R13*1)']):
+                r = next(nxt)
+                regs[(y, x)] = r
+                n('\tVMOVUPS %s, %s%d' % (addr, R, r))
+            if y < 3: n('\tADDQ R10, R14')
+        def bt4(keys):
+            a, b, c, d = [regs[k] for k in keys]
+            t = free.pop()
+            n('\tVSUBPS %s%d, %s%d, %s%d' % (R, c, R, a, R, a))   # a = a - c
+            n('\tVSUBPS %s%d, %s%d, %s%d' % (R, d, R, b, R, d))   # d = b - d
+            n('\tVADDPS %s%d, %s%d, %s%d' % (R, c, R, b, R, t))   # t = b + c
+            n('\tVSUBPS %s%d, %s%d, %s%d' % (R, b, R, c, R, c))   # c = c - b
+            regs[keys[1]] = t
+            free.append(b)
+        n('\t// along x, then along y, in registers')
+        for y in range(4):
+            bt4([(y, 0), (y, 1), (y, 2), (y, 3)])
+        for x in range(4):
+            bt4([(0, x), (1, x), (2, x), (3, x)])
+        if z < 3:
+            for y in range(4):
+                for x in range(4):
+                    n('\tVMOVUPS %s%d, %d(R12)' % (R, regs[(y, x)], (z*16 + y*4 + x)*vb))
+            n('\tADDQ R11, R15')
+        else:
+            slab_final = regs
+            tempreg = free[0]
+    n('\t// along z: 16 lines (y, x), into dst')
+    n('\tMOVQ DI, R14')
+    dsts = ['(R14)', '(R14)(AX*1)', '(R14)(BX*1)', '(R14)(DX*1)']
+    used = set(slab_final.values())
+    pool = [r for r in range(0, 8) if r != tempreg] + [tempreg]
+    for i in range(16):
+        y, x = i // 4, i % 4
+        # lines z = 0..2 from tmp into X1..X3; z = 3 is in a register
+        a, b, c = 1, 2, 3
+        d = slab_final[(y, x)]
+        for k, r in enumerate((a, b, c)):
+            n('\tVMOVUPS %d(R12), %s%d' % ((k*16 + i)*vb, R, r))
+        t = 4
+        n('\tVSUBPS %s%d, %s%d, %s%d' % (R, c, R, a, R, a))
+        n('\tVSUBPS %s%d, %s%d, %s%d' % (R, d, R, b, R, d))
+        n('\tVADDPS %s%d, %s%d, %s%d' % (R, c, R, b, R, t))
+        n('\tVSUBPS %s%d, %s%d, %s%d' % (R, b, R, c, R, c))
+        outs = [a, t, c, d]
+        for k in range(4):
+            if bf16:
+                n('\tVPSRLD $16, %s%d, %s11' % (R, outs[k], R))
+                n('\tVPANDD %s8, %s11, %s11' % (R, R, R))
+                n('\tVPADDD %s9, %s11, %s11' % (R, R, R))
+                n('\tVPADDD %s%d, %s11, %s11' % (R, outs[k], R, R))
+                n('\tVCMPPS $3, %s%d, %s%d, K1' % (R, outs[k], R, outs[k]))
+                n('\tVMOVDQA32 %s10, K1, %s11' % (R, R))
+                n('\tVPSRLD $16, %s11, %s11' % (R, R))
+                n('\tVPMOVDW %s11, %s' % (R, dsts[k]))
+            else:
+                n('\tVMOVUPS %s%d, %s' % (R, outs[k], dsts[k]))
+        if i < 15: n('\tADDQ R8, R14')
+    n('\tADDQ $%d, SI' % vb)
+    n('\tADDQ $%d, DI' % (vb//2 if bf16 else vb))
+    n('\tDECQ CX')
+    n('\tJNZ %sloop' % lbl)
+    n('\tVZEROUPPER')
+    n('\tRET')
+    n('')
+
+gen_in512('winoInAVX512Z', 'Z', False)
+gen_in512('winoInAVX512Y', 'Y', False)
+gen_in512('winoInBF16AVX512Z', 'Z', True)
+gen_in512('winoInBF16AVX512Y', 'Y', True)
+open('../winograd_amd64.s','a').write('\n'.join(N)+'\n')

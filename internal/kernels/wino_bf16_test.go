@@ -135,9 +135,10 @@ func specialsOnly(r *rand.Rand, n int) []float32 {
 	return s
 }
 
-// TestWinoInAVX2AndAVX512: both assembly generations of the input
-// transform (AVX2, and AVX-512 Z/Y chunks where the CPU has AVX-512F and
-// VL), float32 and bfloat16, against the Go transform bit for bit.
+// TestWinoInAVX2AndAVX512: both assembly generations of the input and
+// output transforms (AVX2, and AVX-512 Z/Y chunks where the CPU has
+// AVX-512F and VL), float32 and bfloat16 input, output with and without
+// bias and accumulation, against the Go transforms bit for bit.
 func TestWinoInAVX2AndAVX512(t *testing.T) {
 	if !winoAsm {
 		t.Skip("no assembly transforms on this CPU/build")
@@ -164,6 +165,22 @@ func TestWinoInAVX2AndAVX512(t *testing.T) {
 			for i := range a {
 				if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
 					t.Fatalf("avx512=%v WinoIn nc=%d: element %d asm %v, Go %v", on, nc, i, a[i], b[i])
+				}
+			}
+			m := specialValues(r, 63*ds+nc)
+			bias := randSlice(r, nc)
+			for _, bb := range [][]float32{nil, bias} {
+				for _, acc := range []bool{false, true} {
+					init := randSlice(r, sx+sy+sz+nc)
+					x := append([]float32(nil), init...)
+					y := append([]float32(nil), init...)
+					winoOutAsm(x, sx, sy, sz, m, ds, nc, bb, acc, tmp)
+					winoOutGo(y, sx, sy, sz, m, ds, nc, bb, acc)
+					for i := range x {
+						if math.Float32bits(x[i]) != math.Float32bits(y[i]) && !(x[i] != x[i] && y[i] != y[i]) {
+							t.Fatalf("avx512=%v WinoOut nc=%d bias=%v acc=%v: element %d asm %v, Go %v", on, nc, bb != nil, acc, i, x[i], y[i])
+						}
+					}
 				}
 			}
 			dp := (ds + 1) / 2

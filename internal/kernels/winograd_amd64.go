@@ -29,7 +29,13 @@ func winoInBF16AVX512Z(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, s
 //go:noescape
 func winoInBF16AVX512Y(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
 
-// winoIn512 selects the AVX-512 input transforms (AVX-512F and VL; the
+//go:noescape
+func winoOutAVX512Z(dst unsafe.Pointer, sx, sy, sz uintptr, src unsafe.Pointer, ss uintptr, chunks int, tmp, bias unsafe.Pointer, acc int)
+
+//go:noescape
+func winoOutAVX512Y(dst unsafe.Pointer, sx, sy, sz uintptr, src unsafe.Pointer, ss uintptr, chunks int, tmp, bias unsafe.Pointer, acc int)
+
+// winoIn512 selects the AVX-512 input and output transforms (AVX-512F and VL; the
 // tests hold them to the Go transform bit for bit, and they passed on an
 // AMD EPYC Zen 4). FESS_AVX512=0 turns them off with the GEMM kernel.
 var winoIn512 = useAVX512 && cpu.X86.HasAVX512VL
@@ -96,8 +102,23 @@ func winoOutAsm(dst []float32, sx, sy, sz int, src []float32, ss, n8 int, bias [
 	if acc {
 		a = 1
 	}
-	winoOutAVX2(unsafe.Pointer(&dst[0]), uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4,
-		unsafe.Pointer(&src[0]), uintptr(ss)*4, n8/8, unsafe.Pointer(&tmp[0]), b, a)
+	if !winoIn512 {
+		winoOutAVX2(unsafe.Pointer(&dst[0]), uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4,
+			unsafe.Pointer(&src[0]), uintptr(ss)*4, n8/8, unsafe.Pointer(&tmp[0]), b, a)
+		return
+	}
+	n16 := n8 &^ 15
+	if n16 > 0 {
+		winoOutAVX512Z(unsafe.Pointer(&dst[0]), uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4,
+			unsafe.Pointer(&src[0]), uintptr(ss)*4, n16/16, unsafe.Pointer(&tmp[0]), b, a)
+	}
+	if n16 < n8 {
+		if b != nil {
+			b = unsafe.Pointer(&bias[n16])
+		}
+		winoOutAVX512Y(unsafe.Pointer(&dst[n16]), uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4,
+			unsafe.Pointer(&src[n16]), uintptr(ss)*4, 1, unsafe.Pointer(&tmp[0]), b, a)
+	}
 }
 
 func winoGradAsm(dst []float32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {

@@ -524,6 +524,108 @@ def gen_in512(name, R, bf16):
     n('\tRET')
     n('')
 
+
+def gen_out512(name, R):
+    # The output transform, register-resident: for each output plane zo the
+    # 16 lines along z are reduced straight from the points (o0 = (m0+m1)+m2,
+    # o1 = (m1-m2)-m3) into registers, then y and x as in the AVX2 version;
+    # no scratch. Same operations in the same order.
+    vb = 64 if R == 'Z' else 32
+    n('// func %s(dst unsafe.Pointer, sx, sy, sz uintptr, src unsafe.Pointer, ss uintptr, chunks int, tmp, bias unsafe.Pointer, acc int)' % name)
+    n('// %d channels per chunk; tmp is not used.' % (vb//4))
+    n('TEXT ·%s(SB), NOSPLIT, $0-80' % name)
+    n('\tMOVQ dst+0(FP), DI')
+    n('\tMOVQ sx+8(FP), R9')
+    n('\tMOVQ sy+16(FP), R10')
+    n('\tMOVQ sz+24(FP), R11')
+    n('\tMOVQ src+32(FP), SI')
+    n('\tMOVQ ss+40(FP), R8')
+    n('\tMOVQ chunks+48(FP), CX')
+    n('\tMOVQ bias+64(FP), R13')
+    n('\tMOVQ acc+72(FP), R15')
+    n('\tMOVQ R8, AX')
+    n('\tSHLQ $4, AX')
+    n('\tLEAQ (AX)(AX*1), BX')
+    n('\tLEAQ (BX)(AX*1), DX')
+    n('%sloop:' % name)
+    n('\tVXORPS %s15, %s15, %s15' % (R, R, R))
+    n('\tTESTQ R13, R13')
+    n('\tJZ %snobias' % name)
+    n('\tVMOVUPS (R13), %s15' % R)
+    n('\tADDQ $%d, R13' % vb)
+    n('%snobias:' % name)
+    free = list(range(0, 15)) + list(range(16, 32))
+    def alloc():
+        return free.pop(0)
+    def release(*rs):
+        for r in rs: free.append(r)
+    pts = ['(R14)', '(R14)(AX*1)', '(R14)(BX*1)', '(R14)(DX*1)']
+    for zo in range(2):
+        n('\t// output plane z = %d: along z from the points' % zo)
+        n('\tMOVQ SI, R14')
+        L = {}
+        for i in range(16):
+            if zo == 0:
+                a, b, c = alloc(), alloc(), alloc()
+                n('\tVMOVUPS %s, %s%d' % (pts[0], R, a))
+                n('\tVMOVUPS %s, %s%d' % (pts[1], R, b))
+                n('\tVMOVUPS %s, %s%d' % (pts[2], R, c))
+                n('\tVADDPS %s%d, %s%d, %s%d' % (R, b, R, a, R, a))
+                n('\tVADDPS %s%d, %s%d, %s%d' % (R, c, R, a, R, a))
+                release(b, c)
+                L[i] = a
+            else:
+                b, c, d = alloc(), alloc(), alloc()
+                n('\tVMOVUPS %s, %s%d' % (pts[1], R, b))
+                n('\tVMOVUPS %s, %s%d' % (pts[2], R, c))
+                n('\tVMOVUPS %s, %s%d' % (pts[3], R, d))
+                n('\tVSUBPS %s%d, %s%d, %s%d' % (R, c, R, b, R, b))
+                n('\tVSUBPS %s%d, %s%d, %s%d' % (R, d, R, b, R, b))
+                release(c, d)
+                L[i] = b
+            if i < 15: n('\tADDQ R8, R14')
+        n('\t// along y: 4 lines (x) of 4 into 2')
+        S = {}
+        for x in range(4):
+            a, b, c, d = L[x], L[4+x], L[8+x], L[12+x]
+            o0 = alloc()
+            n('\tVADDPS %s%d, %s%d, %s%d' % (R, b, R, a, R, o0))
+            n('\tVADDPS %s%d, %s%d, %s%d' % (R, c, R, o0, R, o0))
+            n('\tVSUBPS %s%d, %s%d, %s%d' % (R, c, R, b, R, b))
+            n('\tVSUBPS %s%d, %s%d, %s%d' % (R, d, R, b, R, b))
+            S[(0, x)], S[(1, x)] = o0, b
+            release(a, c, d)
+        n('\t// along x: 2 lines (yo) of 4 into 2, plus bias, into dst')
+        n('\tMOVQ DI, R14')
+        if zo == 1: n('\tADDQ R11, R14')
+        for yo in range(2):
+            if yo == 1: n('\tADDQ R10, R14')
+            a, b, c, d = [S[(yo, x)] for x in range(4)]
+            o0 = alloc()
+            n('\tVADDPS %s%d, %s%d, %s%d' % (R, b, R, a, R, o0))
+            n('\tVADDPS %s%d, %s%d, %s%d' % (R, c, R, o0, R, o0))
+            n('\tVSUBPS %s%d, %s%d, %s%d' % (R, c, R, b, R, b))
+            n('\tVSUBPS %s%d, %s%d, %s%d' % (R, d, R, b, R, b))
+            n('\tVADDPS %s15, %s%d, %s%d' % (R, R, o0, R, o0))
+            n('\tVADDPS %s15, %s%d, %s%d' % (R, R, b, R, b))
+            n('\tTESTQ R15, R15')
+            n('\tJZ %sset%d%d' % (name, zo, yo))
+            n('\tVADDPS (R14), %s%d, %s%d' % (R, o0, R, o0))
+            n('\tVADDPS (R14)(R9*1), %s%d, %s%d' % (R, b, R, b))
+            n('%sset%d%d:' % (name, zo, yo))
+            n('\tVMOVUPS %s%d, (R14)' % (R, o0))
+            n('\tVMOVUPS %s%d, (R14)(R9*1)' % (R, b))
+            release(a, b, c, d, o0)
+    n('\tADDQ $%d, SI' % vb)
+    n('\tADDQ $%d, DI' % vb)
+    n('\tDECQ CX')
+    n('\tJNZ %sloop' % name)
+    n('\tVZEROUPPER')
+    n('\tRET')
+    n('')
+
+gen_out512('winoOutAVX512Z', 'Z')
+gen_out512('winoOutAVX512Y', 'Y')
 gen_in512('winoInAVX512Z', 'Z', False)
 gen_in512('winoInAVX512Y', 'Y', False)
 gen_in512('winoInBF16AVX512Z', 'Z', True)

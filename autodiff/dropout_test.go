@@ -74,3 +74,75 @@ func TestNilTapeRecordsNothing(t *testing.T) {
 		t.Error("op on constants was recorded")
 	}
 }
+
+// refKeep is the mask value of element i of the draw with key: the
+// definition the engine has used since the first checkpoints (a float
+// comparison of the 24-bit uniform number with p), written out here so that
+// any later change of the mask code that changes a trained run's bits fails.
+func refKeep(key uint64, i int, p, s float32) float32 {
+	mix := func(z uint64) uint64 {
+		z += 0x9e3779b97f4a7c15
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+		return z ^ (z >> 31)
+	}
+	if float32(mix(key^mix(uint64(i)))>>40)*(1.0/(1<<24)) >= p {
+		return s
+	}
+	return 0
+}
+
+// TestDropoutMatchesDefinition: Dropout's output and gradient and
+// DropoutInPlace's (on an arena tape) equal x·keep and g·keep with refKeep,
+// bit for bit, for two probabilities and a length that is not a multiple of
+// the 16-element assembly step.
+func TestDropoutMatchesDefinition(t *testing.T) {
+	const n = 10007
+	for _, p := range []float32{0.2, 0.5} {
+		s := 1 / (1 - p)
+		xs := make([]float32, n)
+		for i := range xs {
+			xs[i] = float32(math.Sin(float64(i))) * 3
+		}
+		rng := NewRNG(77)
+		rng.Counter = 5
+		key := splitmix64(rng.Seed ^ splitmix64(rng.Counter+0x5851f42d4c957f2d))
+		for _, inPlace := range []bool{false, true} {
+			r := &RNG{Seed: rng.Seed, Counter: rng.Counter}
+			x := NewParam("x", tensor.FromSlice(append([]float32(nil), xs...), n))
+			var tp *Tape
+			if inPlace {
+				tp = NewArenaTape()
+			} else {
+				tp = NewTape()
+			}
+			var y *Var
+			if inPlace {
+				// in place needs a value the tape owns: x·1 through a
+				// recorded op
+				y = tp.DropoutInPlace(tp.Scale(x, 1), p, true, r)
+			} else {
+				y = tp.Dropout(x, p, true, r)
+			}
+			for i := 0; i < n; i++ {
+				want := xs[i] * refKeep(key, i, p, s)
+				if math.Float32bits(y.Value.Data[i]) != math.Float32bits(want) {
+					t.Fatalf("p=%v inPlace=%v: y[%d] = %v, want %v", p, inPlace, i, y.Value.Data[i], want)
+				}
+			}
+			g := make([]float32, n)
+			for i := range g {
+				g[i] = float32(math.Cos(float64(i)))
+			}
+			copy(y.grad(), g)
+			tp.BackwardFrom()
+			for i := 0; i < n; i++ {
+				var z float32
+				want := z + g[i]*refKeep(key, i, p, s)
+				if math.Float32bits(x.Grad.Data[i]) != math.Float32bits(want) {
+					t.Fatalf("p=%v inPlace=%v: dx[%d] = %v, want %v", p, inPlace, i, x.Grad.Data[i], want)
+				}
+			}
+		}
+	}
+}

@@ -70,3 +70,9 @@ var bf16CvtAsm = false
 func bf16PairRows(dst, r0, r1 unsafe.Pointer, n int, stride uintptr) { panic("kernels: no assembly") }
 
 func bf16PairSeq(dst, src unsafe.Pointer, npairs int, pf uintptr) { panic("kernels: no assembly") }
+
+var dropAsm = false
+
+func dropMaskAsm(d []float32, base, key, thresh uint64, s float32, grad int) {
+	panic("kernels: no assembly")
+}

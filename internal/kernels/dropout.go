@@ -1,0 +1,70 @@
+package kernels
+
+import "math"
+
+// Dropout masks. The engine's dropout draws element i of draw k from a
+// counter-based hash: it keeps the element when the top 24 bits of
+// Splitmix64(key ^ Splitmix64(i)) (key derived from the seed and k) are at
+// least DropThreshold(p), that is when the uniform number in [0, 1) those
+// bits stand for, bits·2⁻²⁴, is ≥ p. Because the mask is a pure function of
+// (key, i), the backward pass redraws it instead of storing it, and any
+// split of the elements between threads gives the same bits. DropMask runs
+// 16 elements per step on AVX-512F/DQ (the 64-bit multiply VPMULLQ), held
+// bit for bit to the Go loop by the tests.
+
+// Splitmix64 is Steele et al.'s SplitMix64 finaliser (a bijective mixer).
+func Splitmix64(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// DropThreshold returns the integer T such that the 24-bit draw b keeps its
+// element (b·2⁻²⁴ ≥ p) exactly when b ≥ T: T = ⌈p·2²⁴⌉ (exact in float64),
+// 0 for p ≤ 0, 2²⁴ (nothing kept) for p ≥ 1.
+func DropThreshold(p float32) uint64 {
+	if !(p > 0) {
+		return 0
+	}
+	if p >= 1 {
+		return 1 << 24
+	}
+	return uint64(math.Ceil(float64(p) * (1 << 24)))
+}
+
+// DropBits is the 24-bit draw of element i under key.
+func DropBits(key uint64, i uint64) uint64 { return Splitmix64(key^Splitmix64(i)) >> 40 }
+
+// DropMask multiplies d[j] by the mask value of element base+j: s where it
+// is kept (DropBits(key, base+j) ≥ thresh), 0 where it is dropped (a
+// multiplication, so ±Inf and NaN become NaN as they would in x·0). With
+// grad it stores 0 + d[j]·mask instead, the form of a fresh gradient (−0
+// becomes +0).
+func DropMask(d []float32, base int, key, thresh uint64, s float32, grad bool) {
+	n16 := 0
+	if dropAsm && len(d) >= 16 {
+		n16 = len(d) &^ 15
+		g := 0
+		if grad {
+			g = 1
+		}
+		dropMaskAsm(d[:n16], uint64(base), key, thresh, s, g)
+	}
+	dropMaskGo(d[n16:], uint64(base+n16), key, thresh, s, grad)
+}
+
+func dropMaskGo(d []float32, base, key, thresh uint64, s float32, grad bool) {
+	var z float32
+	for j := range d {
+		var m float32
+		if DropBits(key, base+uint64(j)) >= thresh {
+			m = s
+		}
+		if grad {
+			d[j] = z + d[j]*m
+		} else {
+			d[j] *= m
+		}
+	}
+}

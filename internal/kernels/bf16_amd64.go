@@ -54,6 +54,9 @@ func bf16PairRows(dst, r0, r1 unsafe.Pointer, n int, stride uintptr)
 //go:noescape
 func bf16PairSeq(dst, src unsafe.Pointer, npairs int, pf uintptr)
 
+//go:noescape
+func bf16PairRowsK(dst, src unsafe.Pointer, ld uintptr, kp, n int, stride, pstride uintptr)
+
 // bf16CvtAsm: the AVX-512F conversion loops (bf16PairRows, bf16PairSeq)
 // pack the bfloat16 operands; they round exactly as bf16FromF32.
 var bf16CvtAsm = cpu.X86.HasAVX512F

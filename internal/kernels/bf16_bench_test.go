@@ -102,10 +102,10 @@ func BenchmarkBF16Convert(b *testing.B) {
 			pairSeq(dst[:n/2], src[:n], 0)
 		}
 	})
-	b.Run("pairRows", func(b *testing.B) {
+	b.Run("pairRowsK", func(b *testing.B) {
 		b.SetBytes(4 * n)
 		for b.Loop() {
-			pairRows(dst, 16, src[:n/2], src[n/2:n], n/2)
+			pairRowsK(dst, 16, src, n/2, 2, n/2)
 		}
 	})
 }

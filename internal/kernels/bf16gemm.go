@@ -43,23 +43,37 @@ func bf16PackedSize(k, n, kc, nr int) int {
 	return (full*((kc+1)/2) + (last+1)/2) * cols
 }
 
-// pairRows writes the pairs (r0[i], r1[i]) (r1 nil: zero odd halves) for
-// i < n as runs of 16 uint32, stride apart: dst[(i/16)*stride + i%16].
-func pairRows(dst []uint32, stride int, r0, r1 []float32, n int) {
+// pairRowsK writes, for each pair p < ceil(kb/2) of rows 2p and 2p+1 of src
+// (row r at src[r*ld:]; when kb is odd the last pair's odd halves are
+// zero), the pairs (r0[i], r1[i]) for i < n as runs of 16 uint32, stride
+// apart: dst[p*16 + (i/16)*stride + i%16]. The full pairs' whole runs go
+// through one assembly call (bf16PairRowsK); a call per pair of rows cost
+// more than the conversion on the engine's narrow rows.
+func pairRowsK(dst []uint32, stride int, src []float32, ld, kb, n int) {
+	kp, pfull := (kb+1)/2, kb/2
 	n16 := 0
-	if bf16CvtAsm && r1 != nil {
-		if n16 = n &^ 15; n16 > 0 {
-			_ = dst[(n16/16-1)*stride+15]
-			_, _ = r0[n16-1], r1[n16-1]
-			bf16PairRows(unsafe.Pointer(&dst[0]), unsafe.Pointer(&r0[0]), unsafe.Pointer(&r1[0]), n16, uintptr(stride)*4)
-		}
+	if bf16CvtAsm && pfull > 0 && n >= 16 {
+		n16 = n &^ 15
+		_ = src[(2*pfull-1)*ld+n16-1]
+		_ = dst[(pfull-1)*16+(n16/16-1)*stride+15]
+		bf16PairRowsK(unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), uintptr(ld)*4, pfull, n16, uintptr(stride)*4, 64)
 	}
-	for i := n16; i < n; i++ {
-		var odd float32
-		if r1 != nil {
-			odd = r1[i]
+	for p := 0; p < kp; p++ {
+		lo := n16
+		var r1 []float32
+		if 2*p+1 < kb {
+			r1 = src[(2*p+1)*ld : (2*p+1)*ld+n]
+		} else {
+			lo = 0
 		}
-		dst[(i/16)*stride+i%16] = bf16Pair(r0[i], odd)
+		r0 := src[2*p*ld : 2*p*ld+n]
+		for i := lo; i < n; i++ {
+			var odd float32
+			if r1 != nil {
+				odd = r1[i]
+			}
+			dst[p*16+(i/16)*stride+i%16] = bf16Pair(r0[i], odd)
+		}
 	}
 }
 
@@ -93,14 +107,7 @@ func packBBF16(transB bool, b []float32, ldb, pc, kb, jc, nb, q0, q1, nr int, ds
 		// Rows 2p and 2p+1 of B, over the panels' columns.
 		j0 := jc + q0*16
 		cols := min(nb-q0*16, (q1-q0)*16)
-		for p := 0; p < kp; p++ {
-			r0 := b[(pc+2*p)*ldb+j0 : (pc+2*p)*ldb+j0+cols]
-			var r1 []float32
-			if 2*p+1 < kb {
-				r1 = b[(pc+2*p+1)*ldb+j0 : (pc+2*p+1)*ldb+j0+cols]
-			}
-			pairRows(dst[q0*kp*16+p*16:], kp*16, r0, r1, cols)
-		}
+		pairRowsK(dst[q0*kp*16:], kp*16, b[pc*ldb+j0:], ldb, kb, cols)
 	}
 	for q := q0; q < q1; q++ {
 		pan := dst[q*kp*nr : (q+1)*kp*nr]
@@ -152,14 +159,7 @@ func packABF16(transA bool, a []float32, lda, i0, mb, pc, kb int, dst []uint32) 
 	tiles := (mb + 15) / 16
 	if transA {
 		// op(A)[i][p] = a[p*lda+i]: rows 2p and 2p+1 of the stored A.
-		for p := 0; p < kp; p++ {
-			r0 := a[(pc+2*p)*lda+i0 : (pc+2*p)*lda+i0+mb]
-			var r1 []float32
-			if 2*p+1 < kb {
-				r1 = a[(pc+2*p+1)*lda+i0 : (pc+2*p+1)*lda+i0+mb]
-			}
-			pairRows(dst[p*16:], kp*16, r0, r1, mb)
-		}
+		pairRowsK(dst, kp*16, a[pc*lda+i0:], lda, kb, mb)
 		if rows := mb - (tiles-1)*16; rows < 16 {
 			pan := dst[(tiles-1)*kp*16:]
 			for p := 0; p < kp; p++ {

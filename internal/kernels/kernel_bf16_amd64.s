@@ -524,6 +524,54 @@ pairrowsdone:
 	VZEROUPPER
 	RET
 
+// func bf16PairRowsK(dst, src unsafe.Pointer, ld uintptr, kp, n int, stride, pstride uintptr)
+// bf16PairRows for kp row pairs in one call: for p < kp, rows 2p and 2p+1 of
+// src (ld bytes apart) go to dst + p*pstride as bf16PairRows writes them (n a
+// multiple of 16, runs of 16 pairs stride bytes apart). A call per pair of
+// rows cost more than the conversion on the engine's narrow (32-column) rows.
+TEXT ·bf16PairRowsK(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R9
+	MOVQ kp+24(FP), R10
+	MOVQ n+32(FP), R11
+	MOVQ stride+40(FP), R8
+	MOVQ pstride+48(FP), R12
+	VPBROADCASTD bf16One<>(SB), Z28
+	VPBROADCASTD bf16Bias<>(SB), Z29
+	VPBROADCASTD bf16NaN<>(SB), Z30
+	VPBROADCASTD bf16Hi<>(SB), Z31
+	SHRQ $4, R11
+	JZ pairrowskdone
+	TESTQ R10, R10
+	JZ pairrowskdone
+pairrowskrow:
+	MOVQ SI, AX
+	LEAQ (SI)(R9*1), DX
+	MOVQ DI, BX
+	MOVQ R11, CX
+pairrowskloop:
+	VMOVUPS (AX), Z0
+	VMOVUPS (DX), Z1
+	ROUNDBF16(Z0, Z2, Z3)
+	ROUNDBF16(Z1, Z4, Z5)
+	VPSRLD $16, Z3, Z3
+	VPANDD Z31, Z5, Z5
+	VPORD Z3, Z5, Z5
+	VMOVDQU32 Z5, (BX)
+	ADDQ $64, AX
+	ADDQ $64, DX
+	ADDQ R8, BX
+	DECQ CX
+	JNZ pairrowskloop
+	LEAQ (SI)(R9*2), SI
+	ADDQ R12, DI
+	DECQ R10
+	JNZ pairrowskrow
+pairrowskdone:
+	VZEROUPPER
+	RET
+
 // func bf16PairSeq(dst, src unsafe.Pointer, npairs int, pf uintptr)
 // dst[p] = bf16(src[2p]) | bf16(src[2p+1])<<16 (uint32) for p < npairs, a
 // multiple of 8: the bf16 values of src in order. Each 64 bytes read are

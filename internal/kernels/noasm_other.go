@@ -76,3 +76,7 @@ var dropAsm = false
 func dropMaskAsm(d []float32, base, key, thresh uint64, s float32, grad int) {
 	panic("kernels: no assembly")
 }
+
+func bf16PairRowsK(dst, src unsafe.Pointer, ld uintptr, kp, n int, stride, pstride uintptr) {
+	panic("kernels: no assembly")
+}

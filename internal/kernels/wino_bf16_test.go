@@ -197,3 +197,32 @@ func TestWinoInAVX2AndAVX512(t *testing.T) {
 		}
 	}
 }
+
+// TestPairRowsK holds pairRowsK (assembly for the full pairs' whole runs,
+// Go for the rest) to bf16Pair element by element: odd and even row
+// counts, widths around multiples of 16, padded rows.
+func TestPairRowsK(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, kb := range []int{1, 2, 3, 8, 33} {
+		for _, n := range []int{1, 15, 16, 17, 32, 47, 64} {
+			ld := n + 5
+			src := specialValues(r, (kb-1)*ld+n)
+			kp := (kb + 1) / 2
+			stride := kp*16 + 3
+			dst := make([]uint32, (kp-1)*16+((n+15)/16-1)*stride+16)
+			pairRowsK(dst, stride, src, ld, kb, n)
+			for p := 0; p < kp; p++ {
+				for i := 0; i < n; i++ {
+					var odd float32
+					if 2*p+1 < kb {
+						odd = src[(2*p+1)*ld+i]
+					}
+					want := bf16Pair(src[2*p*ld+i], odd)
+					if got := dst[p*16+(i/16)*stride+i%16]; got != want {
+						t.Fatalf("kb=%d n=%d: pair %d element %d = %#08x, want %#08x", kb, n, p, i, got, want)
+					}
+				}
+			}
+		}
+	}
+}

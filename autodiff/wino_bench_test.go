@@ -22,7 +22,7 @@ func BenchmarkWinoInputTiles(b *testing.B) {
 					nb := min(t.block, t.total-i0)
 					for j := 0; j < nb; j++ {
 						n, z, y, xx := t.at(i0 + j)
-						g.winoInputTile(s, x.Value.Data, c, n, z, y, xx, s.v[j*c:], t.vs)
+						g.winoInputTile(s, x.Value.Data, c, n, z, y, xx, s.v[j*c:], nil, t.vs)
 					}
 				}
 			}

@@ -154,34 +154,24 @@ func (s *winoScratch) free() {
 
 // winoInputTile writes the input transform of the 4×4×4 tile of src
 // ([N,D,H,W,c] with g's spatial size) whose first output voxel is (z,y,x)
-// into v (point stride ds); voxels outside the volume (the padding) are
-// zeros, gathered through s.stage.
-func (g *convGeom) winoInputTile(s *winoScratch, src []float32, c, n, z, y, x int, v []float32, ds int) {
+// into v (point stride ds), or, with vp != nil, as bfloat16 pairs into vp
+// (kernels.WinoInBF16; c even, ds in pairs); voxels outside the volume (the
+// padding) are zeros, gathered through s.stage.
+func (g *convGeom) winoInputTile(s *winoScratch, src []float32, c, n, z, y, x int, v []float32, vp []uint32, ds int) {
 	sx, sy, sz := c, g.w*c, g.h*g.w*c
 	z0, y0, x0 := z-1, y-1, x-1
-	if z0 >= 0 && y0 >= 0 && x0 >= 0 && z0+4 <= g.d && y0+4 <= g.h && x0+4 <= g.w {
-		off := (((n*g.d+z0)*g.h+y0)*g.w + x0) * c
-		kernels.WinoIn(v, ds, src[off:], sx, sy, sz, c, s.tmp)
-		return
+	if !(z0 >= 0 && y0 >= 0 && x0 >= 0 && z0+4 <= g.d && y0+4 <= g.h && x0+4 <= g.w) {
+		st := s.stage[:64*c]
+		gatherTile(st, src, c, n, z0, y0, x0, 4, g.d, g.h, g.w)
+		src, sx, sy, sz = st, c, 4*c, 16*c
+	} else {
+		src = src[(((n*g.d+z0)*g.h+y0)*g.w+x0)*c:]
 	}
-	st := s.stage[:64*c]
-	gatherTile(st, src, c, n, z0, y0, x0, 4, g.d, g.h, g.w)
-	kernels.WinoIn(v, ds, st, c, 4*c, 16*c, c, s.tmp)
-}
-
-// winoInputTilePairs is winoInputTile writing bfloat16 pairs
-// (kernels.WinoInBF16; c even, ds in pairs).
-func (g *convGeom) winoInputTilePairs(s *winoScratch, src []float32, c, n, z, y, x int, v []uint32, ds int) {
-	sx, sy, sz := c, g.w*c, g.h*g.w*c
-	z0, y0, x0 := z-1, y-1, x-1
-	if z0 >= 0 && y0 >= 0 && x0 >= 0 && z0+4 <= g.d && y0+4 <= g.h && x0+4 <= g.w {
-		off := (((n*g.d+z0)*g.h+y0)*g.w + x0) * c
-		kernels.WinoInBF16(v, ds, src[off:], sx, sy, sz, c, s.tmp)
-		return
+	if vp != nil {
+		kernels.WinoInBF16(vp, ds, src, sx, sy, sz, c, s.tmp)
+	} else {
+		kernels.WinoIn(v, ds, src, sx, sy, sz, c, s.tmp)
 	}
-	st := s.stage[:64*c]
-	gatherTile(st, src, c, n, z0, y0, x0, 4, g.d, g.h, g.w)
-	kernels.WinoInBF16(v, ds, st, c, 4*c, 16*c, c, s.tmp)
 }
 
 // asPairs views a float32 buffer's storage as uint32 (bfloat16 pairs).
@@ -312,9 +302,9 @@ func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 		t.forTiles(cin, cout, func(s *winoScratch, i int) {
 			n, z, y, x := t.at(i)
 			if pairs {
-				g.winoInputTilePairs(s, src, cin, n, z, y, x, vp[i*cin/2:], t.vs/2)
+				g.winoInputTile(s, src, cin, n, z, y, x, nil, vp[i*cin/2:], t.vs/2)
 			} else {
-				g.winoInputTile(s, src, cin, n, z, y, x, v[i*cin:], t.vs)
+				g.winoInputTile(s, src, cin, n, z, y, x, v[i*cin:], nil, t.vs)
 			}
 		})
 		func() {
@@ -346,9 +336,9 @@ func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 			for j := 0; j < nb; j++ {
 				n, z, y, x := t.at(i0 + j)
 				if pairs {
-					g.winoInputTilePairs(s, src, cin, n, z, y, x, vp[j*cin/2:], t.vs/2)
+					g.winoInputTile(s, src, cin, n, z, y, x, nil, vp[j*cin/2:], t.vs/2)
 				} else {
-					g.winoInputTile(s, src, cin, n, z, y, x, s.v[j*cin:], t.vs)
+					g.winoInputTile(s, src, cin, n, z, y, x, s.v[j*cin:], nil, t.vs)
 				}
 			}
 			for xi := 0; xi < 64; xi++ {
@@ -379,7 +369,7 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 		defer putBuf(q)
 		t.forTiles(cin, cout, func(s *winoScratch, i int) {
 			n, z, y, x := t.at(i)
-			g.winoInputTile(s, src, cin, n, z, y, x, v[i*cin:], t.vs)
+			g.winoInputTile(s, src, cin, n, z, y, x, v[i*cin:], nil, t.vs)
 			g.winoGradTile(s, gy, cout, n, z, y, x, q[i*cout:], t.ms)
 		})
 		func() {
@@ -411,7 +401,7 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 				nb := min(t.block, t.total-i0)
 				for j := 0; j < nb; j++ {
 					n, z, y, x := t.at(i0 + j)
-					g.winoInputTile(s, src, cin, n, z, y, x, s.v[j*cin:], t.vs)
+					g.winoInputTile(s, src, cin, n, z, y, x, s.v[j*cin:], nil, t.vs)
 					g.winoGradTile(s, gy, cout, n, z, y, x, s.m[j*cout:], t.ms)
 				}
 				for xi := 0; xi < 64; xi++ {

@@ -49,14 +49,11 @@ func init() {
 }
 
 //go:noescape
-func bf16PairRows(dst, r0, r1 unsafe.Pointer, n int, stride uintptr)
-
-//go:noescape
 func bf16PairSeq(dst, src unsafe.Pointer, npairs int, pf uintptr)
 
 //go:noescape
 func bf16PairRowsK(dst, src unsafe.Pointer, ld uintptr, kp, n int, stride, pstride uintptr)
 
-// bf16CvtAsm: the AVX-512F conversion loops (bf16PairRows, bf16PairSeq)
+// bf16CvtAsm: the AVX-512F conversion loops (bf16PairRowsK, bf16PairSeq)
 // pack the bfloat16 operands; they round exactly as bf16FromF32.
 var bf16CvtAsm = cpu.X86.HasAVX512F

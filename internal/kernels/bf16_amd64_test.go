@@ -182,15 +182,16 @@ func TestBF16ConvertAsm(t *testing.T) {
 	r0, r1 := x[:n], x[n:]
 	const stride = 48 // uint32s between runs of 16
 	got := make([]uint32, n/16*stride)
-	bf16PairRows(unsafe.Pointer(&got[0]), unsafe.Pointer(&r0[0]), unsafe.Pointer(&r1[0]), n, stride*4)
+	// one pair of rows (r1 follows r0 in x)
+	bf16PairRowsK(unsafe.Pointer(&got[0]), unsafe.Pointer(&x[0]), n*4, 1, n, stride*4, 64)
 	for i := 0; i < n; i++ {
 		if g, w := got[(i/16)*stride+i%16], bf16Pair(r0[i], r1[i]); g != w {
-			t.Fatalf("bf16PairRows: pair %d of (%#08x, %#08x) = %#08x, want %#08x", i, math.Float32bits(r0[i]), math.Float32bits(r1[i]), g, w)
+			t.Fatalf("bf16PairRowsK: pair %d of (%#08x, %#08x) = %#08x, want %#08x", i, math.Float32bits(r0[i]), math.Float32bits(r1[i]), g, w)
 		}
 	}
 	for i := 0; i < n; i++ {
 		if i%16 == 0 && i/16*stride+16 < len(got) && got[i/16*stride+16] != 0 {
-			t.Fatalf("bf16PairRows wrote between the runs")
+			t.Fatalf("bf16PairRowsK wrote between the runs")
 		}
 	}
 	seq := make([]uint32, n+1)

@@ -491,44 +491,12 @@ GLOBL bf16Hi<>(SB), RODATA|NOPTR, $4
 	VCMPPS    $3, zx, zx, K1; \
 	VMOVDQA32 Z30, K1, zr
 
-// func bf16PairRows(dst, r0, r1 unsafe.Pointer, n int, stride uintptr)
-// For i < n, a multiple of 16: the uint32 bf16(r0[i]) | bf16(r1[i])<<16 goes
-// to dst + (i/16)*stride + (i%16)*4 (runs of 16 pairs, stride bytes apart).
-TEXT ·bf16PairRows(SB), NOSPLIT, $0-40
-	MOVQ dst+0(FP), DI
-	MOVQ r0+8(FP), SI
-	MOVQ r1+16(FP), DX
-	MOVQ n+24(FP), CX
-	MOVQ stride+32(FP), R8
-	VPBROADCASTD bf16One<>(SB), Z28
-	VPBROADCASTD bf16Bias<>(SB), Z29
-	VPBROADCASTD bf16NaN<>(SB), Z30
-	VPBROADCASTD bf16Hi<>(SB), Z31
-	SHRQ $4, CX
-	JZ pairrowsdone
-pairrowsloop:
-	VMOVUPS (SI), Z0
-	VMOVUPS (DX), Z1
-	ROUNDBF16(Z0, Z2, Z3)
-	ROUNDBF16(Z1, Z4, Z5)
-	VPSRLD $16, Z3, Z3
-	VPANDD Z31, Z5, Z5
-	VPORD Z3, Z5, Z5
-	VMOVDQU32 Z5, (DI)
-	ADDQ $64, SI
-	ADDQ $64, DX
-	ADDQ R8, DI
-	DECQ CX
-	JNZ pairrowsloop
-pairrowsdone:
-	VZEROUPPER
-	RET
-
 // func bf16PairRowsK(dst, src unsafe.Pointer, ld uintptr, kp, n int, stride, pstride uintptr)
-// bf16PairRows for kp row pairs in one call: for p < kp, rows 2p and 2p+1 of
-// src (ld bytes apart) go to dst + p*pstride as bf16PairRows writes them (n a
-// multiple of 16, runs of 16 pairs stride bytes apart). A call per pair of
-// rows cost more than the conversion on the engine's narrow (32-column) rows.
+// For p < kp and i < n (a multiple of 16), with rows 2p and 2p+1 of src ld
+// bytes apart: the uint32 bf16(row 2p [i]) | bf16(row 2p+1 [i])<<16 goes to
+// dst + p*pstride + (i/16)*stride + (i%16)*4 (runs of 16 pairs). One call
+// converts a whole block: a call per pair of rows cost more than the
+// conversion on the engine's narrow (32-column) rows.
 TEXT ·bf16PairRowsK(SB), NOSPLIT, $0-56
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI

@@ -56,3 +56,28 @@ func BenchmarkWinoOut(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWinoGrad times the output-gradient transform of one tile, AVX2
+// against AVX-512 where the CPU has it.
+func BenchmarkWinoGrad(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []int{8, 32} {
+		src := randSlice(r, 8*c)
+		ds := 64*c + 16
+		dst := make([]float32, 64*ds)
+		tmp := make([]float32, WinoInTmp)
+		for _, avx512 := range []bool{false, true} {
+			if avx512 && !winoIn512 {
+				continue
+			}
+			saved := winoIn512
+			winoIn512 = avx512
+			b.Run(fmt.Sprintf("c%d/avx512=%v", c, avx512), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					WinoGrad(dst, ds, src, c, 2*c, 4*c, c, tmp)
+				}
+			})
+			winoIn512 = saved
+		}
+	}
+}

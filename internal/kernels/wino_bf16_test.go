@@ -135,8 +135,8 @@ func specialsOnly(r *rand.Rand, n int) []float32 {
 	return s
 }
 
-// TestWinoInAVX2AndAVX512: both assembly generations of the input and
-// output transforms (AVX2, and AVX-512 Z/Y chunks where the CPU has
+// TestWinoInAVX2AndAVX512: both assembly generations of the input,
+// output-gradient and output transforms (AVX2, and AVX-512 Z/Y chunks where the CPU has
 // AVX-512F and VL), float32 and bfloat16 input, output with and without
 // bias and accumulation, against the Go transforms bit for bit.
 func TestWinoInAVX2AndAVX512(t *testing.T) {
@@ -165,6 +165,14 @@ func TestWinoInAVX2AndAVX512(t *testing.T) {
 			for i := range a {
 				if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
 					t.Fatalf("avx512=%v WinoIn nc=%d: element %d asm %v, Go %v", on, nc, i, a[i], b[i])
+				}
+			}
+			ga, gb := make([]float32, 63*ds+nc), make([]float32, 63*ds+nc)
+			winoGradAsm(ga, ds, src, sx, sy, sz, nc, tmp)
+			winoGradGo(gb, ds, src, sx, sy, sz, nc)
+			for i := range ga {
+				if math.Float32bits(ga[i]) != math.Float32bits(gb[i]) && !(ga[i] != ga[i] && gb[i] != gb[i]) {
+					t.Fatalf("avx512=%v WinoGrad nc=%d: element %d asm %v, Go %v", on, nc, i, ga[i], gb[i])
 				}
 			}
 			m := specialValues(r, 63*ds+nc)

@@ -35,7 +35,13 @@ func winoOutAVX512Z(dst unsafe.Pointer, sx, sy, sz uintptr, src unsafe.Pointer, 
 //go:noescape
 func winoOutAVX512Y(dst unsafe.Pointer, sx, sy, sz uintptr, src unsafe.Pointer, ss uintptr, chunks int, tmp, bias unsafe.Pointer, acc int)
 
-// winoIn512 selects the AVX-512 input and output transforms (AVX-512F and VL; the
+//go:noescape
+func winoGradAVX512Z(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
+func winoGradAVX512Y(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+// winoIn512 selects the AVX-512 input, output and output-gradient transforms (AVX-512F and VL; the
 // tests hold them to the Go transform bit for bit, and they passed on an
 // AMD EPYC Zen 4). FESS_AVX512=0 turns them off with the GEMM kernel.
 var winoIn512 = useAVX512 && cpu.X86.HasAVX512VL
@@ -122,8 +128,20 @@ func winoOutAsm(dst []float32, sx, sy, sz int, src []float32, ss, n8 int, bias [
 }
 
 func winoGradAsm(dst []float32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
-	winoGradAVX2(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
-		uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n8/8, unsafe.Pointer(&tmp[0]))
+	if !winoIn512 {
+		winoGradAVX2(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
+			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n8/8, unsafe.Pointer(&tmp[0]))
+		return
+	}
+	n16 := n8 &^ 15
+	if n16 > 0 {
+		winoGradAVX512Z(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
+			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n16/16, unsafe.Pointer(&tmp[0]))
+	}
+	if n16 < n8 {
+		winoGradAVX512Y(unsafe.Pointer(&dst[n16]), uintptr(ds)*4, unsafe.Pointer(&src[n16]),
+			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, 1, unsafe.Pointer(&tmp[0]))
+	}
 }
 
 //go:noescape

@@ -624,6 +624,79 @@ def gen_out512(name, R):
     n('\tRET')
     n('')
 
+
+def gen_grad512(name, R):
+    # The output-gradient transform, register-resident: the 8 inputs, then
+    # along x (4 lines of 2 into 4, kept in 16 registers), then per x along
+    # y and along z straight into dst. AG2's operations in the same order.
+    vb = 64 if R == 'Z' else 32
+    n('// func %s(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)' % name)
+    n('// %d channels per chunk; tmp is not used.' % (vb//4))
+    n('TEXT ·%s(SB), NOSPLIT, $0-64' % name)
+    n('\tMOVQ dst+0(FP), DI')
+    n('\tMOVQ ds+8(FP), R8')
+    n('\tMOVQ src+16(FP), SI')
+    n('\tMOVQ sx+24(FP), R9')
+    n('\tMOVQ sy+32(FP), R10')
+    n('\tMOVQ sz+40(FP), R11')
+    n('\tMOVQ chunks+48(FP), CX')
+    n('\tVXORPS %s15, %s15, %s15' % (R, R, R))
+    n('\tMOVQ R8, AX')
+    n('\tSHLQ $4, AX')
+    n('\tLEAQ (AX)(AX*1), BX')
+    n('\tLEAQ (BX)(AX*1), DX')
+    n('%sloop:' % name)
+    free = list(range(0, 15)) + list(range(16, 32))
+    def alloc(): return free.pop(0)
+    def release(*rs):
+        for r in rs: free.append(r)
+    def ag2(a, b):
+        # returns registers of (q0, q1, q2, q3) = (a, a+b, a-b, 0-b); b is consumed
+        q1, q2 = alloc(), alloc()
+        n('\tVADDPS %s%d, %s%d, %s%d' % (R, b, R, a, R, q1))
+        n('\tVSUBPS %s%d, %s%d, %s%d' % (R, b, R, a, R, q2))
+        n('\tVSUBPS %s%d, %s15, %s%d' % (R, b, R, R, b))
+        return a, q1, q2, b
+    n('\t// along x: 4 lines (z, y) of 2 into 4')
+    X = {}
+    for z in range(2):
+        for y in range(2):
+            a, b = alloc(), alloc()
+            n('\tMOVQ SI, R14')
+            if y: n('\tADDQ R10, R14')
+            if z: n('\tADDQ R11, R14')
+            n('\tVMOVUPS (R14), %s%d' % (R, a))
+            n('\tVMOVUPS (R14)(R9*1), %s%d' % (R, b))
+            for x, r in enumerate(ag2(a, b)):
+                X[(z, y, x)] = r
+    n('\t// per x: along y (2 into 4) for z = 0, 1, then along z into dst')
+    for x in range(4):
+        Y = {}
+        for z in range(2):
+            for y, r in enumerate(ag2(X[(z, 0, x)], X[(z, 1, x)])):
+                Y[(z, y)] = r
+        for y in range(4):
+            q = ag2(Y[(0, y)], Y[(1, y)])
+            n('\tMOVQ DI, R14')
+            off = (4*y + x)
+            if off:
+                n('\tIMUL3Q $%d, R8, R13' % off)
+                n('\tADDQ R13, R14')
+            n('\tVMOVUPS %s%d, (R14)' % (R, q[0]))
+            n('\tVMOVUPS %s%d, (R14)(AX*1)' % (R, q[1]))
+            n('\tVMOVUPS %s%d, (R14)(BX*1)' % (R, q[2]))
+            n('\tVMOVUPS %s%d, (R14)(DX*1)' % (R, q[3]))
+            release(*q)
+    n('\tADDQ $%d, SI' % vb)
+    n('\tADDQ $%d, DI' % vb)
+    n('\tDECQ CX')
+    n('\tJNZ %sloop' % name)
+    n('\tVZEROUPPER')
+    n('\tRET')
+    n('')
+
+gen_grad512('winoGradAVX512Z', 'Z')
+gen_grad512('winoGradAVX512Y', 'Y')
 gen_out512('winoOutAVX512Z', 'Z')
 gen_out512('winoOutAVX512Y', 'Y')
 gen_in512('winoInAVX512Z', 'Z', False)

@@ -67,7 +67,6 @@ func maxPool2Asm(out []float32, arg []int32, x []float32, base, ow, c, sy, sz in
 
 var bf16CvtAsm = false
 
-
 func bf16PairSeq(dst, src unsafe.Pointer, npairs int, pf uintptr) { panic("kernels: no assembly") }
 
 var dropAsm = false

@@ -2,10 +2,14 @@
 // normalisation and pooling run on: single-precision GEMM (blocked, and with
 // a pre-packed B for repeated products), the tile transforms of the 3-D
 // Winograd convolution F(2×2×2, 3×3×3), BatchNorm's per-channel loops and
-// the 2×2×2 max pool. Each has a Go-assembly implementation (AVX2+FMA; an
-// AVX-512F GEMM kernel too, and a bfloat16 GEMM on AVX-512-BF16) selected at start-up by CPU feature detection and
-// a pure-Go fallback (other architectures, or the purego build tag) that the
-// tests hold it to, bit for bit where the operation order allows. These are
+// the 2×2×2 max pool, and dropout's counter-based masks. Each has a
+// Go-assembly implementation (AVX2+FMA; on AVX-512F/VL CPUs also an AVX-512
+// GEMM kernel, register-resident Winograd input, output and output-gradient
+// transforms, the max pool and the dropout masks; a bfloat16 GEMM and a
+// bfloat16-writing input transform on AVX-512-BF16) selected at start-up by
+// CPU feature detection, and a pure-Go fallback (other architectures, or the
+// purego build tag) that the tests hold it to, bit for bit where the
+// operation order allows. These are
 // written by hand because no Go library offers them at this speed: gonum's
 // SGEMM reaches about 19 GFLOP/s on the development machine's two cores.
 //

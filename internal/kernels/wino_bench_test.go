@@ -15,19 +15,7 @@ func BenchmarkWinoIn(b *testing.B) {
 		ds := 64*c + 16
 		dst := make([]float32, 64*ds)
 		tmp := make([]float32, WinoInTmp)
-		for _, avx512 := range []bool{false, true} {
-			if avx512 && !winoIn512 {
-				continue
-			}
-			saved := winoIn512
-			winoIn512 = avx512
-			b.Run(fmt.Sprintf("c%d/avx512=%v", c, avx512), func(b *testing.B) {
-				for i := 0; i < b.N; i++ {
-					WinoIn(dst, ds, src, c, 4*c, 16*c, c, tmp)
-				}
-			})
-			winoIn512 = saved
-		}
+		runBoth(b, fmt.Sprintf("c%d", c), func() { WinoIn(dst, ds, src, c, 4*c, 16*c, c, tmp) })
 	}
 }
 
@@ -41,19 +29,7 @@ func BenchmarkWinoOut(b *testing.B) {
 		dst := make([]float32, 8*c)
 		bias := randSlice(r, c)
 		tmp := make([]float32, WinoInTmp)
-		for _, avx512 := range []bool{false, true} {
-			if avx512 && !winoIn512 {
-				continue
-			}
-			saved := winoIn512
-			winoIn512 = avx512
-			b.Run(fmt.Sprintf("c%d/avx512=%v", c, avx512), func(b *testing.B) {
-				for i := 0; i < b.N; i++ {
-					WinoOut(dst, c, 2*c, 4*c, m, ss, c, bias, false, tmp)
-				}
-			})
-			winoIn512 = saved
-		}
+		runBoth(b, fmt.Sprintf("c%d", c), func() { WinoOut(dst, c, 2*c, 4*c, m, ss, c, bias, false, tmp) })
 	}
 }
 
@@ -66,18 +42,24 @@ func BenchmarkWinoGrad(b *testing.B) {
 		ds := 64*c + 16
 		dst := make([]float32, 64*ds)
 		tmp := make([]float32, WinoInTmp)
-		for _, avx512 := range []bool{false, true} {
-			if avx512 && !winoIn512 {
-				continue
-			}
-			saved := winoIn512
-			winoIn512 = avx512
-			b.Run(fmt.Sprintf("c%d/avx512=%v", c, avx512), func(b *testing.B) {
-				for i := 0; i < b.N; i++ {
-					WinoGrad(dst, ds, src, c, 2*c, 4*c, c, tmp)
-				}
-			})
-			winoIn512 = saved
+		runBoth(b, fmt.Sprintf("c%d", c), func() { WinoGrad(dst, ds, src, c, 2*c, 4*c, c, tmp) })
+	}
+}
+
+// runBoth runs fn as a sub-benchmark with the AVX2 transforms and, where the
+// CPU has them, the AVX-512 ones.
+func runBoth(b *testing.B, name string, fn func()) {
+	for _, avx512 := range []bool{false, true} {
+		if avx512 && !winoIn512 {
+			continue
 		}
+		saved := winoIn512
+		winoIn512 = avx512
+		b.Run(fmt.Sprintf("%s/avx512=%v", name, avx512), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				fn()
+			}
+		})
+		winoIn512 = saved
 	}
 }

@@ -423,6 +423,12 @@ open('../winograd_amd64.s','a').write('\n'.join(M)+'\n')
 N=[]
 def n(s): N.append(s)
 
+def prologue_in():
+    # the arguments of the transforms with winoIn's signature
+    for reg, arg in [('DI', 'dst+0'), ('R8', 'ds+8'), ('SI', 'src+16'), ('R9', 'sx+24'),
+                     ('R10', 'sy+32'), ('R11', 'sz+40'), ('CX', 'chunks+48')]:
+        n('\tMOVQ %s(FP), %s' % (arg, reg))
+
 def gen_in512(name, R, bf16):
     # R: 'Z' (16 channels per chunk, 64 bytes) or 'Y' (8 channels, AVX-512VL)
     vb = 64 if R == 'Z' else 32
@@ -430,13 +436,7 @@ def gen_in512(name, R, bf16):
     n('// func %s(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)' % name)
     n('// %d channels per chunk%s; tmp: 48 vectors (%d bytes).' % (vb//4, ', stored as bfloat16 (ROUNDBF16Y\'s rounding)' if bf16 else '', 48*vb))
     n('TEXT ·%s(SB), NOSPLIT, $0-64' % name)
-    n('\tMOVQ dst+0(FP), DI')
-    n('\tMOVQ ds+8(FP), R8')
-    n('\tMOVQ src+16(FP), SI')
-    n('\tMOVQ sx+24(FP), R9')
-    n('\tMOVQ sy+32(FP), R10')
-    n('\tMOVQ sz+40(FP), R11')
-    n('\tMOVQ chunks+48(FP), CX')
+    prologue_in()
     n('\tMOVQ tmp+56(FP), R12')
     n('\tLEAQ (R9)(R9*2), R13')
     n('\tMOVQ R8, AX')
@@ -633,13 +633,7 @@ def gen_grad512(name, R):
     n('// func %s(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)' % name)
     n('// %d channels per chunk; tmp is not used.' % (vb//4))
     n('TEXT ·%s(SB), NOSPLIT, $0-64' % name)
-    n('\tMOVQ dst+0(FP), DI')
-    n('\tMOVQ ds+8(FP), R8')
-    n('\tMOVQ src+16(FP), SI')
-    n('\tMOVQ sx+24(FP), R9')
-    n('\tMOVQ sy+32(FP), R10')
-    n('\tMOVQ sz+40(FP), R11')
-    n('\tMOVQ chunks+48(FP), CX')
+    prologue_in()
     n('\tVXORPS %s15, %s15, %s15' % (R, R, R))
     n('\tMOVQ R8, AX')
     n('\tSHLQ $4, AX')

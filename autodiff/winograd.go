@@ -288,34 +288,37 @@ func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 	// packing, with half the memory traffic and no conversion pass. V's
 	// point stride is then t.vs/2 pairs.
 	pairs := winoPairs && packed[0].BF16() && cin%2 == 0
-	if t.whole {
-		var v []float32
+	vlen := 64 * t.vs
+	if pairs {
+		vlen /= 2
+	}
+	// inTile transforms tile i into row j of v; mul runs point xi's GEMM
+	// on rows rows of v into m.
+	inTile := func(s *winoScratch, v []float32, i, j int) {
+		n, z, y, x := t.at(i)
 		if pairs {
-			v = getBufDirty(64 * t.vs / 2)
+			g.winoInputTile(s, src, cin, n, z, y, x, nil, asPairs(v)[j*cin/2:], t.vs/2)
 		} else {
-			v = getBufDirty(64 * t.vs)
+			g.winoInputTile(s, src, cin, n, z, y, x, v[j*cin:], nil, t.vs)
 		}
-		m := getBufDirty(64 * t.ms)
+	}
+	mul := func(rows int, v []float32, xi int, m []float32) {
+		if pairs {
+			kernels.SgemmPackedPairs(rows, 1, asPairs(v)[xi*t.vs/2:], cin/2, packed[xi], 0, m[xi*t.ms:], cout)
+		} else {
+			kernels.SgemmPacked(rows, 1, v[xi*t.vs:], cin, packed[xi], 0, m[xi*t.ms:], cout)
+		}
+	}
+	if t.whole {
+		v, m := getBufDirty(vlen), getBufDirty(64*t.ms)
 		defer putBuf(v)
 		defer putBuf(m)
-		vp := asPairs(v)
-		t.forTiles(cin, cout, func(s *winoScratch, i int) {
-			n, z, y, x := t.at(i)
-			if pairs {
-				g.winoInputTile(s, src, cin, n, z, y, x, nil, vp[i*cin/2:], t.vs/2)
-			} else {
-				g.winoInputTile(s, src, cin, n, z, y, x, v[i*cin:], nil, t.vs)
-			}
-		})
+		t.forTiles(cin, cout, func(s *winoScratch, i int) { inTile(s, v, i, i) })
 		func() {
 			defer sgemmSerial(tensor.Chunks(64, 1))()
 			tensor.Parallel(64, 1, func(_, lo, hi int) {
 				for xi := lo; xi < hi; xi++ {
-					if pairs {
-						kernels.SgemmPackedPairs(t.total, 1, vp[xi*t.vs/2:], cin/2, packed[xi], 0, m[xi*t.ms:], cout)
-					} else {
-						kernels.SgemmPacked(t.total, 1, v[xi*t.vs:], cin, packed[xi], 0, m[xi*t.ms:], cout)
-					}
+					mul(t.total, v, xi, m)
 				}
 			})
 		}()
@@ -329,24 +332,14 @@ func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 	tensor.Parallel(t.blocks, 1, func(_, lo, hi int) {
 		s := newWinoScratch(&t, cin, cout, true)
 		defer s.free()
-		vp := asPairs(s.v)
 		for blk := lo; blk < hi; blk++ {
 			i0 := blk * t.block
 			nb := min(t.block, t.total-i0)
 			for j := 0; j < nb; j++ {
-				n, z, y, x := t.at(i0 + j)
-				if pairs {
-					g.winoInputTile(s, src, cin, n, z, y, x, nil, vp[j*cin/2:], t.vs/2)
-				} else {
-					g.winoInputTile(s, src, cin, n, z, y, x, s.v[j*cin:], nil, t.vs)
-				}
+				inTile(s, s.v, i0+j, j)
 			}
 			for xi := 0; xi < 64; xi++ {
-				if pairs {
-					kernels.SgemmPackedPairs(nb, 1, vp[xi*t.vs/2:], cin/2, packed[xi], 0, s.m[xi*t.ms:], cout)
-				} else {
-					kernels.SgemmPacked(nb, 1, s.v[xi*t.vs:], cin, packed[xi], 0, s.m[xi*t.ms:], cout)
-				}
+				mul(nb, s.v, xi, s.m)
 			}
 			for j := 0; j < nb; j++ {
 				n, z, y, x := t.at(i0 + j)

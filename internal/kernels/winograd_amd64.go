@@ -41,9 +41,10 @@ func winoGradAVX512Z(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy,
 //go:noescape
 func winoGradAVX512Y(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
 
-// winoIn512 selects the AVX-512 input, output and output-gradient transforms (AVX-512F and VL; the
-// tests hold them to the Go transform bit for bit, and they passed on an
-// AMD EPYC Zen 4). FESS_AVX512=0 turns them off with the GEMM kernel.
+// winoIn512 selects the AVX-512 input, output and output-gradient
+// transforms (AVX-512F and VL; the tests hold them to the Go transforms bit
+// for bit, and they passed on an AMD EPYC Zen 4). FESS_AVX512=0 turns them
+// off with the GEMM kernel.
 var winoIn512 = useAVX512 && cpu.X86.HasAVX512VL
 
 //go:noescape
@@ -59,44 +60,40 @@ func winoGradAVX2(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz
 var winoAsm = hasAVX2
 
 func winoInAsm(dst []float32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
+	winoChunks(winoInAVX2, winoInAVX512Z, winoInAVX512Y, unsafe.Pointer(&dst[0]), 4, ds, src, sx, sy, sz, n8, tmp)
+}
+
+// winoFn is the signature of the input and output-gradient transforms.
+type winoFn func(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+// winoChunks runs a transform on n8 channels (a multiple of 8): avx2 on
+// 8-channel chunks, or, with the AVX-512 transforms, z on 16-channel chunks
+// and y on an 8-channel rest. dst holds dstBytes per channel (4 for
+// float32, 2 for bfloat16); ds is in dst's units of 4 bytes.
+func winoChunks(avx2, z, y winoFn, dst unsafe.Pointer, dstBytes uintptr, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
+	dsB, sxB, syB, szB := uintptr(ds)*4, uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4
 	if !winoIn512 {
-		winoInAVX2(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
-			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n8/8, unsafe.Pointer(&tmp[0]))
+		avx2(dst, dsB, unsafe.Pointer(&src[0]), sxB, syB, szB, n8/8, unsafe.Pointer(&tmp[0]))
 		return
 	}
 	n16 := n8 &^ 15
 	if n16 > 0 {
-		winoInAVX512Z(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
-			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n16/16, unsafe.Pointer(&tmp[0]))
+		z(dst, dsB, unsafe.Pointer(&src[0]), sxB, syB, szB, n16/16, unsafe.Pointer(&tmp[0]))
 	}
 	if n16 < n8 {
-		winoInAVX512Y(unsafe.Pointer(&dst[n16]), uintptr(ds)*4, unsafe.Pointer(&src[n16]),
-			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, 1, unsafe.Pointer(&tmp[0]))
+		y(unsafe.Add(dst, uintptr(n16)*dstBytes), dsB, unsafe.Pointer(&src[n16]), sxB, syB, szB, 1, unsafe.Pointer(&tmp[0]))
 	}
 }
 
-// winoInBF16Asm reports whether winoInBF16AVX2 runs: it uses AVX-512F/VL's
-// VPMOVDW on Y registers, so it needs AVX-512VL besides AVX2 (every CPU with
-// AVX-512-BF16 has both).
+// winoInBF16Asm reports whether the bfloat16-writing input transforms run
+// in assembly: even the AVX2 one stores through AVX-512F/VL's VPMOVDW on Y
+// registers, so they need AVX-512VL (every CPU with AVX-512-BF16 has it).
 var winoInBF16Asm = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
 
-// winoInBF16Chunks runs winoInBF16AVX2 on n8 channels (a multiple of 8);
-// ds is in pairs.
+// winoInBF16Chunks runs the bfloat16-writing input transform on n8
+// channels (a multiple of 8); ds is in pairs.
 func winoInBF16Chunks(dst []uint32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
-	if !winoIn512 {
-		winoInBF16AVX2(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
-			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n8/8, unsafe.Pointer(&tmp[0]))
-		return
-	}
-	n16 := n8 &^ 15
-	if n16 > 0 {
-		winoInBF16AVX512Z(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
-			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n16/16, unsafe.Pointer(&tmp[0]))
-	}
-	if n16 < n8 {
-		winoInBF16AVX512Y(unsafe.Pointer(&dst[n16/2]), uintptr(ds)*4, unsafe.Pointer(&src[n16]),
-			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, 1, unsafe.Pointer(&tmp[0]))
-	}
+	winoChunks(winoInBF16AVX2, winoInBF16AVX512Z, winoInBF16AVX512Y, unsafe.Pointer(&dst[0]), 2, ds, src, sx, sy, sz, n8, tmp)
 }
 
 func winoOutAsm(dst []float32, sx, sy, sz int, src []float32, ss, n8 int, bias []float32, acc bool, tmp []float32) {
@@ -128,20 +125,7 @@ func winoOutAsm(dst []float32, sx, sy, sz int, src []float32, ss, n8 int, bias [
 }
 
 func winoGradAsm(dst []float32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
-	if !winoIn512 {
-		winoGradAVX2(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
-			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n8/8, unsafe.Pointer(&tmp[0]))
-		return
-	}
-	n16 := n8 &^ 15
-	if n16 > 0 {
-		winoGradAVX512Z(unsafe.Pointer(&dst[0]), uintptr(ds)*4, unsafe.Pointer(&src[0]),
-			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, n16/16, unsafe.Pointer(&tmp[0]))
-	}
-	if n16 < n8 {
-		winoGradAVX512Y(unsafe.Pointer(&dst[n16]), uintptr(ds)*4, unsafe.Pointer(&src[n16]),
-			uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4, 1, unsafe.Pointer(&tmp[0]))
-	}
+	winoChunks(winoGradAVX2, winoGradAVX512Z, winoGradAVX512Y, unsafe.Pointer(&dst[0]), 4, ds, src, sx, sy, sz, n8, tmp)
 }
 
 //go:noescape

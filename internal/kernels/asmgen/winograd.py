@@ -423,6 +423,16 @@ open('../winograd_amd64.s','a').write('\n'.join(M)+'\n')
 N=[]
 def n(s): N.append(s)
 
+def epilogue(label, src_step, dst_step):
+    # next chunk: advance src and dst, loop, return
+    n('\tADDQ $%d, SI' % src_step)
+    n('\tADDQ $%d, DI' % dst_step)
+    n('\tDECQ CX')
+    n('\tJNZ %sloop' % label)
+    n('\tVZEROUPPER')
+    n('\tRET')
+    n('')
+
 def prologue_in():
     # the arguments of the transforms with winoIn's signature
     for reg, arg in [('DI', 'dst+0'), ('R8', 'ds+8'), ('SI', 'src+16'), ('R9', 'sx+24'),
@@ -516,13 +526,7 @@ def gen_in512(name, R, bf16):
             else:
                 n('\tVMOVUPS %s%d, %s' % (R, outs[k], dsts[k]))
         if i < 15: n('\tADDQ R8, R14')
-    n('\tADDQ $%d, SI' % vb)
-    n('\tADDQ $%d, DI' % (vb//2 if bf16 else vb))
-    n('\tDECQ CX')
-    n('\tJNZ %sloop' % lbl)
-    n('\tVZEROUPPER')
-    n('\tRET')
-    n('')
+    epilogue(lbl, vb, (vb//2 if bf16 else vb))
 
 
 def gen_out512(name, R):
@@ -616,13 +620,7 @@ def gen_out512(name, R):
             n('\tVMOVUPS %s%d, (R14)' % (R, o0))
             n('\tVMOVUPS %s%d, (R14)(R9*1)' % (R, b))
             release(a, b, c, d, o0)
-    n('\tADDQ $%d, SI' % vb)
-    n('\tADDQ $%d, DI' % vb)
-    n('\tDECQ CX')
-    n('\tJNZ %sloop' % name)
-    n('\tVZEROUPPER')
-    n('\tRET')
-    n('')
+    epilogue(name, vb, vb)
 
 
 def gen_grad512(name, R):
@@ -681,13 +679,7 @@ def gen_grad512(name, R):
             n('\tVMOVUPS %s%d, (R14)(BX*1)' % (R, q[2]))
             n('\tVMOVUPS %s%d, (R14)(DX*1)' % (R, q[3]))
             release(*q)
-    n('\tADDQ $%d, SI' % vb)
-    n('\tADDQ $%d, DI' % vb)
-    n('\tDECQ CX')
-    n('\tJNZ %sloop' % name)
-    n('\tVZEROUPPER')
-    n('\tRET')
-    n('')
+    epilogue(name, vb, vb)
 
 gen_grad512('winoGradAVX512Z', 'Z')
 gen_grad512('winoGradAVX512Y', 'Y')

@@ -78,3 +78,13 @@ func dropMaskAsm(d []float32, base, key, thresh uint64, s float32, grad int) {
 func bf16PairRowsK(dst, src unsafe.Pointer, ld uintptr, kp, n int, stride, pstride uintptr) {
 	panic("kernels: no assembly")
 }
+
+var wino4Asm = false
+
+func w4ExpandAsm(k int, dst []float32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
+	panic("kernels: no assembly Winograd transforms on this build")
+}
+
+func w4ReduceAsm(k int, dst []float32, sx, sy, sz int, src []float32, ss, n8 int, bias []float32, acc bool, tmp []float32) {
+	panic("kernels: no assembly Winograd transforms on this build")
+}

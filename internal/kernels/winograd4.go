@@ -1,0 +1,213 @@
+package kernels
+
+import "fmt"
+
+// Tile transforms of the 3-D Winograd convolution F(4×4×4, 3×3×3): each
+// output tile of 4×4×4 voxels comes from a 6×6×6 input tile,
+// Y = Aᵀ⊗Aᵀ⊗Aᵀ [ (G⊗G⊗G w) ⊙ (Bᵀ⊗Bᵀ⊗Bᵀ d) ], with 216 products per tile
+// and channel pair where F(2×2×2, 3×3×3) needs 512 for the same 64
+// outputs (2.4× fewer) and the direct convolution 1728 (8×). The matrices
+// come from the interpolation points 0, 1, −1, 2, −½ and ∞ (Toom–Cook, as in
+// Lavin & Gray 2016); asmgen/winograd4.py derives them, checks each line
+// program below against them in exact arithmetic and writes both the Go
+// line programs (winograd4_lines.go) and the assembly.
+//
+// Precision: the transforms' entries are no longer 0 and ±1 (they reach
+// 5/2 in Bᵀ, 8 in Aᵀ, 16/15 in G), so rounding inside them grows: in float32
+// the largest error relative to the output's largest magnitude is a few
+// 1e-6 against 2–4e-7 for F(2,3) and the direct convolution
+// (TestWino4Accuracy measures it). Training in float32 tolerates this; the
+// autodiff package documents where it is used and how to turn it off.
+//
+// Layouts are those of the F(2,3) transforms (winograd.go): channels last
+// and contiguous, the 216 points ξ = (a·6 + b)·6 + c with a along z, b along
+// y, c along x, each point's channels at ξ·ds. Every 3-D transform runs as
+// three passes of line transforms, along x, then y, then z; the assembly
+// (AVX2 with 8 channels per instruction, AVX-512 with 16) does the same
+// operations in the same order as the Go code, so they agree bit for bit.
+
+// Wino4Tmp is the scratch the F(4,3) transforms need (floats): 216 vectors
+// of 16 floats.
+const Wino4Tmp = 216 * 16
+
+// w4Zeros is the bias of output transforms called without one (the
+// assembly always adds a bias vector); calls cover at most its length of
+// channels at a time.
+var w4Zeros [1024]float32
+
+// Wino4In writes the 216 transformed points of a 6×6×6 input tile:
+// dst[ξ·ds + c] = (Bᵀ⊗Bᵀ⊗Bᵀ d)[ξ] for channel c < nc, the tile's voxel
+// (z,y,x) at src[z·sz + y·sy + x·sx + c]. tmp needs Wino4Tmp floats.
+func Wino4In(dst []float32, ds int, src []float32, sx, sy, sz, nc int, tmp []float32) {
+	checkWino("Wino4In", len(dst), 215*ds+nc, len(src), 5*(sx+sy+sz)+nc, len(tmp), Wino4Tmp, nc)
+	w4Expand(w4In, 6, dst, ds, src, sx, sy, sz, nc, tmp)
+}
+
+// Wino4Grad writes the 216 transformed points of a 4×4×4 output-gradient
+// tile: dst[ξ·ds + c] = (A⊗A⊗A g)[ξ], A being Aᵀ's transpose (the output
+// transform's adjoint). tmp needs Wino4Tmp floats.
+func Wino4Grad(dst []float32, ds int, src []float32, sx, sy, sz, nc int, tmp []float32) {
+	checkWino("Wino4Grad", len(dst), 215*ds+nc, len(src), 3*(sx+sy+sz)+nc, len(tmp), Wino4Tmp, nc)
+	w4Expand(w4Grad, 4, dst, ds, src, sx, sy, sz, nc, tmp)
+}
+
+// Wino4Kernel writes the transformed kernels u[ξ·ds + p] = (G⊗G⊗G w)[ξ] of
+// np 3×3×3 kernels w[k·ss + p], k = 9·kz + 3·ky + kx. tmp needs Wino4Tmp
+// floats.
+func Wino4Kernel(u []float32, ds int, w []float32, ss, np int, tmp []float32) {
+	checkWino("Wino4Kernel", len(u), 215*ds+np, len(w), 26*ss+np, len(tmp), Wino4Tmp, np)
+	w4Expand(w4Kern, 3, u, ds, w, ss, 3*ss, 9*ss, np, tmp)
+}
+
+// Wino4Out writes a 4×4×4 output tile from 216 transformed points src[ξ·ss
+// + c]: y = (Aᵀ⊗Aᵀ⊗Aᵀ m) + bias, stored to dst[z·sz + y·sy + x·sx + c], or
+// added to what is there when acc is set. Without a bias, zeros are added
+// (so a −0 result reads +0). tmp needs Wino4Tmp floats.
+func Wino4Out(dst []float32, sx, sy, sz int, src []float32, ss, nc int, bias []float32, acc bool, tmp []float32) {
+	checkWino("Wino4Out", len(src), 215*ss+nc, len(dst), 3*(sx+sy+sz)+nc, len(tmp), Wino4Tmp, nc)
+	if bias != nil && len(bias) < nc {
+		panic(fmt.Sprintf("kernels.Wino4Out: bias has %d floats, need %d", len(bias), nc))
+	}
+	w4Reduce(w4Out, 4, dst, sx, sy, sz, src, ss, nc, bias, acc, tmp)
+}
+
+// Wino4KernelAdjoint adds Gᵀ⊗Gᵀ⊗Gᵀ du to the kernel gradients
+// gw[k·ss + p] from du[ξ·ds + p], p < np: Wino4Kernel's adjoint. tmp needs
+// Wino4Tmp floats.
+func Wino4KernelAdjoint(gw []float32, ds int, du []float32, ss, np int, tmp []float32) {
+	checkWino("Wino4KernelAdjoint", len(du), 215*ds+np, len(gw), 26*ss+np, len(tmp), Wino4Tmp, np)
+	w4Reduce(w4KernAdj, 3, gw, ss, 3*ss, 9*ss, du, ds, np, nil, true, tmp)
+}
+
+// The five transforms, as indices into the assembly tables.
+const (
+	w4In = iota
+	w4Grad
+	w4Kern
+	w4Out
+	w4KernAdj
+)
+
+var w4Lines = [...]func(in, out []float32){w4LineBT, w4LineA, w4LineG, w4LineAT, w4LineGT}
+
+// w4Expand runs an expanding transform (nin³ values to 216 points): the
+// assembly on whole 8-channel groups where it runs, Go on the rest.
+func w4Expand(k, nin int, dst []float32, ds int, src []float32, sx, sy, sz, nc int, tmp []float32) {
+	n8 := 0
+	if wino4Asm {
+		n8 = nc &^ 7
+		if n8 > 0 {
+			w4ExpandAsm(k, dst, ds, src, sx, sy, sz, n8, tmp)
+		}
+	}
+	if n8 < nc {
+		w4ExpandGo(w4Lines[k], nin, dst[n8:], ds, src[n8:], sx, sy, sz, nc-n8)
+	}
+}
+
+// w4Reduce runs a reducing transform (216 points to nout³ values).
+func w4Reduce(k, nout int, dst []float32, sx, sy, sz int, src []float32, ss, nc int, bias []float32, acc bool, tmp []float32) {
+	n8 := 0
+	if wino4Asm {
+		n8 = nc &^ 7
+		for c := 0; c < n8; c += len(w4Zeros) {
+			w := min(len(w4Zeros), n8-c)
+			b := w4Zeros[:]
+			if bias != nil {
+				b = bias[c:]
+			}
+			w4ReduceAsm(k, dst[c:], sx, sy, sz, src[c:], ss, w, b, acc, tmp)
+		}
+	}
+	if n8 < nc {
+		var b []float32
+		if bias != nil {
+			b = bias[n8:]
+		}
+		w4ReduceGo(w4Lines[k], nout, dst[n8:], sx, sy, sz, src[n8:], ss, nc-n8, b, acc)
+	}
+}
+
+// w4ExpandGo is the portable expanding transform: per channel, lines along
+// x (into t[z·36 + y·6 + x]), along y in place, along z into dst.
+func w4ExpandGo(line func(in, out []float32), nin int, dst []float32, ds int, src []float32, sx, sy, sz, nc int) {
+	var t [216]float32
+	var in, out [6]float32
+	for c := 0; c < nc; c++ {
+		for z := 0; z < nin; z++ {
+			for y := 0; y < nin; y++ {
+				for e := 0; e < nin; e++ {
+					in[e] = src[z*sz+y*sy+e*sx+c]
+				}
+				line(in[:nin], t[z*36+y*6:z*36+y*6+6])
+			}
+		}
+		for z := 0; z < nin; z++ {
+			for x := 0; x < 6; x++ {
+				for e := 0; e < nin; e++ {
+					in[e] = t[z*36+e*6+x]
+				}
+				line(in[:nin], out[:])
+				for e := 0; e < 6; e++ {
+					t[z*36+e*6+x] = out[e]
+				}
+			}
+		}
+		for l := 0; l < 36; l++ {
+			for e := 0; e < nin; e++ {
+				in[e] = t[e*36+l]
+			}
+			line(in[:nin], out[:])
+			for e := 0; e < 6; e++ {
+				dst[(e*36+l)*ds+c] = out[e]
+			}
+		}
+	}
+}
+
+// w4ReduceGo is the portable reducing transform: per channel, lines along x
+// (into t[l·6 + x], l = z·6 + y), along y in place, along z into dst, plus
+// the bias (or zero), plus dst's value when acc.
+func w4ReduceGo(line func(in, out []float32), nout int, dst []float32, sx, sy, sz int, src []float32, ss, nc int, bias []float32, acc bool) {
+	var t [216]float32
+	var in, out [6]float32
+	for c := 0; c < nc; c++ {
+		for l := 0; l < 36; l++ {
+			for e := 0; e < 6; e++ {
+				in[e] = src[(l*6+e)*ss+c]
+			}
+			line(in[:], t[l*6:l*6+nout])
+		}
+		for z := 0; z < 6; z++ {
+			for x := 0; x < nout; x++ {
+				for e := 0; e < 6; e++ {
+					in[e] = t[z*36+e*6+x]
+				}
+				line(in[:], out[:nout])
+				for e := 0; e < nout; e++ {
+					t[z*36+e*6+x] = out[e]
+				}
+			}
+		}
+		var b float32
+		if bias != nil {
+			b = bias[c]
+		}
+		for y := 0; y < nout; y++ {
+			for x := 0; x < nout; x++ {
+				for e := 0; e < 6; e++ {
+					in[e] = t[e*36+y*6+x]
+				}
+				line(in[:], out[:nout])
+				for e := 0; e < nout; e++ {
+					o := e*sz + y*sy + x*sx + c
+					r := out[e] + b
+					if acc {
+						r = dst[o] + r
+					}
+					dst[o] = r
+				}
+			}
+		}
+	}
+}

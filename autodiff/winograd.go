@@ -1,6 +1,8 @@
 package autodiff
 
 import (
+	"fmt"
+	"os"
 	"unsafe"
 
 	"github.com/fess-seg/fess/internal/kernels"
@@ -48,6 +50,21 @@ var winoPairs = true
 // the multiplications saved (the U-Net's 4³ bottleneck has 8 tiles).
 var winoMinTiles = 64
 
+// useWino4 selects F(4×4×4, 3×3×3) (kernels/winograd4.go) on volumes
+// with at least winoMinTiles4 of its 4×4×4 output tiles: 2.4× fewer
+// multiplications than F(2,3) and cheaper transforms per output, for a
+// larger float32 rounding error (TestWino4Accuracy in the kernels package:
+// a few 1e-6 of the output's largest magnitude, against 2–4e-7 for F(2,3)
+// and the direct path). It is off by default: after ten Adam steps of the
+// U-Net golden test its parameters differ from PyTorch's by 3–4× PyTorch's
+// own float32-to-float64 spread, past that test's tolerance. SetWinograd(4)
+// or FESS_WINOGRAD=4 turn it on.
+var useWino4 = os.Getenv("FESS_WINOGRAD") == "4"
+
+// winoMinTiles4 is the fewest F(4,3) tiles (over the batch) for F(4,3): its
+// kernel transform costs about as much as five tiles' products.
+var winoMinTiles4 = 64
+
 // winoMinC is the fewest input and output channels for the path: with one
 // input channel (the first layer) the transforms cost more than the
 // products they save.
@@ -92,17 +109,30 @@ func (g *convGeom) winograd() bool {
 // thread count except for the split of work, and every output element is
 // computed by one GEMM row in a fixed order.
 type winoPlan struct {
+	m, np             int // output tile edge (2 or 4) and transformed points per tile (64 or 216)
 	tz, ty, tx, total int
 	block, blocks     int
 	vs, ms            int // point strides of V and M (floats)
 	whole             bool
 }
 
+// winoTile is the output tile edge of g's Winograd path: 4 (F(4,3)) where
+// useWino4 is on and the volume has at least winoMinTiles4 such tiles, else
+// 2 (F(2,3)).
+func (g *convGeom) winoTile() int {
+	if useWino4 && g.n*((g.od+3)/4)*((g.oh+3)/4)*((g.ow+3)/4) >= winoMinTiles4 {
+		return 4
+	}
+	return 2
+}
+
 func (g *convGeom) winoPlan(cin, cout int) winoPlan {
 	var t winoPlan
-	t.tz, t.ty, t.tx = (g.od+1)/2, (g.oh+1)/2, (g.ow+1)/2
+	t.m = g.winoTile()
+	t.np = (t.m + 2) * (t.m + 2) * (t.m + 2)
+	t.tz, t.ty, t.tx = (g.od+t.m-1)/t.m, (g.oh+t.m-1)/t.m, (g.ow+t.m-1)/t.m
 	t.total = g.n * t.tz * t.ty * t.tx
-	perTile := 64 * 4 * (cin + cout)
+	perTile := t.np * 4 * (cin + cout)
 	if t.total*perTile <= winoWholeBytes {
 		t.whole, t.block, t.blocks = true, t.total, 1
 	} else {
@@ -122,11 +152,11 @@ func (g *convGeom) winoPlan(cin, cout int) winoPlan {
 
 // at locates tile i: batch item n and the first output voxel (z,y,x).
 func (t *winoPlan) at(i int) (n, z, y, x int) {
-	x = 2 * (i % t.tx)
+	x = t.m * (i % t.tx)
 	i /= t.tx
-	y = 2 * (i % t.ty)
+	y = t.m * (i % t.ty)
 	i /= t.ty
-	z = 2 * (i % t.tz)
+	z = t.m * (i % t.tz)
 	return i / t.tz, z, y, x
 }
 
@@ -134,12 +164,17 @@ func (t *winoPlan) at(i int) (n, z, y, x int) {
 // the boundary stage and the transforms' scratch.
 type winoScratch struct {
 	v, m, stage, tmp []float32
+	tile             int // the plan's output tile edge
 }
 
 func newWinoScratch(t *winoPlan, cin, cout int, blocks bool) *winoScratch {
-	s := &winoScratch{stage: getBufDirty(64 * max(cin, cout)), tmp: getBufDirty(kernels.WinoInTmp)}
+	s := &winoScratch{stage: getBufDirty(t.np * max(cin, cout)), tmp: getBufDirty(kernels.WinoInTmp), tile: t.m}
+	if t.m == 4 {
+		putBuf(s.tmp)
+		s.tmp = getBufDirty(kernels.Wino4Tmp)
+	}
 	if blocks {
-		s.v, s.m = getBufDirty(64*t.vs), getBufDirty(64*t.ms)
+		s.v, s.m = getBufDirty(t.np*t.vs), getBufDirty(t.np*t.ms)
 	}
 	return s
 }
@@ -160,14 +195,17 @@ func (s *winoScratch) free() {
 func (g *convGeom) winoInputTile(s *winoScratch, src []float32, c, n, z, y, x int, v []float32, vp []uint32, ds int) {
 	sx, sy, sz := c, g.w*c, g.h*g.w*c
 	z0, y0, x0 := z-1, y-1, x-1
-	if !(z0 >= 0 && y0 >= 0 && x0 >= 0 && z0+4 <= g.d && y0+4 <= g.h && x0+4 <= g.w) {
-		st := s.stage[:64*c]
-		gatherTile(st, src, c, n, z0, y0, x0, 4, g.d, g.h, g.w)
-		src, sx, sy, sz = st, c, 4*c, 16*c
+	e := s.tile + 2 // the input window's edge
+	if !(z0 >= 0 && y0 >= 0 && x0 >= 0 && z0+e <= g.d && y0+e <= g.h && x0+e <= g.w) {
+		st := s.stage[:e*e*e*c]
+		gatherTile(st, src, c, n, z0, y0, x0, e, g.d, g.h, g.w)
+		src, sx, sy, sz = st, c, e*c, e*e*c
 	} else {
 		src = src[(((n*g.d+z0)*g.h+y0)*g.w+x0)*c:]
 	}
-	if vp != nil {
+	if s.tile == 4 {
+		kernels.Wino4In(v, ds, src, sx, sy, sz, c, s.tmp)
+	} else if vp != nil {
 		kernels.WinoInBF16(vp, ds, src, sx, sy, sz, c, s.tmp)
 	} else {
 		kernels.WinoIn(v, ds, src, sx, sy, sz, c, s.tmp)
@@ -213,17 +251,22 @@ func gatherTile(st, src []float32, c, n, z0, y0, x0, size, d, h, w int) {
 func (g *convGeom) winoOutputTile(s *winoScratch, dst []float32, cout, n, z, y, x int, m []float32, ms int, bias []float32, acc bool) {
 	osx, osy, osz := cout, g.ow*cout, g.oh*g.ow*cout
 	off := (((n*g.od+z)*g.oh+y)*g.ow + x) * cout
-	if z+2 <= g.od && y+2 <= g.oh && x+2 <= g.ow {
-		kernels.WinoOut(dst[off:], osx, osy, osz, m, ms, cout, bias, acc, s.tmp)
+	k := s.tile
+	out := kernels.WinoOut
+	if k == 4 {
+		out = kernels.Wino4Out
+	}
+	if z+k <= g.od && y+k <= g.oh && x+k <= g.ow {
+		out(dst[off:], osx, osy, osz, m, ms, cout, bias, acc, s.tmp)
 		return
 	}
-	st := s.stage[:8*cout]
-	kernels.WinoOut(st, cout, 2*cout, 4*cout, m, ms, cout, bias, false, s.tmp)
-	for a := 0; a < 2 && z+a < g.od; a++ {
-		for b := 0; b < 2 && y+b < g.oh; b++ {
-			for c := 0; c < 2 && x+c < g.ow; c++ {
+	st := s.stage[:k*k*k*cout]
+	out(st, cout, k*cout, k*k*cout, m, ms, cout, bias, false, s.tmp)
+	for a := 0; a < k && z+a < g.od; a++ {
+		for b := 0; b < k && y+b < g.oh; b++ {
+			for c := 0; c < k && x+c < g.ow; c++ {
 				d := dst[off+a*osz+b*osy+c*osx : off+a*osz+b*osy+c*osx+cout]
-				sv := st[((a*2+b)*2+c)*cout:]
+				sv := st[((a*k+b)*k+c)*cout:]
 				if acc {
 					for k := range d {
 						d[k] += sv[k]
@@ -242,13 +285,18 @@ func (g *convGeom) winoOutputTile(s *winoScratch, dst []float32, cout, n, z, y, 
 func (g *convGeom) winoGradTile(s *winoScratch, gy []float32, cout, n, z, y, x int, q []float32, qs int) {
 	osx, osy, osz := cout, g.ow*cout, g.oh*g.ow*cout
 	off := (((n*g.od+z)*g.oh+y)*g.ow + x) * cout
-	if z+2 <= g.od && y+2 <= g.oh && x+2 <= g.ow {
-		kernels.WinoGrad(q, qs, gy[off:], osx, osy, osz, cout, s.tmp)
+	k := s.tile
+	grad := kernels.WinoGrad
+	if k == 4 {
+		grad = kernels.Wino4Grad
+	}
+	if z+k <= g.od && y+k <= g.oh && x+k <= g.ow {
+		grad(q, qs, gy[off:], osx, osy, osz, cout, s.tmp)
 		return
 	}
-	st := s.stage[:8*cout]
-	gatherTile(st, gy, cout, n, z, y, x, 2, g.od, g.oh, g.ow)
-	kernels.WinoGrad(q, qs, st, cout, 2*cout, 4*cout, cout, s.tmp)
+	st := s.stage[:k*k*k*cout]
+	gatherTile(st, gy, cout, n, z, y, x, k, g.od, g.oh, g.ow)
+	grad(q, qs, st, cout, k*cout, k*k*cout, cout, s.tmp)
 }
 
 // forTiles runs fn over tiles [0, t.total) in parallel, each worker with
@@ -268,27 +316,29 @@ func (t *winoPlan) forTiles(cin, cout int, fn func(s *winoScratch, i int)) {
 // (may be nil), on the Winograd path.
 func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 	cin, cout := g.c, g.co
-	u := getBufDirty(64 * cin * cout)
-	winoWeights(wd, cin*cout, u)
+	t := g.winoPlan(cin, cout)
+	np := t.np
+	u := getBufDirty(np * cin * cout)
+	winoWeights(t.m, wd, cin*cout, u)
 	// each U[ξ] packed once for the micro-kernel (not once per block)
 	psz := kernels.PackBSize(cin, cout)
-	pu := getBufDirty(64 * psz)
+	pu := getBufDirty(np * psz)
 	defer putBuf(pu)
-	packed := make([]kernels.PackedB, 64)
-	tensor.Parallel(64, 1, func(_, lo, hi int) {
+	packed := make([]kernels.PackedB, np)
+	tensor.Parallel(np, 1, func(_, lo, hi int) {
 		for xi := lo; xi < hi; xi++ {
 			packed[xi] = kernels.PackB(pu[xi*psz:(xi+1)*psz], u[xi*cin*cout:(xi+1)*cin*cout], cout, cin, cout)
 		}
 	})
 	putBuf(u)
-	t := g.winoPlan(cin, cout)
-	// In BF16 precision with an even channel count the input transform
-	// rounds V to bfloat16 pairs itself (kernels.WinoInBF16) and the GEMMs
-	// read them in place: the same bits as converting a float32 V while
-	// packing, with half the memory traffic and no conversion pass. V's
-	// point stride is then t.vs/2 pairs.
-	pairs := winoPairs && packed[0].BF16() && cin%2 == 0
-	vlen := 64 * t.vs
+	// In BF16 precision with an even channel count the F(2,3) input
+	// transform rounds V to bfloat16 pairs itself (kernels.WinoInBF16) and
+	// the GEMMs read them in place: the same bits as converting a float32 V
+	// while packing, with half the memory traffic and no conversion pass.
+	// V's point stride is then t.vs/2 pairs. (F(4,3) converts while
+	// packing.)
+	pairs := winoPairs && packed[0].BF16() && cin%2 == 0 && t.m == 2
+	vlen := np * t.vs
 	if pairs {
 		vlen /= 2
 	}
@@ -310,13 +360,13 @@ func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 		}
 	}
 	if t.whole {
-		v, m := getBufDirty(vlen), getBufDirty(64*t.ms)
+		v, m := getBufDirty(vlen), getBufDirty(np*t.ms)
 		defer putBuf(v)
 		defer putBuf(m)
 		t.forTiles(cin, cout, func(s *winoScratch, i int) { inTile(s, v, i, i) })
 		func() {
-			defer sgemmSerial(tensor.Chunks(64, 1))()
-			tensor.Parallel(64, 1, func(_, lo, hi int) {
+			defer sgemmSerial(tensor.Chunks(np, 1))()
+			tensor.Parallel(np, 1, func(_, lo, hi int) {
 				for xi := lo; xi < hi; xi++ {
 					mul(t.total, v, xi, m)
 				}
@@ -338,7 +388,7 @@ func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 			for j := 0; j < nb; j++ {
 				inTile(s, s.v, i0+j, j)
 			}
-			for xi := 0; xi < 64; xi++ {
+			for xi := 0; xi < np; xi++ {
 				mul(nb, s.v, xi, s.m)
 			}
 			for j := 0; j < nb; j++ {
@@ -354,10 +404,11 @@ func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 	cin, cout := g.c, g.co
 	t := g.winoPlan(cin, cout)
-	du := getBuf(64 * cin * cout)
+	np := t.np
+	du := getBuf(np * cin * cout)
 	defer putBuf(du)
 	if t.whole {
-		v, q := getBufDirty(64*t.vs), getBufDirty(64*t.ms)
+		v, q := getBufDirty(np*t.vs), getBufDirty(np*t.ms)
 		defer putBuf(v)
 		defer putBuf(q)
 		t.forTiles(cin, cout, func(s *winoScratch, i int) {
@@ -366,15 +417,15 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 			g.winoGradTile(s, gy, cout, n, z, y, x, q[i*cout:], t.ms)
 		})
 		func() {
-			defer sgemmSerial(tensor.Chunks(64, 1))()
-			tensor.Parallel(64, 1, func(_, lo, hi int) {
+			defer sgemmSerial(tensor.Chunks(np, 1))()
+			tensor.Parallel(np, 1, func(_, lo, hi int) {
 				for xi := lo; xi < hi; xi++ {
 					kernels.Sgemm(true, false, cin, cout, t.total, 1, v[xi*t.vs:], cin,
 						q[xi*t.ms:], cout, 0, du[xi*cin*cout:(xi+1)*cin*cout], cout)
 				}
 			})
 		}()
-		winoWeightsAdjoint(du, cin*cout, gw)
+		winoWeightsAdjoint(t.m, du, cin*cout, gw)
 		return
 	}
 	workers := tensor.Chunks(t.blocks, 1)
@@ -386,7 +437,7 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 			defer s.free()
 			part := du
 			if w > 0 {
-				part = getBuf(64 * cin * cout)
+				part = getBuf(np * cin * cout)
 				parts[w] = part
 			}
 			for blk := lo; blk < hi; blk++ {
@@ -397,7 +448,7 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 					g.winoInputTile(s, src, cin, n, z, y, x, s.v[j*cin:], nil, t.vs)
 					g.winoGradTile(s, gy, cout, n, z, y, x, s.m[j*cout:], t.ms)
 				}
-				for xi := 0; xi < 64; xi++ {
+				for xi := 0; xi < np; xi++ {
 					kernels.Sgemm(true, false, cin, cout, nb, 1, s.v[xi*t.vs:], cin,
 						s.m[xi*t.ms:], cout, 1, part[xi*cin*cout:(xi+1)*cin*cout], cout)
 				}
@@ -405,13 +456,19 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 		})
 	}()
 	addParts(du, parts[1:])
-	winoWeightsAdjoint(du, cin*cout, gw)
+	winoWeightsAdjoint(t.m, du, cin*cout, gw)
 }
 
 // winoWeights writes u[ξ·P + p] = (G⊗G⊗G w)[ξ] for each of the P = Cin·Cout
 // kernels, w[k·P + p] (k = 9·kz + 3·ky + kx), on the kernels' transform.
-func winoWeights(w []float32, P int, u []float32) {
+func winoWeights(m int, w []float32, P int, u []float32) {
 	tensor.Parallel(P, 1024, func(_, lo, hi int) {
+		if m == 4 {
+			tmp := getBufDirty(kernels.Wino4Tmp)
+			kernels.Wino4Kernel(u[lo:], P, w[lo:], P, hi-lo, tmp)
+			putBuf(tmp)
+			return
+		}
 		tmp := getBufDirty(1024)
 		kernels.WinoKernel(u[lo:], P, w[lo:], P, hi-lo, tmp)
 		putBuf(tmp)
@@ -419,10 +476,39 @@ func winoWeights(w []float32, P int, u []float32) {
 }
 
 // winoWeightsAdjoint adds Gᵀ⊗Gᵀ⊗Gᵀ du to gw: the adjoint of winoWeights.
-func winoWeightsAdjoint(du []float32, P int, gw []float32) {
+func winoWeightsAdjoint(m int, du []float32, P int, gw []float32) {
 	tensor.Parallel(P, 1024, func(_, lo, hi int) {
+		if m == 4 {
+			tmp := getBufDirty(kernels.Wino4Tmp)
+			kernels.Wino4KernelAdjoint(gw[lo:], P, du[lo:], P, hi-lo, tmp)
+			putBuf(tmp)
+			return
+		}
 		tmp := getBufDirty(1024)
 		kernels.WinoKernelAdjoint(gw[lo:], P, du[lo:], P, hi-lo, tmp)
 		putBuf(tmp)
 	})
+}
+
+// SetWinograd selects the Winograd output tile of the whole process: 2
+// (F(2×2×2, 3×3×3), the default: errors within PyTorch's own float32
+// spread) or 4 (F(4×4×4, 3×3×3) where the volume has enough of its tiles:
+// fewer operations, about ten times F(2,3)'s float32 rounding error; see
+// useWino4). Call it before any convolution runs, not concurrently with
+// one.
+func SetWinograd(m int) error {
+	switch m {
+	case 2, 4:
+		useWino4 = m == 4
+		return nil
+	}
+	return fmt.Errorf("autodiff: Winograd tile %d: want 2 or 4", m)
+}
+
+// Winograd reports the Winograd output tile SetWinograd selected.
+func Winograd() int {
+	if useWino4 {
+		return 4
+	}
+	return 2
 }

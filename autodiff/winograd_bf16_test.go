@@ -33,18 +33,19 @@ func TestWinogradBF16Pairs(t *testing.T) {
 		{1, 5, 4, 6, 12, 33, 1 << 20},
 		{1, 6, 6, 6, 5, 8, 1 << 20},
 	}
-	defer func(m, b, wb, th int) {
+	defer func(m, b, wb, th int, w4 bool) {
 		winoMinTiles, winoBlockBytes, winoWholeBytes = m, b, wb
 		tensor.SetThreads(th)
-		winoPairs = true
+		winoPairs, useWino4 = true, w4
 		if err := kernels.SetPrecision(kernels.FP32); err != nil {
 			t.Fatal(err)
 		}
-	}(winoMinTiles, winoBlockBytes, winoWholeBytes, tensor.Threads())
+	}(winoMinTiles, winoBlockBytes, winoWholeBytes, tensor.Threads(), useWino4)
 	if err := kernels.SetPrecision(kernels.BF16); err != nil {
 		t.Fatal(err)
 	}
-	winoMinTiles = 1
+	// the pairs are F(2,3)'s
+	winoMinTiles, useWino4 = 1, false
 	for i, c := range cases {
 		for _, sched := range []string{"whole", "blocked"} {
 			for _, th := range []int{1, 2} {

@@ -18,7 +18,8 @@ import (
 // gives the same bits and that one and two threads agree on the forward
 // pass and the input gradient (the blocked weight gradient sums per-worker
 // partials, so it may differ in the last bits between thread counts, as on
-// the other paths). Both schedules, whole and blocked, are run.
+// the other paths). Both schedules, whole and blocked, and both tile sizes,
+// F(2,3) and F(4,3), are run.
 func TestConvWinogradMatchesIm2col(t *testing.T) {
 	type tc struct {
 		n, d, h, w, ci, co int
@@ -35,15 +36,20 @@ func TestConvWinogradMatchesIm2col(t *testing.T) {
 		{1, 10, 9, 11, 32, 16, 1 << 20},
 		{1, 5, 4, 6, 40, 33, 1 << 20},
 	}
-	defer func(m, b, wb, th int) {
-		winoMinTiles, winoBlockBytes, winoWholeBytes = m, b, wb
+	defer func(m, m4, b, wb, th int, w4 bool) {
+		winoMinTiles, winoMinTiles4, winoBlockBytes, winoWholeBytes = m, m4, b, wb
 		tensor.SetThreads(th)
-		useWinograd, useZSplit = true, true
-	}(winoMinTiles, winoBlockBytes, winoWholeBytes, tensor.Threads())
-	winoMinTiles = 1
+		useWinograd, useZSplit, useWino4 = true, true, w4
+	}(winoMinTiles, winoMinTiles4, winoBlockBytes, winoWholeBytes, tensor.Threads(), useWino4)
+	winoMinTiles, winoMinTiles4 = 1, 1
 	for i, c := range cases {
-		for _, sched := range []string{"whole", "blocked"} {
-			t.Run(fmt.Sprint(i, sched), func(t *testing.T) {
+		for _, run := range []struct {
+			sched string
+			tile  int
+		}{{"whole", 2}, {"blocked", 2}, {"whole", 4}, {"blocked", 4}} {
+			sched := run.sched
+			useWino4 = run.tile == 4
+			t.Run(fmt.Sprint(i, sched, run.tile), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(uint64(i), 11))
 				x := randVar(rng, -1, 1, c.n, c.d, c.h, c.w, c.ci)
 				w := randVar(rng, -1, 1, 3, 3, 3, c.ci, c.co)
@@ -65,8 +71,8 @@ func TestConvWinogradMatchesIm2col(t *testing.T) {
 				if !g.winograd() {
 					t.Fatal("the Winograd path does not apply")
 				}
-				if p := g.winoPlan(c.ci, c.co); p.whole != (sched == "whole") {
-					t.Fatalf("plan %+v, want the %s schedule", p, sched)
+				if p := g.winoPlan(c.ci, c.co); p.whole != (sched == "whole") || p.m != run.tile {
+					t.Fatalf("plan %+v, want the %s schedule with %d³ tiles", p, sched, run.tile)
 				}
 				y1, gw1, gb1, gx1 := convAll(x, w, b, spec, gy)
 				for _, p := range []struct {
@@ -101,55 +107,72 @@ func TestConvWinogradMatchesIm2col(t *testing.T) {
 func TestWinogradWeightTransformAdjoint(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	const P = 7
-	w := make([]float32, 27*P)
-	u := make([]float32, 64*P)
-	for i := range w {
-		w[i] = float32(rng.NormFloat64())
-	}
-	for i := range u {
-		u[i] = float32(rng.NormFloat64())
-	}
-	gw := make([]float32, 64*P)
-	winoWeights(w, P, gw)
-	wt := make([]float32, 27*P)
-	winoWeightsAdjoint(u, P, wt)
-	lhs, rhs := 0.0, 0.0
-	for i := range gw {
-		lhs += float64(gw[i]) * float64(u[i])
-	}
-	for i := range w {
-		rhs += float64(w[i]) * float64(wt[i])
-	}
-	if d := lhs - rhs; d > 1e-4 || d < -1e-4 {
-		t.Fatalf("<G w, u> = %v, <w, Gᵀ u> = %v", lhs, rhs)
+	for _, m := range []int{2, 4} {
+		np := (m + 2) * (m + 2) * (m + 2)
+		w := make([]float32, 27*P)
+		u := make([]float32, np*P)
+		for i := range w {
+			w[i] = float32(rng.NormFloat64())
+		}
+		for i := range u {
+			u[i] = float32(rng.NormFloat64())
+		}
+		gw := make([]float32, np*P)
+		winoWeights(m, w, P, gw)
+		wt := make([]float32, 27*P)
+		winoWeightsAdjoint(m, u, P, wt)
+		lhs, rhs := 0.0, 0.0
+		for i := range gw {
+			lhs += float64(gw[i]) * float64(u[i])
+		}
+		for i := range w {
+			rhs += float64(w[i]) * float64(wt[i])
+		}
+		if d := lhs - rhs; d > 1e-4 || d < -1e-4 {
+			t.Fatalf("F(%d,3): <G w, u> = %v, <w, Gᵀ u> = %v", m, lhs, rhs)
+		}
 	}
 }
 
 // forceWinograd makes every stride-1, padding-1 3×3×3 conv take the
-// Winograd path, whatever its size and channel counts, until the returned
-// function restores the thresholds.
-func forceWinograd() func() {
-	m, c := winoMinTiles, winoMinC
-	winoMinTiles, winoMinC = 1, 1
-	return func() { winoMinTiles, winoMinC = m, c }
+// Winograd path with tile edge m (2 or 4), whatever its size and channel
+// counts, until the returned function restores the thresholds.
+func forceWinograd(m int) func() {
+	t, t4, c, w4 := winoMinTiles, winoMinTiles4, winoMinC, useWino4
+	winoMinTiles, winoMinTiles4, winoMinC, useWino4 = 1, 1, 1, m == 4
+	return func() { winoMinTiles, winoMinTiles4, winoMinC, useWino4 = t, t4, c, w4 }
 }
 
 // TestGradConvWinograd checks the Winograd path's input, weight and bias
 // gradients against central finite differences (odd sizes: tiles past the
 // volume's end; channel counts off the 8-lane vectors).
 func TestGradConvWinograd(t *testing.T) {
-	defer forceWinograd()()
+	for _, m := range []int{2, 4} {
+		t.Run(fmt.Sprint("F", m), func(t *testing.T) { gradConvWinograd(t, m) })
+	}
+}
+
+func gradConvWinograd(t *testing.T, m int) {
+	defer forceWinograd(m)()
+	// The conv is linear in each input, so a central difference has no
+	// truncation error at any step: only float32 rounding, which F(4,3)'s
+	// larger transform error (a few 1e-6 of the output) turns into noise of
+	// a few 1e-3 at h = 1e-2. A larger step divides it.
+	h := 1e-2
+	if m == 4 {
+		h = 0.25
+	}
 	rng := rand.New(rand.NewPCG(21, 22))
-	for _, sh := range [][5]int{{2, 5, 6, 4, 3}, {1, 4, 4, 4, 9}} {
+	for _, sh := range [][5]int{{2, 5, 6, 4, 3}, {1, 4, 4, 4, 9}, {1, 9, 6, 5, 2}} {
 		x := randVar(rng, -1, 1, sh[0], sh[1], sh[2], sh[3], sh[4])
 		w := randVar(rng, -1, 1, 3, 3, 3, sh[4], 2)
 		b := randVar(rng, -1, 1, 2)
 		g := newConvGeom("test", x.Value.Shape, [3]int{3, 3, 3}, 2, Same3D(1))
-		if !g.winograd() {
-			t.Fatal("the Winograd path does not apply")
+		if !g.winograd() || g.winoTile() != m {
+			t.Fatalf("the F(%d,3) Winograd path does not apply", m)
 		}
 		gradCheck(t, fmt.Sprintf("Conv3D Winograd %v", sh), []*Var{x, w, b},
-			func(tp *Tape) *Var { return tp.Conv3D(x, w, b, Same3D(1)) }, 1e-2, 2e-3, 1e-2)
+			func(tp *Tape) *Var { return tp.Conv3D(x, w, b, Same3D(1)) }, h, 2e-3, 1e-2)
 	}
 }
 
@@ -162,7 +185,17 @@ func TestGradConvWinograd(t *testing.T) {
 // (direct: y 2.3e-7, dx 3.1e-7, dW 3.1e-7; Winograd: y 2.5e-7, dx 3.5e-7,
 // dW 4.4e-7).
 func TestGoldenConv3DWinograd(t *testing.T) {
-	defer forceWinograd()()
+	for _, m := range []int{2, 4} {
+		t.Run(fmt.Sprint("F", m), func(t *testing.T) { goldenConv3DWinograd(t, m) })
+	}
+}
+
+func goldenConv3DWinograd(t *testing.T, m int) {
+	tol := 2e-6
+	if m == 4 {
+		tol = 1e-5
+	}
+	defer forceWinograd(m)()
 	f := loadOps(t)
 	tag := "conv_s1"
 	if sp := f.Values[tag+"/stride_pad"]; sp[0] != 1 || sp[1] != 1 {
@@ -172,8 +205,8 @@ func TestGoldenConv3DWinograd(t *testing.T) {
 	w := NewParam("w", f.Get(tag+"/w"))
 	b := NewParam("b", f.Get(tag+"/b"))
 	spec := ConvSpec{Stride: [3]int{1, 1, 1}, Pad: [3]int{1, 1, 1}}
-	if g := newConvGeom("test", x.Value.Shape, [3]int{3, 3, 3}, w.Value.Shape[4], spec); !g.winograd() {
-		t.Fatal("the Winograd path does not apply")
+	if g := newConvGeom("test", x.Value.Shape, [3]int{3, 3, 3}, w.Value.Shape[4], spec); !g.winograd() || g.winoTile() != m {
+		t.Fatalf("the F(%d,3) Winograd path does not apply", m)
 	}
 	tp := NewTape()
 	y := tp.Conv3D(x, w, b, spec)
@@ -187,7 +220,12 @@ func TestGoldenConv3DWinograd(t *testing.T) {
 		for _, v := range want.Data {
 			scale = math.Max(scale, math.Abs(float64(v)))
 		}
-		closeTo(t, tag+"/"+p.name+" (Winograd)", p.got, want, 2e-6*scale, 1e-5)
+		worst := 0.0
+		for i, v := range want.Data {
+			worst = math.Max(worst, math.Abs(float64(p.got.Data[i])-float64(v)))
+		}
+		t.Logf("F(%d,3) %s: largest error %.2g of the largest magnitude", m, p.name, worst/scale)
+		closeTo(t, tag+"/"+p.name+" (Winograd)", p.got, want, tol*scale, 1e-5)
 	}
 }
 

@@ -190,6 +190,7 @@ type Result struct {
 	Threads            int                `json:"threads"`
 	Kernel             string             `json:"kernel"`
 	Precision          string             `json:"precision,omitempty"` // GEMM arithmetic: fp32 or bf16
+	Winograd           int                `json:"winograd,omitempty"`  // Winograd output tile: 2 (F(2,3)) or 4 (F(4,3))
 	FwdGFLOP           float64            `json:"fwd_gflop"`
 	TrainGFLOP         float64            `json:"train_gflop,omitempty"`
 	StepMedian         float64            `json:"step_seconds_median"` // training step, or the forward for forward-only configs

@@ -43,7 +43,27 @@ import (
 //     Adam's normalisation makes those steps full-size in random
 //     directions. They are only required to stay within Adam's bound of
 //     10·lr·(1−β1)/√(1−β2) ≈ 10·lr·3.17 of their initial value.
-func TestGoldenUNetAdam(t *testing.T) {
+func TestGoldenUNetAdam(t *testing.T) { goldenUNetAdam(t, 3, 6) }
+
+// TestGoldenUNetAdamWinograd4 is the same trajectory with the 16³ level's
+// convolutions on Winograd F(4×4×4, 3×3×3) (autodiff.SetWinograd(4)). Its
+// transforms round about ten times more than F(2,3)'s, and Adam amplifies
+// that as described above: measured, the weights land up to 5.8× PyTorch's
+// own float32-to-float64 spread from PyTorch (RMS; 6.8× on the max) where
+// F(2,3) stays at 1.5× (1.9×). The bounds here are 8× and 12×: F(4,3) is held
+// to its documented accuracy, and a wrong gradient still fails (such errors
+// move weights by far more).
+func TestGoldenUNetAdamWinograd4(t *testing.T) {
+	if err := autodiff.SetWinograd(4); err != nil {
+		t.Fatal(err)
+	}
+	defer autodiff.SetWinograd(2)
+	goldenUNetAdam(t, 8, 12)
+}
+
+// goldenUNetAdam runs the ten-step trajectory; rmsK and maxK scale the
+// spread in the weight and running-statistics bounds.
+func goldenUNetAdam(t *testing.T, rmsK, maxK float64) {
 	fi, err := golden.Load("testdata/unet_init")
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +119,10 @@ func TestGoldenUNetAdam(t *testing.T) {
 		}
 	}
 	bound := 10 * lr * 0.1 / math.Sqrt(1-0.999) * 1.001
+	var worstRMS, worstMax float64
+	defer func() {
+		t.Logf("largest ratios to the spread (less the absolute allowances): RMS %.2f, max %.2f", worstRMS, worstMax)
+	}()
 	check := func(name string, got, want []float32, spread []float64) {
 		if len(spread) != 2 {
 			t.Fatalf("fixture has no spread for %s", name)
@@ -111,9 +135,11 @@ func TestGoldenUNetAdam(t *testing.T) {
 		}
 		rms := math.Sqrt(ss / float64(len(got)))
 		t.Logf("%-22s max err %.2g (PyTorch f32-f64 %.2g), rms %.2g (%.2g)", name, mx, spread[0], rms, spread[1])
-		if mx > 6*spread[0]+1e-5 || rms > 3*spread[1]+3e-6 || math.IsNaN(mx) {
-			t.Errorf("%s: max error %.3g, rms %.3g; allowed %.3g, %.3g", name, mx, rms, 6*spread[0]+1e-5, 3*spread[1]+3e-6)
+		if mx > maxK*spread[0]+1e-5 || rms > rmsK*spread[1]+3e-6 || math.IsNaN(mx) {
+			t.Errorf("%s: max error %.3g, rms %.3g; allowed %.3g, %.3g", name, mx, rms, maxK*spread[0]+1e-5, rmsK*spread[1]+3e-6)
 		}
+		worstRMS = math.Max(worstRMS, (rms-3e-6)/spread[1])
+		worstMax = math.Max(worstMax, (mx-1e-5)/spread[0])
 	}
 	for _, p := range m.Params() {
 		init := fi.Get("init/" + p.Name)

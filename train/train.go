@@ -151,6 +151,9 @@ func New(cfg Config, out string, opts Options) (*Trainer, error) {
 	if err := SetPrecision(cfg.Precision); err != nil {
 		return nil, err
 	}
+	if err := SetWinograd(cfg.Winograd); err != nil {
+		return nil, err
+	}
 	p, err := dataset.Open(cfg.Data)
 	if err != nil {
 		return nil, err

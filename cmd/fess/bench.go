@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fess-seg/fess/autodiff"
 	"github.com/fess-seg/fess/bench"
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/internal/kernels"
@@ -20,6 +21,7 @@ import (
 
 const benchUsage = `usage: fess bench [--config a,b,c,d] [--json] [--threads 2] [--warmup 2] [--iters 5]
                   [--no-gate] [--memory] [--peer torch.json] [--results fess.json]
+                  [--precision fp32|bf16] [--winograd 2|4]
 
 Times the 3-D U-Net training step of the PyTorch peer
 (bench/peer/torch_unet3d.py) on this engine: no-grad pass, grad pass, FESS loss (0.5·Dice +
@@ -69,6 +71,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	one := fs.String("one", "", "internal: run one configuration in this process, print JSON")
 	cpuprof := fs.String("cpuprofile", "", "with --one: write a CPU profile of the run to this file")
 	precision := fs.String("precision", "fp32", "GEMM arithmetic: fp32, or bf16 (needs AVX-512-BF16; compared with the peer's keep+bf16 variant)")
+	winograd := fs.Int("winograd", 2, "Winograd output tile of the 3×3×3 convolutions: 2 (F(2,3)), or 4 (F(4,3): faster, about ten times the float32 rounding error)")
 	if err := parseFlags(fs, benchUsage, args); err != nil {
 		if err == errHelp {
 			return nil
@@ -79,6 +82,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return errs.Usage("bench: need --threads ≥ 1, --iters ≥ 1, --warmup ≥ 0\n%s", benchUsage)
 	}
 	if err := train.SetPrecision(*precision); err != nil {
+		return err
+	}
+	if err := train.SetWinograd(*winograd); err != nil {
 		return err
 	}
 	opt := bench.Options{Warmup: *warmup, Iters: *iters, Threads: *threads, Gate: !*noGate && !*memory,
@@ -104,6 +110,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		r.Precision = kernels.Precision().String()
+		r.Winograd = autodiff.Winograd()
 		b, err := json.Marshal(r)
 		if err != nil {
 			return err
@@ -159,7 +166,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		if *memory {
 			cmd.Args = append(cmd.Args, "--memory")
 		}
-		cmd.Args = append(cmd.Args, "--precision", *precision)
+		cmd.Args = append(cmd.Args, "--precision", *precision, "--winograd", strconv.Itoa(*winograd))
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, stderr
 		if err := cmd.Run(); err != nil {
@@ -263,6 +270,9 @@ func sideBySide(rs []*bench.Result, peer []peerRow) string {
 		}
 		if r.Precision == "bf16" {
 			what += " bf16"
+		}
+		if r.Winograd == 4 {
+			what += " F(4,3)"
 		}
 		ratio := "–"
 		if lowRSS > 0 {

@@ -73,6 +73,7 @@ func runTest(args []string, stdout, stderr io.Writer) error {
 	quiet := fs.Bool("quiet", false, "no progress")
 	threads := fs.Int("threads", 0, "worker threads (0: every CPU the process may use, or SLURM_CPUS_PER_TASK if smaller)")
 	precision := fs.String("precision", "fp32", "matrix-product arithmetic: fp32, or bf16 (needs AVX-512-BF16)")
+	winograd := fs.Int("winograd", 2, "Winograd output tile of the 3×3×3 convolutions: 2 (F(2,3)), or 4 (F(4,3): faster, about ten times the float32 rounding error)")
 	var iopt train.InferOptions
 	addInferFlags(fs, &iopt)
 	fs.StringVar(&iopt.Checkpoint, "checkpoint", "best", "weights to test: best, last or ema (ema.safetensors of a run trained with --ema)")
@@ -83,6 +84,9 @@ func runTest(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := train.SetPrecision(*precision); err != nil {
+		return err
+	}
+	if err := train.SetWinograd(*winograd); err != nil {
 		return err
 	}
 	if (*run == "") == (*runsFlag == "") || *out == "" || fs.NArg() > 0 {

@@ -104,3 +104,23 @@ func BenchmarkConv3DPaths(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConv3DWinogradTiles compares F(2,3) and F(4,3) on the levels of
+// configs b and s (batch, edge, channels in and out; forward and backward
+// with the input gradient), with F(4,3) forced on every level, to place
+// winoMinTiles4. GFLOP/s are the direct conv's (effective rates).
+func BenchmarkConv3DWinogradTiles(b *testing.B) {
+	defer func(w4 bool, m4 int) { useWino4, winoMinTiles4 = w4, m4 }(useWino4, winoMinTiles4)
+	winoMinTiles4 = 1
+	for _, l := range []struct{ n, s, ci, co int }{
+		{1, 64, 16, 16}, {1, 32, 32, 32}, {1, 16, 64, 64}, {1, 8, 128, 128},
+		{5, 64, 32, 32}, {5, 32, 64, 64}, {5, 16, 128, 128}, {5, 8, 256, 256},
+	} {
+		for _, m := range []int{2, 4} {
+			useWino4 = m == 4
+			name := fmt.Sprintf("N%d_%d@%dx%d/F%d", l.n, l.s, l.ci, l.co, m)
+			b.Run(name+"/forward", func(b *testing.B) { benchConv(b, l.n, l.s, l.ci, l.co, "forward") })
+			b.Run(name+"/backward", func(b *testing.B) { benchConv(b, l.n, l.s, l.ci, l.co, "backward+input") })
+		}
+	}
+}

@@ -61,9 +61,13 @@ var winoMinTiles = 64
 // or FESS_WINOGRAD=4 turn it on.
 var useWino4 = os.Getenv("FESS_WINOGRAD") == "4"
 
-// winoMinTiles4 is the fewest F(4,3) tiles (over the batch) for F(4,3): its
-// kernel transform costs about as much as five tiles' products.
-var winoMinTiles4 = 64
+// winoMinTiles4 is the fewest F(4,3) tiles (over the batch) for F(4,3);
+// below it F(2,3) serves. Measured (BenchmarkConv3DWinogradTiles, Zen 4, 2
+// threads), forward + backward: F(4,3) is 1.3× faster on config s's 8³
+// level (40 tiles, 256 channels) and 1.6× slower on config b's (8 tiles,
+// 128 channels), where the 216-point weight transform and the per-point
+// GEMMs' fixed costs are spread over too few rows.
+var winoMinTiles4 = 32
 
 // winoMinC is the fewest input and output channels for the path: with one
 // input channel (the first layer) the transforms cost more than the
@@ -224,23 +228,22 @@ func asPairs(b []float32) []uint32 {
 // item n of src ([N,d,h,w,c]) into st (size³·c floats, x fastest), with
 // zeros where the window leaves the volume: the boundary tiles' staging.
 func gatherTile(st, src []float32, c, n, z0, y0, x0, size, d, h, w int) {
-	clear(st)
 	xlo, xhi := max(x0, 0), min(x0+size, w)
-	if xlo >= xhi {
-		return
-	}
+	row := size * c
+	head, tail := (xlo-x0)*c, (x0+size-xhi)*c // zero voxels before and after the volume along x
 	for a := 0; a < size; a++ {
 		iz := z0 + a
-		if iz < 0 || iz >= d {
-			continue
-		}
 		for b := 0; b < size; b++ {
 			iy := y0 + b
-			if iy < 0 || iy >= h {
+			r := st[(a*size+b)*row : (a*size+b+1)*row]
+			if iz < 0 || iz >= d || iy < 0 || iy >= h || xlo >= xhi {
+				clear(r)
 				continue
 			}
 			off := (((n*d+iz)*h+iy)*w + xlo) * c
-			copy(st[((a*size+b)*size+xlo-x0)*c:], src[off:off+(xhi-xlo)*c])
+			clear(r[:head])
+			copy(r[head:], src[off:off+(xhi-xlo)*c])
+			clear(r[row-tail:])
 		}
 	}
 }

@@ -208,7 +208,11 @@ func (g *convGeom) winoInputTile(s *winoScratch, src []float32, c, n, z, y, x in
 		src = src[(((n*g.d+z0)*g.h+y0)*g.w+x0)*c:]
 	}
 	if s.tile == 4 {
-		kernels.Wino4In(v, ds, src, sx, sy, sz, c, s.tmp)
+		if vp != nil {
+			kernels.Wino4InBF16(vp, ds, src, sx, sy, sz, c, s.tmp)
+		} else {
+			kernels.Wino4In(v, ds, src, sx, sy, sz, c, s.tmp)
+		}
 	} else if vp != nil {
 		kernels.WinoInBF16(vp, ds, src, sx, sy, sz, c, s.tmp)
 	} else {
@@ -334,13 +338,12 @@ func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 		}
 	})
 	putBuf(u)
-	// In BF16 precision with an even channel count the F(2,3) input
-	// transform rounds V to bfloat16 pairs itself (kernels.WinoInBF16) and
-	// the GEMMs read them in place: the same bits as converting a float32 V
-	// while packing, with half the memory traffic and no conversion pass.
-	// V's point stride is then t.vs/2 pairs. (F(4,3) converts while
-	// packing.)
-	pairs := winoPairs && packed[0].BF16() && cin%2 == 0 && t.m == 2
+	// In BF16 precision with an even channel count the input transform
+	// rounds V to bfloat16 pairs itself (kernels.WinoInBF16, Wino4InBF16)
+	// and the GEMMs read them in place: the same bits as converting a
+	// float32 V while packing, with half the memory traffic and no
+	// conversion pass. V's point stride is then t.vs/2 pairs.
+	pairs := winoPairs && packed[0].BF16() && cin%2 == 0
 	vlen := np * t.vs
 	if pairs {
 		vlen /= 2

@@ -44,45 +44,48 @@ func TestWinogradBF16Pairs(t *testing.T) {
 	if err := kernels.SetPrecision(kernels.BF16); err != nil {
 		t.Fatal(err)
 	}
-	// the pairs are F(2,3)'s
-	winoMinTiles, useWino4 = 1, false
+	winoMinTiles, winoMinTiles4 = 1, 1
+	defer func(m4 int) { winoMinTiles4 = m4 }(winoMinTiles4)
 	for i, c := range cases {
 		for _, sched := range []string{"whole", "blocked"} {
 			for _, th := range []int{1, 2} {
-				t.Run(fmt.Sprint(i, sched, th), func(t *testing.T) {
-					rng := rand.New(rand.NewPCG(uint64(i), 17))
-					x := randVar(rng, -1, 1, c.n, c.d, c.h, c.w, c.ci)
-					w := randVar(rng, -1, 1, 3, 3, 3, c.ci, c.co)
-					b := randVar(rng, -1, 1, c.co)
-					gy := make([]float32, c.n*c.d*c.h*c.w*c.co)
-					for j := range gy {
-						gy[j] = float32(rng.Float64()*2 - 1)
-					}
-					spec := Same3D(1)
-					winoBlockBytes, winoWholeBytes = c.budget, 1<<30
-					if sched == "blocked" {
-						winoWholeBytes = 0
-					}
-					tensor.SetThreads(th)
-					g := newConvGeom("test", x.Value.Shape, [3]int{3, 3, 3}, c.co, spec)
-					if !g.winograd() {
-						t.Fatal("the Winograd path does not apply")
-					}
-					winoPairs = false
-					y0, gw0, gb0, gx0 := convAll(x, w, b, spec, gy)
-					winoPairs = true
-					y1, gw1, gb1, gx1 := convAll(x, w, b, spec, gy)
-					for _, p := range []struct {
-						name string
-						a, b []float32
-					}{{"y", y1, y0}, {"dW", gw1, gw0}, {"db", gb1, gb0}, {"dX", gx1, gx0}} {
-						for j := range p.a {
-							if math.Float32bits(p.a[j]) != math.Float32bits(p.b[j]) {
-								t.Fatalf("%s: pairs %v, float32 V %v at %d", p.name, p.a[j], p.b[j], j)
+				for _, m := range []int{2, 4} {
+					useWino4 = m == 4
+					t.Run(fmt.Sprint(i, sched, th, "F", m), func(t *testing.T) {
+						rng := rand.New(rand.NewPCG(uint64(i), 17))
+						x := randVar(rng, -1, 1, c.n, c.d, c.h, c.w, c.ci)
+						w := randVar(rng, -1, 1, 3, 3, 3, c.ci, c.co)
+						b := randVar(rng, -1, 1, c.co)
+						gy := make([]float32, c.n*c.d*c.h*c.w*c.co)
+						for j := range gy {
+							gy[j] = float32(rng.Float64()*2 - 1)
+						}
+						spec := Same3D(1)
+						winoBlockBytes, winoWholeBytes = c.budget, 1<<30
+						if sched == "blocked" {
+							winoWholeBytes = 0
+						}
+						tensor.SetThreads(th)
+						g := newConvGeom("test", x.Value.Shape, [3]int{3, 3, 3}, c.co, spec)
+						if !g.winograd() || g.winoTile() != m {
+							t.Fatalf("the F(%d,3) Winograd path does not apply", m)
+						}
+						winoPairs = false
+						y0, gw0, gb0, gx0 := convAll(x, w, b, spec, gy)
+						winoPairs = true
+						y1, gw1, gb1, gx1 := convAll(x, w, b, spec, gy)
+						for _, p := range []struct {
+							name string
+							a, b []float32
+						}{{"y", y1, y0}, {"dW", gw1, gw0}, {"db", gb1, gb0}, {"dX", gx1, gx0}} {
+							for j := range p.a {
+								if math.Float32bits(p.a[j]) != math.Float32bits(p.b[j]) {
+									t.Fatalf("%s: pairs %v, float32 V %v at %d", p.name, p.a[j], p.b[j], j)
+								}
 							}
 						}
-					}
-				})
+					})
+				}
 			}
 		}
 	}

@@ -64,6 +64,8 @@ func TestCoercionsAreErrors(t *testing.T) {
 		{[]string{"--temperature", "NaN"}, "--temperature NaN"},
 		{[]string{"--threads", "-2"}, "--threads -2"},
 		{[]string{"--extend"}, "--extend goes with --resume"},
+		{[]string{"--winograd", "3"}, "--winograd 3"},
+		{[]string{"--winograd", "0"}, "--winograd 0"},
 	} {
 		out := fresh()
 		args := append(append(append([]string(nil), base...), "--out", out), tc.args...)
@@ -194,6 +196,7 @@ func TestResumeRefusesChangedRecipe(t *testing.T) {
 		{[]string{"--loss", "dice", "--batch", "1"}, []string{"loss: \"fess\" → \"dice\"", "batch: 2 → 1"}},
 		{[]string{"--extend", "--epochs", "3", "--batch", "1"}, []string{"batch: 2 → 1"}},
 		{[]string{"--extend", "--epochs", "1", "--dropout", "0.3"}, []string{"model.Dropout: 0 → 0.3"}},
+		{[]string{"--winograd", "4"}, []string{"winograd: (unset) → 4"}},
 	} {
 		args := append([]string{"train", "--out", run, "--resume", "--quiet"}, tc.args...)
 		code, _, stderr := runStd(t, args...)

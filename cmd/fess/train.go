@@ -269,6 +269,9 @@ func runTrain(args []string, stderr io.Writer) error {
 		}
 	}
 	if take("winograd") {
+		if *winograd != 2 && *winograd != 4 {
+			return errs.Usage("train: --winograd %d: want 2 (F(2,3), the default) or 4 (F(4,3))\n%s", *winograd, trainUsage)
+		}
 		cfg.Winograd = *winograd
 		if cfg.Winograd == 2 {
 			cfg.Winograd = 0

@@ -88,3 +88,7 @@ func w4ExpandAsm(k int, dst []float32, ds int, src []float32, sx, sy, sz, n8 int
 func w4ReduceAsm(k int, dst []float32, sx, sy, sz int, src []float32, ss, n8 int, bias []float32, acc bool, tmp []float32) {
 	panic("kernels: no assembly Winograd transforms on this build")
 }
+
+func w4InBF16Asm(dst []uint32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
+	panic("kernels: no assembly Winograd transforms on this build")
+}

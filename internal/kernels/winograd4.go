@@ -43,6 +43,41 @@ func Wino4In(dst []float32, ds int, src []float32, sx, sy, sz, nc int, tmp []flo
 	w4Expand(w4In, 6, dst, ds, src, sx, sy, sz, nc, tmp)
 }
 
+// Wino4InBF16 is Wino4In with each transformed value rounded to bfloat16
+// as the bfloat16 GEMM rounds its operands (bf16FromF32) and stored as
+// channel pairs, the A operand SgemmPackedPairs reads: dst[ξ·ds + q] =
+// bf16Pair(p[2q], p[2q+1]) for the point's values p and q < nc/2 (ds in
+// pairs). nc must be even. The same bits as rounding a float32 V while
+// packing. tmp needs Wino4Tmp floats.
+func Wino4InBF16(dst []uint32, ds int, src []float32, sx, sy, sz, nc int, tmp []float32) {
+	if nc&1 != 0 {
+		panic(fmt.Sprintf("kernels.Wino4InBF16: %d channels (want an even count)", nc))
+	}
+	checkWino("Wino4InBF16", len(dst), 215*ds+nc/2, len(src), 5*(sx+sy+sz)+nc, len(tmp), Wino4Tmp, nc)
+	n8 := 0
+	if wino4Asm && winoInBF16Asm {
+		n8 = nc &^ 7
+		if n8 > 0 {
+			w4InBF16Asm(dst, ds, src, sx, sy, sz, n8, tmp)
+		}
+	}
+	w4InBF16Go(dst, ds, src, sx, sy, sz, n8, nc, tmp)
+}
+
+// w4InBF16Go does channels [c0, nc) of Wino4InBF16 (c0 even) eight at a
+// time: the float32 transform into tmp, then rounded to pairs.
+func w4InBF16Go(dst []uint32, ds int, src []float32, sx, sy, sz, c0, nc int, tmp []float32) {
+	for c := c0; c < nc; c += 8 {
+		w := min(8, nc-c)
+		w4ExpandGo(w4LineBT, 6, tmp[:216*8], 8, src[c:], sx, sy, sz, w)
+		for xi := 0; xi < 216; xi++ {
+			for q := 0; q < w/2; q++ {
+				dst[xi*ds+c/2+q] = bf16Pair(tmp[xi*8+2*q], tmp[xi*8+2*q+1])
+			}
+		}
+	}
+}
+
 // Wino4Grad writes the 216 transformed points of a 4×4×4 output-gradient
 // tile: dst[ξ·ds + c] = (A⊗A⊗A g)[ξ], A being Aᵀ's transpose (the output
 // transform's adjoint). tmp needs Wino4Tmp floats.

@@ -28,6 +28,12 @@ func wino4OutAVX2(dst unsafe.Pointer, sx, sy, sz uintptr, src unsafe.Pointer, ss
 func wino4KernAdjAVX2(dst unsafe.Pointer, sx, sy, sz uintptr, src unsafe.Pointer, ss uintptr, chunks int, tmp, bias unsafe.Pointer, acc int)
 
 //go:noescape
+func wino4InBF16VL(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
+func wino4InBF16AVX512(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
 func wino4InAVX512(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
 
 //go:noescape
@@ -88,5 +94,23 @@ func w4ReduceAsm(k int, dst []float32, sx, sy, sz int, src []float32, ss, n8 int
 	if n16 < n8 {
 		w4ReduceAVX2[k-w4Out](unsafe.Pointer(&dst[n16]), sxB, syB, szB, unsafe.Pointer(&src[n16]), ssB, (n8-n16)/8,
 			unsafe.Pointer(&tmp[0]), unsafe.Pointer(&bias[n16]), a)
+	}
+}
+
+// w4InBF16Asm runs the bfloat16-pairs input transform on n8 channels (a
+// multiple of 8; ds in pairs): 16-channel Z chunks on AVX-512 CPUs, the
+// 8-channel VL version on the rest (it needs AVX-512VL, which every CPU
+// with AVX-512-BF16 has).
+func w4InBF16Asm(dst []uint32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
+	dsB, sxB, syB, szB := uintptr(ds)*4, uintptr(sx)*4, uintptr(sy)*4, uintptr(sz)*4
+	n16 := 0
+	if winoIn512 {
+		n16 = n8 &^ 15
+		if n16 > 0 {
+			wino4InBF16AVX512(unsafe.Pointer(&dst[0]), dsB, unsafe.Pointer(&src[0]), sxB, syB, szB, n16/16, unsafe.Pointer(&tmp[0]))
+		}
+	}
+	if n16 < n8 {
+		wino4InBF16VL(unsafe.Pointer(&dst[n16/2]), dsB, unsafe.Pointer(&src[n16]), sxB, syB, szB, (n8-n16)/8, unsafe.Pointer(&tmp[0]))
 	}
 }

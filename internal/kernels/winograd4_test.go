@@ -217,3 +217,71 @@ func TestWino4Accuracy(t *testing.T) {
 		t.Fatalf("F(4,3) relative error %.3g > 1e-5", worst)
 	}
 }
+
+// TestWino4InBF16 holds Wino4InBF16 (its assembly on whole 8-channel
+// groups where the CPU has AVX-512VL, its Go remainder) to the float32
+// transform rounded by bf16Pair, bit for bit, on odd strides, channel
+// counts with and without a remainder, random values, values that hit
+// every rounding case, and tiles whose only non-zero voxel (4,4,4) passes
+// its bit patterns (ties, subnormals, NaN) through to 125 of the points
+// unchanged; the pairs past nc/2 stay untouched.
+func TestWino4InBF16(t *testing.T) {
+	if !winoInBF16Asm {
+		t.Log("no AVX-512VL: the Go version alone")
+	}
+	w4GensAny(t, func(t *testing.T, gen string) {
+		r := rand.New(rand.NewPCG(3, 5))
+		tmp := make([]float32, Wino4Tmp)
+		for _, nc := range []int{2, 8, 10, 16, 24, 38, 64} {
+			for special := 0; special < 3; special++ {
+				sx, sy, sz := nc+3, 7*nc+5, 41*nc+1
+				ds := nc/2 + 5
+				n := 5*(sx+sy+sz) + nc
+				var src []float32
+				switch special {
+				case 0:
+					src = randSlice(r, n)
+				case 1:
+					src = specialValues(r, n)
+				case 2:
+					src = make([]float32, n)
+					copy(src[4*(sx+sy+sz):], specialsOnly(r, nc))
+				}
+				f := make([]float32, 215*(2*ds)+nc)
+				w4ExpandGo(w4LineBT, 6, f, 2*ds, src, sx, sy, sz, nc)
+				got := make([]uint32, 215*ds+nc/2)
+				for i := range got {
+					got[i] = 0xDEADBEEF
+				}
+				Wino4InBF16(got, ds, src, sx, sy, sz, nc, tmp)
+				goOnly := make([]uint32, len(got))
+				w4InBF16Go(goOnly, ds, src, sx, sy, sz, 0, nc, tmp)
+				for xi := 0; xi < 216; xi++ {
+					for q := 0; q < nc/2; q++ {
+						want := bf16Pair(f[xi*2*ds+2*q], f[xi*2*ds+2*q+1])
+						if got[xi*ds+q] != want || goOnly[xi*ds+q] != want {
+							t.Fatalf("%s nc=%d case %d: point %d pair %d = %#08x (Go %#08x), want %#08x", gen, nc, special, xi, q,
+								got[xi*ds+q], goOnly[xi*ds+q], want)
+						}
+					}
+					if xi < 215 {
+						for q := nc / 2; q < ds; q++ {
+							if got[xi*ds+q] != 0xDEADBEEF {
+								t.Fatalf("nc=%d: point %d pair %d written past the channels", nc, xi, q)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// w4GensAny is w4Gens that also runs (once, Go only) without assembly.
+func w4GensAny(t *testing.T, f func(t *testing.T, gen string)) {
+	if !wino4Asm {
+		f(t, "go")
+		return
+	}
+	w4Gens(t, f)
+}

@@ -343,10 +343,13 @@ class Line:
         assert not reg, reg
 
 
-def expand(fname, prog, nin, zmm):
+def expand(fname, prog, nin, zmm, bf16=False):
     """dst[xi*ds + c] = (P (x) P (x) P src)[xi] for an nin^3 source tile at
     strides sx, sy, sz (bytes): the input (BT, nin 6), output-gradient (A,
-    nin 4) and kernel (G, nin 3) transforms."""
+    nin 4) and kernel (G, nin 3) transforms. With bf16, each point is
+    rounded to bfloat16 as bf16FromF32 rounds (bits + 0x7FFF + (bits>>16 &
+    1), high half kept, NaN -> 0x7FC0) and stored as channel pairs, 2 bytes
+    per channel (EVEX forms: AVX-512F and VL, also on Y registers)."""
     rn, vb = ('Z%d', 64) if zmm else ('Y%d', 32)
     lbl = fname
     e('// func %s(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)' % fname)
@@ -359,7 +362,13 @@ def expand(fname, prog, nin, zmm):
     e('\tMOVQ sz+40(FP), R11')
     e('\tMOVQ chunks+48(FP), CX')
     e('\tMOVQ tmp+56(FP), R12')
-    line = Line(prog, rn, 16)
+    if bf16:
+        e('\tVPBROADCASTD w4BF16One<>(SB), %s' % (rn % 8))
+        e('\tVPBROADCASTD w4BF16Bias<>(SB), %s' % (rn % 9))
+        e('\tVPBROADCASTD w4BF16NaN<>(SB), %s' % (rn % 10))
+        line = Line(prog, rn, 16, reserved=(8, 9, 10, 11))
+    else:
+        line = Line(prog, rn, 16)
     e('%s_chunk:' % lbl)
     # pass x: lines (z, y) < nin from src (elements sx apart), into
     # tmp[z*36 + y*6 + x]
@@ -410,19 +419,31 @@ def expand(fname, prog, nin, zmm):
 
     def st_z(i, r):
         if i == 0:
-            e('\tVMOVUPS %s, (R15)' % r)
+            addr = '(R15)'
         elif i in (1, 2, 4):
-            e('\tVMOVUPS %s, (R15)(R13*%d)' % (r, i))
+            addr = '(R15)(R13*%d)' % i
         else:
             e('\tIMUL3Q $%d, R13, DX' % i)
-            e('\tVMOVUPS %s, (R15)(DX*1)' % r)
+            addr = '(R15)(DX*1)'
+        if not bf16:
+            e('\tVMOVUPS %s, %s' % (r, addr))
+            return
+        t = rn % 11
+        e('\tVPSRLD $16, %s, %s' % (r, t))
+        e('\tVPANDD %s, %s, %s' % (rn % 8, t, t))
+        e('\tVPADDD %s, %s, %s' % (rn % 9, t, t))
+        e('\tVPADDD %s, %s, %s' % (r, t, t))
+        e('\tVCMPPS $3, %s, %s, K1' % (r, r))
+        e('\tVMOVDQA32 %s, K1, %s' % (rn % 10, t))
+        e('\tVPSRLD $16, %s, %s' % (t, t))
+        e('\tVPMOVDW %s, %s' % (t, addr))
     line.emit(lambda j, r: e('\tVMOVUPS %d(BX), %s' % (j * 36 * vb, r)), st_z)
     e('\tADDQ $%d, BX' % vb)
     e('\tADDQ R8, R15')
     e('\tDECQ AX')
     e('\tJNZ %s_z' % lbl)
     e('\tADDQ $%d, SI' % vb)
-    e('\tADDQ $%d, DI' % vb)
+    e('\tADDQ $%d, DI' % (vb // 2 if bf16 else vb))
     e('\tDECQ CX')
     e('\tJNZ %s_chunk' % lbl)
     e('\tVZEROUPPER')
@@ -529,8 +550,16 @@ def reduce(fname, prog, nout, zmm):
     e('')
 
 
+e('DATA w4BF16One<>+0(SB)/4, $1')
+e('GLOBL w4BF16One<>(SB), RODATA|NOPTR, $4')
+e('DATA w4BF16Bias<>+0(SB)/4, $0x7fff')
+e('GLOBL w4BF16Bias<>(SB), RODATA|NOPTR, $4')
+e('DATA w4BF16NaN<>+0(SB)/4, $0x7fc00000')
+e('GLOBL w4BF16NaN<>(SB), RODATA|NOPTR, $4')
+e('')
 for zmm, suf in ((False, 'AVX2'), (True, 'AVX512')):
     expand('wino4In' + suf, 'BT', 6, zmm)
+    expand('wino4InBF16' + ('VL' if not zmm else 'AVX512'), 'BT', 6, zmm, bf16=True)
     expand('wino4Grad' + suf, 'A', 4, zmm)
     expand('wino4Kern' + suf, 'G', 3, zmm)
     reduce('wino4Out' + suf, 'AT', 4, zmm)

@@ -1,7 +1,8 @@
 // Package kernels holds the compute kernels the engine's convolutions,
 // normalisation and pooling run on: single-precision GEMM (blocked, and with
 // a pre-packed B for repeated products), the tile transforms of the 3-D
-// Winograd convolution F(2×2×2, 3×3×3), BatchNorm's per-channel loops and
+// Winograd convolutions F(2×2×2, 3×3×3) and F(4×4×4, 3×3×3) (winograd4.go:
+// generated line programs, AVX2 and AVX-512), BatchNorm's per-channel loops and
 // the 2×2×2 max pool, and dropout's counter-based masks. Each has a
 // Go-assembly implementation (AVX2+FMA; on AVX-512F/VL CPUs also an AVX-512
 // GEMM kernel, register-resident Winograd input, output and output-gradient

@@ -75,10 +75,16 @@ func winoInBF16Go(dst []uint32, ds int, src []float32, sx, sy, sz, c0, nc int, t
 	for c := c0; c < nc; c += 8 {
 		w := min(8, nc-c)
 		winoInGo(tmp[:512], 8, src[c:], sx, sy, sz, w)
-		for xi := 0; xi < 64; xi++ {
-			for q := 0; q < w/2; q++ {
-				dst[xi*ds+c/2+q] = bf16Pair(tmp[xi*8+2*q], tmp[xi*8+2*q+1])
-			}
+		pairsFrom8(dst[c/2:], ds, tmp, 64, w)
+	}
+}
+
+// pairsFrom8 rounds npts points of w ≤ 8 channels, f[ξ·8 + c], to bfloat16
+// pairs dst[ξ·ds + q] (the Go remainder of the pairs-writing transforms).
+func pairsFrom8(dst []uint32, ds int, f []float32, npts, w int) {
+	for xi := 0; xi < npts; xi++ {
+		for q := 0; q < w/2; q++ {
+			dst[xi*ds+q] = bf16Pair(f[xi*8+2*q], f[xi*8+2*q+1])
 		}
 	}
 }

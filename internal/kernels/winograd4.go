@@ -70,11 +70,7 @@ func w4InBF16Go(dst []uint32, ds int, src []float32, sx, sy, sz, c0, nc int, tmp
 	for c := c0; c < nc; c += 8 {
 		w := min(8, nc-c)
 		w4ExpandGo(w4LineBT, 6, tmp[:216*8], 8, src[c:], sx, sy, sz, w)
-		for xi := 0; xi < 216; xi++ {
-			for q := 0; q < w/2; q++ {
-				dst[xi*ds+c/2+q] = bf16Pair(tmp[xi*8+2*q], tmp[xi*8+2*q+1])
-			}
-		}
+		pairsFrom8(dst[c/2:], ds, tmp, 216, w)
 	}
 }
 

@@ -98,6 +98,16 @@ func corr3(m, nc, co int, d, w []float32) []float64 {
 	return out
 }
 
+// relErr is the largest |got − want| relative to want's largest magnitude.
+func relErr(got []float32, want []float64) float64 {
+	var scale, maxErr float64
+	for i := range want {
+		scale = math.Max(scale, math.Abs(want[i]))
+		maxErr = math.Max(maxErr, math.Abs(float64(got[i])-want[i]))
+	}
+	return maxErr / scale
+}
+
 // wino4Tile computes one F(4,3) output tile through the public entry points:
 // V = In(d), U = Kernel(w), M[ξ] = V[ξ]·U[ξ] (float64 sums, rounded), Y =
 // Out(M).
@@ -134,15 +144,8 @@ func TestWino4TileIsCorrelation(t *testing.T) {
 	const nc, co = 11, 9
 	d := randSlice(r, 216*nc)
 	w := randSlice(r, 27*nc*co)
-	got := wino4Tile(nc, co, d, w)
-	want := corr3(4, nc, co, d, w)
-	var scale, maxErr float64
-	for i := range want {
-		scale = math.Max(scale, math.Abs(want[i]))
-		maxErr = math.Max(maxErr, math.Abs(float64(got[i])-want[i]))
-	}
-	if maxErr > 1e-5*scale {
-		t.Fatalf("F(4,3) tile: largest error %.3g of largest value %.3g (relative %.3g)", maxErr, scale, maxErr/scale)
+	if e := relErr(wino4Tile(nc, co, d, w), corr3(4, nc, co, d, w)); e > 1e-5 {
+		t.Fatalf("F(4,3) tile: largest error %.3g of the largest value", e)
 	}
 	tmp := make([]float32, Wino4Tmp)
 	// Σ Out(M)·g = Σ M·Grad(g): the output-gradient transform is the output
@@ -203,14 +206,7 @@ func TestWino4Accuracy(t *testing.T) {
 		for i := range w {
 			w[i] *= float32(1 / math.Sqrt(27*nc))
 		}
-		got := wino4Tile(nc, co, d, w)
-		want := corr3(4, nc, co, d, w)
-		var scale, maxErr float64
-		for i := range want {
-			scale = math.Max(scale, math.Abs(want[i]))
-			maxErr = math.Max(maxErr, math.Abs(float64(got[i])-want[i]))
-		}
-		worst = math.Max(worst, maxErr/scale)
+		worst = math.Max(worst, relErr(wino4Tile(nc, co, d, w), corr3(4, nc, co, d, w)))
 	}
 	t.Logf("F(4,3) float32: largest error %.2g of the output's largest magnitude", worst)
 	if worst > 1e-5 {

@@ -6,11 +6,13 @@
 # other per configuration. Usage, from the repository root:
 #   go build -o bench/results/session8/fess ./cmd/fess &&
 #   go test -c -o bench/results/session8/kernels.test ./internal/kernels &&
-#   sh bench/results/session8/run.sh
-# Writes torch*.json, fess*.json, the logs and conditions.txt beside this
-# script, then prints the side-by-side tables.
+#   sh bench/results/session8/run.sh [DIR]
+# DIR (default: this script's folder; another folder of bench/results, as
+# for the second run, bench/results/session8b) holds the binaries and
+# receives torch*.json, fess*.json, the logs and conditions.txt; the script
+# then prints the side-by-side tables.
 set -e
-cd "$(dirname "$0")"
+cd "${1:-$(dirname "$0")}"
 P=/usr/bin/python3
 PEER=../../peer/torch_unet3d.py
 { grep -m1 'model name' /proc/cpuinfo; grep -m1 flags /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_bf16|amx_bf16)$' | tr '\n' ' '; echo; date -u; uptime; } > conditions.txt

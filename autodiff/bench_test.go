@@ -124,3 +124,22 @@ func BenchmarkConv3DWinogradTiles(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConv3DSmallVolumes compares the z-split (im2col) path with the
+// F(2,3) Winograd path forced below winoMinTiles, on the reference
+// network's 4³ bottleneck (batch 5: 40 tiles) and config b's (batch 1:
+// 8 tiles), to place winoMinTiles.
+func BenchmarkConv3DSmallVolumes(b *testing.B) {
+	defer func(m int) { winoMinTiles = m }(winoMinTiles)
+	for _, l := range []struct{ n, s, ci, co int }{{5, 4, 512, 1024}, {5, 4, 1024, 1024}, {1, 4, 128, 256}, {1, 4, 256, 256}} {
+		for _, path := range []string{"zsplit", "winograd"} {
+			winoMinTiles = 64
+			if path == "winograd" {
+				winoMinTiles = 1
+			}
+			name := fmt.Sprintf("N%d_%d@%dx%d/%s", l.n, l.s, l.ci, l.co, path)
+			b.Run(name+"/forward", func(b *testing.B) { benchConv(b, l.n, l.s, l.ci, l.co, "forward") })
+			b.Run(name+"/backward", func(b *testing.B) { benchConv(b, l.n, l.s, l.ci, l.co, "backward+input") })
+		}
+	}
+}

@@ -46,9 +46,13 @@ var useWinograd = true
 var winoPairs = true
 
 // winoMinTiles is the fewest output tiles (over the batch) for which the
-// path is used: below it the weight transform, O(Cin·Cout), costs more than
-// the multiplications saved (the U-Net's 4³ bottleneck has 8 tiles).
-var winoMinTiles = 64
+// path is used: below it the weight transform and the per-point GEMMs over
+// too few rows cost more than the multiplications saved. Measured
+// (BenchmarkConv3DSmallVolumes, Zen 4, 2 threads): on a 4³ volume with
+// batch 1 (8 tiles; config b's bottleneck) F(2,3) is 1.3–2.1× slower than
+// the z-split path; with batch 5 (40 tiles; the reference network's
+// 1024-channel bottleneck) it is 1.5–2.6× faster.
+var winoMinTiles = 32
 
 // useWino4 selects F(4×4×4, 3×3×3) (kernels/winograd4.go) on volumes
 // with at least winoMinTiles4 of its 4×4×4 output tiles: 2.4× fewer

@@ -370,15 +370,7 @@ func checkBias(op string, b *Var, n int) {
 	}
 }
 
-func addBiasRows(rows, bias []float32) {
-	c := len(bias)
-	for i := 0; i < len(rows); i += c {
-		r := rows[i : i+c]
-		for j := range r {
-			r[j] += bias[j]
-		}
-	}
-}
+func addBiasRows(rows, bias []float32) { kernels.AddBias(rows, bias) }
 
 // biasGrad adds Σ_rows gy to gb, summing per-worker partials in order.
 func biasGrad(gy []float32, c int, gb []float32) {
@@ -386,12 +378,7 @@ func biasGrad(gy []float32, c int, gb []float32) {
 	p := tensor.Chunks(M, 1024)
 	part := make([]float64, p*c)
 	tensor.Parallel(M, 1024, func(w, lo, hi int) {
-		acc := part[w*c : (w+1)*c]
-		for r := lo; r < hi; r++ {
-			for j, v := range gy[r*c : (r+1)*c] {
-				acc[j] += float64(v)
-			}
-		}
+		kernels.ColSums(part[w*c:(w+1)*c], gy[lo*c:hi*c])
 	})
 	for w := 0; w < p; w++ {
 		for j := 0; j < c; j++ {

@@ -92,3 +92,13 @@ func w4ReduceAsm(k int, dst []float32, sx, sy, sz int, src []float32, ss, n8 int
 func w4InBF16Asm(dst []uint32, ds int, src []float32, sx, sy, sz, n8 int, tmp []float32) {
 	panic("kernels: no assembly Winograd transforms on this build")
 }
+
+var rowsAsm = false
+
+func addBiasAsm(rows []float32, n, c8, c int, bias []float32) {
+	panic("kernels: no assembly row loops on this build")
+}
+
+func colSumsAsm(acc []float64, g []float32, n, c8, c int) {
+	panic("kernels: no assembly row loops on this build")
+}

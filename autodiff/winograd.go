@@ -172,7 +172,19 @@ func (t *winoPlan) at(i int) (n, z, y, x int) {
 // the boundary stage and the transforms' scratch.
 type winoScratch struct {
 	v, m, stage, tmp []float32
-	tile             int // the plan's output tile edge
+	zero             []float32 // zeros for the padding lines of Wino4InRows
+	tile             int       // the plan's output tile edge
+}
+
+// zeroLine returns n zeros (a buffer kept with the scratch).
+func (s *winoScratch) zeroLine(n int) []float32 {
+	if len(s.zero) < n {
+		if s.zero != nil {
+			putBuf(s.zero)
+		}
+		s.zero = getBuf(n)
+	}
+	return s.zero[:n]
 }
 
 func newWinoScratch(t *winoPlan, cin, cout int, blocks bool) *winoScratch {
@@ -188,7 +200,7 @@ func newWinoScratch(t *winoPlan, cin, cout int, blocks bool) *winoScratch {
 }
 
 func (s *winoScratch) free() {
-	for _, b := range [][]float32{s.v, s.m, s.stage, s.tmp} {
+	for _, b := range [][]float32{s.v, s.m, s.stage, s.tmp, s.zero} {
 		if b != nil {
 			putBuf(b)
 		}
@@ -204,7 +216,29 @@ func (g *convGeom) winoInputTile(s *winoScratch, src []float32, c, n, z, y, x in
 	sx, sy, sz := c, g.w*c, g.h*g.w*c
 	z0, y0, x0 := z-1, y-1, x-1
 	e := s.tile + 2 // the input window's edge
-	if !(z0 >= 0 && y0 >= 0 && x0 >= 0 && z0+e <= g.d && y0+e <= g.h && x0+e <= g.w) {
+	inside := z0 >= 0 && y0 >= 0 && x0 >= 0 && z0+e <= g.d && y0+e <= g.h && x0+e <= g.w
+	if !inside && s.tile == 4 && x0 >= 0 && x0+e <= g.w {
+		// a tile at a z or y face only: its lines are whole rows of src or
+		// padding, read in place (kernels.Wino4InRows) instead of gathered
+		var off [36]int
+		for a := 0; a < 6; a++ {
+			for b := 0; b < 6; b++ {
+				iz, iy := z0+a, y0+b
+				off[a*6+b] = -1
+				if iz >= 0 && iz < g.d && iy >= 0 && iy < g.h {
+					off[a*6+b] = (((n*g.d+iz)*g.h+iy)*g.w + x0) * c
+				}
+			}
+		}
+		zeros := s.zeroLine(6 * c)
+		if vp != nil {
+			kernels.Wino4InRowsBF16(vp, ds, src, &off, zeros, c, c, s.tmp)
+		} else {
+			kernels.Wino4InRows(v, ds, src, &off, zeros, c, c, s.tmp)
+		}
+		return
+	}
+	if !inside {
 		st := s.stage[:e*e*e*c]
 		gatherTile(st, src, c, n, z0, y0, x0, e, g.d, g.h, g.w)
 		src, sx, sy, sz = st, c, e*c, e*e*c

@@ -102,3 +102,7 @@ func addBiasAsm(rows []float32, n, c8, c int, bias []float32) {
 func colSumsAsm(acc []float64, g []float32, n, c8, c int) {
 	panic("kernels: no assembly row loops on this build")
 }
+
+func w4InRowsAsm(dst []float32, pairs []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, n8 int, tmp []float32) {
+	panic("kernels: no assembly Winograd transforms on this build")
+}

@@ -74,6 +74,77 @@ func w4InBF16Go(dst []uint32, ds int, src []float32, sx, sy, sz, c0, nc int, tmp
 	}
 }
 
+// Wino4InRows is Wino4In with the tile given line by line, for tiles at
+// the volume's faces: line l = z·6 + y (z, y < 6) starts at src[off[l]]
+// (its six voxels sx floats apart, channels contiguous), or, where off[l]
+// < 0, is zeros (the padding), read from zeros (at least 5·sx + nc
+// floats, all zero). The same bits as gathering the tile and calling
+// Wino4In, without the copy. tmp needs Wino4Tmp floats.
+func Wino4InRows(dst []float32, ds int, src []float32, off *[36]int, zeros []float32, sx, nc int, tmp []float32) {
+	checkRows("Wino4InRows", len(dst), 215*ds+nc, src, off, zeros, sx, nc, len(tmp))
+	n8 := 0
+	if wino4Asm {
+		n8 = nc &^ 7
+		if n8 > 0 {
+			w4InRowsAsm(dst, nil, ds, src, off, zeros, sx, n8, tmp)
+		}
+	}
+	for c := n8; c < nc; c += 16 {
+		w := min(16, nc-c)
+		stageRows(tmp[:216*16], 16, src, off, sx, c, w)
+		w4ExpandGo(w4LineBT, 6, dst[c:], ds, tmp, 16, 96, 576, w)
+	}
+}
+
+// Wino4InRowsBF16 is Wino4InRows writing bfloat16 pairs as Wino4InBF16
+// does (nc even, ds in pairs).
+func Wino4InRowsBF16(dst []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, nc int, tmp []float32) {
+	if nc&1 != 0 {
+		panic(fmt.Sprintf("kernels.Wino4InRowsBF16: %d channels (want an even count)", nc))
+	}
+	checkRows("Wino4InRowsBF16", len(dst), 215*ds+nc/2, src, off, zeros, sx, nc, len(tmp))
+	n8 := 0
+	if wino4Asm && winoInBF16Asm {
+		n8 = nc &^ 7
+		if n8 > 0 {
+			w4InRowsAsm(nil, dst, ds, src, off, zeros, sx, n8, tmp)
+		}
+	}
+	for c := n8; c < nc; c += 8 {
+		w := min(8, nc-c)
+		stageRows(tmp[:216*8], 8, src, off, sx, c, w)
+		f := tmp[216*8 : 2*216*8]
+		w4ExpandGo(w4LineBT, 6, f, 8, tmp, 8, 48, 288, w)
+		pairsFrom8(dst[c/2:], ds, f, 216, w)
+	}
+}
+
+// stageRows copies channels [c, c+w) of the lines off describes into st
+// (voxel (z,y,x) at ((z·6+y)·6+x)·cs), zeros for the padding lines.
+func stageRows(st []float32, cs int, src []float32, off *[36]int, sx, c, w int) {
+	for l, o := range off {
+		for x := 0; x < 6; x++ {
+			d := st[(l*6+x)*cs : (l*6+x)*cs+w]
+			if o < 0 {
+				clear(d)
+			} else {
+				copy(d, src[o+x*sx+c:])
+			}
+		}
+	}
+}
+
+// checkRows panics (a programmer error) when the line table reaches past
+// src, zeros is too short or a slice is.
+func checkRows(op string, ld, needD int, src []float32, off *[36]int, zeros []float32, sx, nc, lt int) {
+	checkWino(op, ld, needD, len(zeros), 5*sx+nc, lt, Wino4Tmp, nc)
+	for l, o := range off {
+		if o >= 0 && o+5*sx+nc > len(src) {
+			panic(fmt.Sprintf("kernels.%s: line %d at %d reaches past the %d source floats", op, l, o, len(src)))
+		}
+	}
+}
+
 // Wino4Grad writes the 216 transformed points of a 4×4×4 output-gradient
 // tile: dst[ξ·ds + c] = (A⊗A⊗A g)[ξ], A being Aᵀ's transpose (the output
 // transform's adjoint). tmp needs Wino4Tmp floats.

@@ -34,6 +34,18 @@ func wino4InBF16VL(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, s
 func wino4InBF16AVX512(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
 
 //go:noescape
+func wino4InRowsAVX2(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
+func wino4InRowsAVX512(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
+func wino4InRowsBF16VL(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
+func wino4InRowsBF16AVX512(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
 func wino4InAVX512(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
 
 //go:noescape
@@ -112,5 +124,43 @@ func w4InBF16Asm(dst []uint32, ds int, src []float32, sx, sy, sz, n8 int, tmp []
 	}
 	if n16 < n8 {
 		wino4InBF16VL(unsafe.Pointer(&dst[n16/2]), dsB, unsafe.Pointer(&src[n16]), sxB, syB, szB, (n8-n16)/8, unsafe.Pointer(&tmp[0]))
+	}
+}
+
+// w4InRowsAsm runs the line-table input transform on n8 channels (a
+// multiple of 8), into dst (float32) or, when dst is nil, into pairs
+// (bfloat16, ds in pairs).
+func w4InRowsAsm(dst []float32, pairs []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, n8 int, tmp []float32) {
+	var tab [36]unsafe.Pointer
+	fill := func(c int) unsafe.Pointer {
+		for l, o := range off {
+			if o < 0 {
+				tab[l] = unsafe.Pointer(&zeros[c])
+			} else {
+				tab[l] = unsafe.Pointer(&src[o+c])
+			}
+		}
+		return unsafe.Pointer(&tab[0])
+	}
+	out := func(c int) unsafe.Pointer {
+		if dst != nil {
+			return unsafe.Pointer(&dst[c])
+		}
+		return unsafe.Pointer(&pairs[c/2])
+	}
+	z, y := wino4InRowsAVX512, wino4InRowsAVX2
+	if dst == nil {
+		z, y = wino4InRowsBF16AVX512, wino4InRowsBF16VL
+	}
+	dsB, sxB, t := uintptr(ds)*4, uintptr(sx)*4, unsafe.Pointer(&tmp[0])
+	n16 := 0
+	if winoIn512 {
+		n16 = n8 &^ 15
+		if n16 > 0 {
+			z(out(0), dsB, fill(0), sxB, 0, 0, n16/16, t)
+		}
+	}
+	if n16 < n8 {
+		y(out(n16), dsB, fill(n16), sxB, 0, 0, (n8-n16)/8, t)
 	}
 }

@@ -281,3 +281,52 @@ func w4GensAny(t *testing.T, f func(t *testing.T, gen string)) {
 	}
 	w4Gens(t, f)
 }
+
+// TestWino4InRows holds the line-table input transforms (float32 and
+// bfloat16 pairs; assembly on whole 8-channel groups, Go on the rest) to
+// gathering the tile with zeros for the padding lines and calling Wino4In
+// and Wino4InBF16, bit for bit, on random tables with padding lines,
+// channel counts with and without a remainder, both generations.
+func TestWino4InRows(t *testing.T) {
+	w4GensAny(t, func(t *testing.T, gen string) {
+		r := rand.New(rand.NewPCG(6, 1))
+		tmp := make([]float32, Wino4Tmp)
+		for _, nc := range []int{2, 8, 10, 16, 24, 38, 64} {
+			sx := nc + 3
+			lineLen := 5*sx + nc
+			src := randSlice(r, 40*lineLen)
+			zeros := make([]float32, lineLen)
+			var off [36]int
+			stage := make([]float32, 216*nc)
+			for l := range off {
+				off[l] = -1
+				if r.IntN(3) > 0 {
+					off[l] = r.IntN(39) * lineLen
+				}
+				for x := 0; x < 6; x++ {
+					if off[l] >= 0 {
+						copy(stage[(l*6+x)*nc:(l*6+x+1)*nc], src[off[l]+x*sx:])
+					}
+				}
+			}
+			ds := nc + 5
+			want := make([]float32, 216*ds)
+			Wino4In(want, ds, stage, nc, 6*nc, 36*nc, nc, tmp)
+			got := make([]float32, 216*ds)
+			Wino4InRows(got, ds, src, &off, zeros, sx, nc, tmp)
+			same(t, gen+" Wino4InRows", nc, got, want)
+			if nc%2 == 0 {
+				pd := nc/2 + 3
+				wp := make([]uint32, 216*pd)
+				gp := make([]uint32, 216*pd)
+				Wino4InBF16(wp, pd, stage, nc, 6*nc, 36*nc, nc, tmp)
+				Wino4InRowsBF16(gp, pd, src, &off, zeros, sx, nc, tmp)
+				for i := range wp {
+					if wp[i] != gp[i] {
+						t.Fatalf("%s Wino4InRowsBF16 nc=%d: pair %d = %#08x, want %#08x", gen, nc, i, gp[i], wp[i])
+					}
+				}
+			}
+		}
+	})
+}

@@ -343,13 +343,17 @@ class Line:
         assert not reg, reg
 
 
-def expand(fname, prog, nin, zmm, bf16=False):
+def expand(fname, prog, nin, zmm, bf16=False, rows=False):
     """dst[xi*ds + c] = (P (x) P (x) P src)[xi] for an nin^3 source tile at
     strides sx, sy, sz (bytes): the input (BT, nin 6), output-gradient (A,
     nin 4) and kernel (G, nin 3) transforms. With bf16, each point is
     rounded to bfloat16 as bf16FromF32 rounds (bits + 0x7FFF + (bits>>16 &
     1), high half kept, NaN -> 0x7FC0) and stored as channel pairs, 2 bytes
-    per channel (EVEX forms: AVX-512F and VL, also on Y registers)."""
+    per channel (EVEX forms: AVX-512F and VL, also on Y registers). With
+    rows (nin 6 only), the source is given line by line: rows points to 36
+    line bases (z*6 + y; a line's voxels sx bytes apart), sy and sz are
+    unused; the tile's lines may come from anywhere (a zero line for the
+    padding)."""
     rn, vb = ('Z%d', 64) if zmm else ('Y%d', 32)
     lbl = fname
     e('// func %s(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)' % fname)
@@ -362,6 +366,8 @@ def expand(fname, prog, nin, zmm, bf16=False):
     e('\tMOVQ sz+40(FP), R11')
     e('\tMOVQ chunks+48(FP), CX')
     e('\tMOVQ tmp+56(FP), R12')
+    if rows:
+        e('\tXORQ R11, R11')  # the chunk's byte offset into every line
     if bf16:
         e('\tVPBROADCASTD w4BF16One<>(SB), %s' % (rn % 8))
         e('\tVPBROADCASTD w4BF16Bias<>(SB), %s' % (rn % 9))
@@ -370,31 +376,46 @@ def expand(fname, prog, nin, zmm, bf16=False):
     else:
         line = Line(prog, rn, 16)
     e('%s_chunk:' % lbl)
-    # pass x: lines (z, y) < nin from src (elements sx apart), into
-    # tmp[z*36 + y*6 + x]
-    e('\tMOVQ SI, R14')
-    e('\tMOVQ R12, BX')
-    e('\tMOVQ $%d, DX' % nin)
-    e('%s_xz:' % lbl)
-    e('\tMOVQ R14, R15')
-    e('\tMOVQ $%d, AX' % nin)
-    e('%s_xy:' % lbl)
-    e('\tMOVQ R15, R13')
 
     def ld_x(j, r):
         e('\tVMOVUPS (R13), %s' % r)
         if j < nin - 1:
             e('\tADDQ R9, R13')
-    line.emit(ld_x, lambda i, r: e('\tVMOVUPS %s, %d(BX)' % (r, i * vb)))
-    e('\tADDQ R10, R15')
-    e('\tADDQ $%d, BX' % (6 * vb))
-    e('\tDECQ AX')
-    e('\tJNZ %s_xy' % lbl)
-    e('\tADDQ R11, R14')
-    if nin < 6:
-        e('\tADDQ $%d, BX' % ((36 - 6 * nin) * vb))
-    e('\tDECQ DX')
-    e('\tJNZ %s_xz' % lbl)
+    if rows:
+        # pass x: the 36 lines from their table, into tmp[l*6 + x]
+        assert nin == 6
+        e('\tMOVQ SI, R15')
+        e('\tMOVQ R12, BX')
+        e('\tMOVQ $36, AX')
+        e('%s_xl:' % lbl)
+        e('\tMOVQ (R15), R13')
+        e('\tADDQ R11, R13')
+        line.emit(ld_x, lambda i, r: e('\tVMOVUPS %s, %d(BX)' % (r, i * vb)))
+        e('\tADDQ $8, R15')
+        e('\tADDQ $%d, BX' % (6 * vb))
+        e('\tDECQ AX')
+        e('\tJNZ %s_xl' % lbl)
+    else:
+        # pass x: lines (z, y) < nin from src (elements sx apart), into
+        # tmp[z*36 + y*6 + x]
+        e('\tMOVQ SI, R14')
+        e('\tMOVQ R12, BX')
+        e('\tMOVQ $%d, DX' % nin)
+        e('%s_xz:' % lbl)
+        e('\tMOVQ R14, R15')
+        e('\tMOVQ $%d, AX' % nin)
+        e('%s_xy:' % lbl)
+        e('\tMOVQ R15, R13')
+        line.emit(ld_x, lambda i, r: e('\tVMOVUPS %s, %d(BX)' % (r, i * vb)))
+        e('\tADDQ R10, R15')
+        e('\tADDQ $%d, BX' % (6 * vb))
+        e('\tDECQ AX')
+        e('\tJNZ %s_xy' % lbl)
+        e('\tADDQ R11, R14')
+        if nin < 6:
+            e('\tADDQ $%d, BX' % ((36 - 6 * nin) * vb))
+        e('\tDECQ DX')
+        e('\tJNZ %s_xz' % lbl)
     # pass y: lines (z < nin, x < 6) in place, elements 6 vectors apart
     e('\tMOVQ R12, BX')
     e('\tMOVQ $%d, DX' % nin)
@@ -442,7 +463,10 @@ def expand(fname, prog, nin, zmm, bf16=False):
     e('\tADDQ R8, R15')
     e('\tDECQ AX')
     e('\tJNZ %s_z' % lbl)
-    e('\tADDQ $%d, SI' % vb)
+    if rows:
+        e('\tADDQ $%d, R11' % vb)
+    else:
+        e('\tADDQ $%d, SI' % vb)
     e('\tADDQ $%d, DI' % (vb // 2 if bf16 else vb))
     e('\tDECQ CX')
     e('\tJNZ %s_chunk' % lbl)
@@ -560,6 +584,8 @@ e('')
 for zmm, suf in ((False, 'AVX2'), (True, 'AVX512')):
     expand('wino4In' + suf, 'BT', 6, zmm)
     expand('wino4InBF16' + ('VL' if not zmm else 'AVX512'), 'BT', 6, zmm, bf16=True)
+    expand('wino4InRows' + suf, 'BT', 6, zmm, rows=True)
+    expand('wino4InRowsBF16' + ('VL' if not zmm else 'AVX512'), 'BT', 6, zmm, bf16=True, rows=True)
     expand('wino4Grad' + suf, 'A', 4, zmm)
     expand('wino4Kern' + suf, 'G', 3, zmm)
     reduce('wino4Out' + suf, 'AT', 4, zmm)

@@ -32,3 +32,18 @@ func BenchmarkSgemmPacked(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPackB packs the B operand of a Winograd point's GEMM (the
+// reference network's 1024×1024 bottleneck kernel, and a 32×32 one).
+func BenchmarkPackB(b *testing.B) {
+	for _, s := range []int{32, 1024} {
+		src := make([]float32, s*s)
+		dst := make([]float32, PackBSize(s, s))
+		b.Run(fmt.Sprint(s), func(b *testing.B) {
+			b.SetBytes(int64(4 * s * s))
+			for i := 0; i < b.N; i++ {
+				PackB(dst, src, s, s, s)
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fess-seg/fess/autodiff"
 	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/internal/kernels"
 	"github.com/fess-seg/fess/tensor"
 )
 
@@ -122,6 +123,12 @@ func (a *Adam) Step(params []*autodiff.Var) {
 		v := a.v[p.Name]
 		pd, gd, md, vd := p.Value.Data, p.Grad.Data, m.Data, v.Data
 		tensor.Parallel(len(pd), 0, func(_, lo, hi int) {
+			if wd == 0 {
+				// the same loop, eight values per instruction where the
+				// CPU has AVX2 (bit for bit)
+				kernels.AdamStep(pd[lo:hi], gd[lo:hi], md[lo:hi], vd[lo:hi], b1, b2, ob1, ob2, bc2s, eps, stepSize)
+				return
+			}
 			for i := lo; i < hi; i++ {
 				g := gd[i]
 				if wd != 0 {

@@ -106,3 +106,9 @@ func colSumsAsm(acc []float64, g []float32, n, c8, c int) {
 func w4InRowsAsm(dst []float32, pairs []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, n8 int, tmp []float32) {
 	panic("kernels: no assembly Winograd transforms on this build")
 }
+
+var adamAsm = false
+
+func adamAVX2(p, g, m, v []float32, n8 int, c *[7]float32) {
+	panic("kernels: no assembly Adam on this build")
+}

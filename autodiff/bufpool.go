@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/fess-seg/fess/internal/kernels"
 	"github.com/fess-seg/fess/tensor"
 )
 
@@ -218,9 +219,7 @@ func addParts(dst []float32, parts [][]float32) {
 			continue
 		}
 		tensor.Parallel(len(dst), 0, func(_, lo, hi int) {
-			for i := lo; i < hi; i++ {
-				dst[i] += p[i]
-			}
+			kernels.AddTo(dst[lo:hi], p[lo:hi])
 		})
 		putBuf(p)
 	}

@@ -3,6 +3,7 @@ package autodiff
 import (
 	"fmt"
 
+	"github.com/fess-seg/fess/internal/kernels"
 	"github.com/fess-seg/fess/tensor"
 )
 
@@ -12,10 +13,7 @@ func (tp *Tape) Reshape(x *Var, shape ...int) *Var {
 	v := x.Value.Reshape(shape...)
 	out := &tensor.Tensor{Shape: v.Shape, Data: append([]float32(nil), v.Data...)}
 	return tp.result(out, func(g []float32) {
-		gx := x.grad()
-		for i := range g {
-			gx[i] += g[i]
-		}
+		kernels.AddTo(x.grad(), g)
 	}, x)
 }
 
@@ -82,11 +80,7 @@ func (tp *Tape) Concat(axis int, xs ...*Var) *Var {
 				o0 := off
 				tensor.Parallel(outer, 64, func(_, lo, hi int) {
 					for o := lo; o < hi; o++ {
-						src := g[o*row+o0 : o*row+o0+w]
-						dst := gx[o*w : (o+1)*w]
-						for i := range dst {
-							dst[i] += src[i]
-						}
+						kernels.AddTo(gx[o*w:(o+1)*w], g[o*row+o0:o*row+o0+w])
 					}
 				})
 			}

@@ -112,3 +112,7 @@ var adamAsm = false
 func adamAVX2(p, g, m, v []float32, n8 int, c *[7]float32) {
 	panic("kernels: no assembly Adam on this build")
 }
+
+func addToAsm(dst, src []float32, n8 int) {
+	panic("kernels: no assembly row loops on this build")
+}

@@ -57,3 +57,22 @@ func ColSums(acc []float64, g []float32) {
 		}
 	}
 }
+
+// AddTo adds src to dst elementwise (dst[i] += src[i]); the slices must
+// have the same length. The gradient accumulations of the concatenation,
+// reshapes and per-worker partials.
+func AddTo(dst, src []float32) {
+	if len(dst) != len(src) {
+		panic(fmt.Sprintf("kernels.AddTo: lengths %d and %d", len(dst), len(src)))
+	}
+	n8 := 0
+	if rowsAsm {
+		n8 = len(dst) &^ 7
+		if n8 > 0 {
+			addToAsm(dst, src, n8)
+		}
+	}
+	for i := n8; i < len(dst); i++ {
+		dst[i] += src[i]
+	}
+}

@@ -20,3 +20,10 @@ func addBiasAsm(rows []float32, n, c8, c int, bias []float32) {
 func colSumsAsm(acc []float64, g []float32, n, c8, c int) {
 	colSumsAVX2(unsafe.Pointer(&acc[0]), unsafe.Pointer(&g[0]), n, c8, c*4)
 }
+
+//go:noescape
+func addToAVX2(dst, src unsafe.Pointer, n int)
+
+func addToAsm(dst, src []float32, n8 int) {
+	addToAVX2(unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), n8)
+}

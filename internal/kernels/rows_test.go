@@ -49,3 +49,19 @@ func TestRowLoops(t *testing.T) {
 	}
 	t.Logf("assembly: %v", rowsAsm)
 }
+
+// TestAddTo holds AddTo to dst[i] + src[i] bit for bit, on lengths around
+// the assembly's groups of 8 and 32.
+func TestAddTo(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	for _, n := range []int{1, 7, 8, 9, 31, 32, 33, 100, 1000} {
+		d, s := randSlice(r, n), randSlice(r, n)
+		got := append([]float32(nil), d...)
+		AddTo(got, s)
+		for i := range d {
+			if want := d[i] + s[i]; math.Float32bits(got[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d: [%d] = %v, want %v", n, i, got[i], want)
+			}
+		}
+	}
+}

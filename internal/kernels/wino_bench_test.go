@@ -63,3 +63,33 @@ func runBoth(b *testing.B, name string, fn func()) {
 		winoIn512 = saved
 	}
 }
+
+// BenchmarkWino4Transforms times one F(4,3) tile's input and output
+// transforms on a block of 48 tiles (point strides as the autodiff
+// package's blocked schedule lays them out), 8, 16 and 32 channels: the
+// per-tile costs behind configs a, b and s.
+func BenchmarkWino4Transforms(b *testing.B) {
+	for _, c := range []int{8, 16, 32} {
+		const block = 48
+		ds := block*c + 16
+		src := make([]float32, 8*8*8*c)
+		for i := range src {
+			src[i] = float32(i%13) - 6
+		}
+		v := make([]float32, 216*ds)
+		tmp := make([]float32, Wino4Tmp)
+		out := make([]float32, 8*8*8*c)
+		b.Run(fmt.Sprintf("in/c%d", c), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				j := i % block
+				Wino4In(v[j*c:], ds, src, c, 8*c, 64*c, c, tmp)
+			}
+		})
+		b.Run(fmt.Sprintf("out/c%d", c), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				j := i % block
+				Wino4Out(out, c, 8*c, 64*c, v[j*c:], ds, c, nil, false, tmp)
+			}
+		})
+	}
+}

@@ -131,12 +131,10 @@ func (a *Adam) Step(params []*autodiff.Var) {
 			}
 			for i := lo; i < hi; i++ {
 				g := gd[i]
-				if wd != 0 {
-					if a.Decoupled {
-						pd[i] *= decay
-					} else {
-						g += wd * pd[i]
-					}
+				if a.Decoupled {
+					pd[i] *= decay
+				} else {
+					g += wd * pd[i]
 				}
 				md[i] = md[i]*b1 + ob1*g
 				vd[i] = vd[i]*b2 + ob2*g*g

@@ -123,7 +123,7 @@ type Config struct {
 	Precision string `json:"precision,omitempty"`
 	// Winograd is the output tile of the 3×3×3 convolutions' Winograd
 	// algorithm: 0 or 2 (F(2×2×2, 3×3×3), the default), or 4
-	// (F(4×4×4, 3×3×3): about 1.3–1.5× faster training steps on the
+	// (F(4×4×4, 3×3×3): about 1.2–1.4× faster training steps on the
 	// paper's networks, with about ten times F(2,3)'s float32 rounding
 	// error; docs/performance.md). It applies to the training steps and
 	// the validation; a resumed run keeps it.

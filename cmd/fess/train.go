@@ -88,7 +88,7 @@ mixed precision); it needs AVX-512-BF16 and is an error elsewhere; it
 applies to validation too and a resumed run keeps it.
 --winograd 4 runs the 3×3×3 convolutions as Winograd F(4×4×4, 3×3×3)
 instead of the default F(2×2×2, 3×3×3) on volumes with enough 4×4×4 tiles:
-2.4× fewer multiplications, training steps about 1.3–1.5× faster on the
+2.4× fewer multiplications, training steps about 1.2–1.4× faster on the
 paper's networks, for about ten times the float32 rounding error (a few
 1e-6 of a convolution's largest output; docs/performance.md). A resumed
 run keeps it.

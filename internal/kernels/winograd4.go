@@ -212,13 +212,15 @@ func w4Reduce(k, nout int, dst []float32, sx, sy, sz int, src []float32, ss, nc 
 	n8 := 0
 	if wino4Asm {
 		n8 = nc &^ 7
-		for c := 0; c < n8; c += len(w4Zeros) {
-			w := min(len(w4Zeros), n8-c)
-			b := w4Zeros[:]
-			if bias != nil {
-				b = bias[c:]
+		switch {
+		case n8 == 0:
+		case bias != nil:
+			w4ReduceAsm(k, dst, sx, sy, sz, src, ss, n8, bias, acc, tmp)
+		default:
+			// zeros for the bias, at most len(w4Zeros) channels per call
+			for c := 0; c < n8; c += len(w4Zeros) {
+				w4ReduceAsm(k, dst[c:], sx, sy, sz, src[c:], ss, min(len(w4Zeros), n8-c), w4Zeros[:], acc, tmp)
 			}
-			w4ReduceAsm(k, dst[c:], sx, sy, sz, src[c:], ss, w, b, acc, tmp)
 		}
 	}
 	if n8 < nc {

@@ -32,34 +32,58 @@ func b2i(b bool) int {
 	return 0
 }
 
-// The sums sweep the rows once per window of 16 channels (8 for the last
-// window when c is an odd multiple of 8; always 8 for the gradient sums),
-// keeping the window's accumulators in registers.
+// The sums sweep a block of rows once per window of 16 channels (8 for the
+// last window when c is an odd multiple of 8; always 8 for the gradient
+// sums), keeping the window's accumulators in registers, and go through
+// the rows in blocks of bnBlockRows(c) so that the later windows find the
+// block in cache (one sweep of all the rows per window streamed every
+// window's cache lines from memory again). Each channel still adds its
+// rows in order, so the sums are the same bits either way.
+
+// bnBlockFloats is the floats of each input per block of rows (32 KiB);
+// BenchmarkBNSums also runs it at 1<<40, one sweep of all rows per window.
+var bnBlockFloats = 8192
+
+// bnBlockRows returns the rows per block.
+func bnBlockRows(c int) int { return max(8, bnBlockFloats/c) }
 
 func bnSumAsm(acc []float64, x []float32, rows, c int) {
-	for j := 0; j < c; {
-		wide := c-j >= 16
-		bnSumAVX2(unsafe.Pointer(&acc[j]), unsafe.Pointer(&x[j]), rows, uintptr(c)*4, b2i(wide))
-		j += 8 + 8*b2i(wide)
+	br := bnBlockRows(c)
+	for r0 := 0; r0 < rows; r0 += br {
+		nr := min(br, rows-r0)
+		for j := 0; j < c; {
+			wide := c-j >= 16
+			bnSumAVX2(unsafe.Pointer(&acc[j]), unsafe.Pointer(&x[r0*c+j]), nr, uintptr(c)*4, b2i(wide))
+			j += 8 + 8*b2i(wide)
+		}
 	}
 }
 
 func bnSqDevAsm(acc []float64, x []float32, mu []float64, rows, c int) {
-	for j := 0; j < c; {
-		wide := c-j >= 16
-		bnSqDevAVX2(unsafe.Pointer(&acc[j]), unsafe.Pointer(&x[j]), unsafe.Pointer(&mu[j]), rows, uintptr(c)*4, b2i(wide))
-		j += 8 + 8*b2i(wide)
+	br := bnBlockRows(c)
+	for r0 := 0; r0 < rows; r0 += br {
+		nr := min(br, rows-r0)
+		for j := 0; j < c; {
+			wide := c-j >= 16
+			bnSqDevAVX2(unsafe.Pointer(&acc[j]), unsafe.Pointer(&x[r0*c+j]), unsafe.Pointer(&mu[j]), nr, uintptr(c)*4, b2i(wide))
+			j += 8 + 8*b2i(wide)
+		}
 	}
 }
 
 func bnGradSumsAsm(gs, gd []float64, x, g, o, mean, invstd []float32, rows, c int, relu bool) {
-	for j := 0; j < c; j += 8 {
-		op := unsafe.Pointer(&x[j]) // not read without relu
-		if relu {
-			op = unsafe.Pointer(&o[j])
+	br := bnBlockRows(c)
+	for r0 := 0; r0 < rows; r0 += br {
+		nr := min(br, rows-r0)
+		for j := 0; j < c; j += 8 {
+			k := r0*c + j
+			op := unsafe.Pointer(&x[k]) // not read without relu
+			if relu {
+				op = unsafe.Pointer(&o[k])
+			}
+			bnGradSumsAVX2(unsafe.Pointer(&gs[j]), unsafe.Pointer(&gd[j]), unsafe.Pointer(&x[k]), unsafe.Pointer(&g[k]),
+				op, unsafe.Pointer(&mean[j]), unsafe.Pointer(&invstd[j]), nr, uintptr(c)*4, b2i(relu))
 		}
-		bnGradSumsAVX2(unsafe.Pointer(&gs[j]), unsafe.Pointer(&gd[j]), unsafe.Pointer(&x[j]), unsafe.Pointer(&g[j]),
-			op, unsafe.Pointer(&mean[j]), unsafe.Pointer(&invstd[j]), rows, uintptr(c)*4, b2i(relu))
 	}
 }
 

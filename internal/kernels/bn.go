@@ -13,6 +13,11 @@ import (
 // bit with the portable ones below. Explicit conversions keep the Go
 // compiler from fusing a multiply and an add into one rounding.
 
+// bnBlockFloats is the floats of each input per block of rows (32 KiB) in
+// the assembly sums (loops_amd64.go); BenchmarkBNSums also runs it at
+// 1<<40, one sweep of all rows per channel window.
+var bnBlockFloats = 8192
+
 // BNSum adds Σ_r float64(x[r·c+j]) to acc[j].
 func BNSum(acc []float64, x []float32, rows, c int) {
 	checkBN("BNSum", rows, c, len(x), len(acc))

@@ -40,10 +40,6 @@ func b2i(b bool) int {
 // window's cache lines from memory again). Each channel still adds its
 // rows in order, so the sums are the same bits either way.
 
-// bnBlockFloats is the floats of each input per block of rows (32 KiB);
-// BenchmarkBNSums also runs it at 1<<40, one sweep of all rows per window.
-var bnBlockFloats = 8192
-
 // bnBlockRows returns the rows per block.
 func bnBlockRows(c int) int { return max(8, bnBlockFloats/c) }
 

@@ -361,19 +361,8 @@ func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
 	cin, cout := g.c, g.co
 	t := g.winoPlan(cin, cout)
 	np := t.np
-	u := getBufDirty(np * cin * cout)
-	winoWeights(t.m, wd, cin*cout, u)
-	// each U[ξ] packed once for the micro-kernel (not once per block)
-	psz := kernels.PackBSize(cin, cout)
-	pu := getBufDirty(np * psz)
+	pu, packed := winoPackedWeights(t.m, np, wd, cin, cout)
 	defer putBuf(pu)
-	packed := make([]kernels.PackedB, np)
-	tensor.Parallel(np, 1, func(_, lo, hi int) {
-		for xi := lo; xi < hi; xi++ {
-			packed[xi] = kernels.PackB(pu[xi*psz:(xi+1)*psz], u[xi*cin*cout:(xi+1)*cin*cout], cout, cin, cout)
-		}
-	})
-	putBuf(u)
 	// In BF16 precision with an even channel count the input transform
 	// rounds V to bfloat16 pairs itself (kernels.WinoInBF16, Wino4InBF16)
 	// and the GEMMs read them in place: the same bits as converting a
@@ -513,6 +502,60 @@ func winoWeights(m int, w []float32, P int, u []float32) {
 		kern(u[lo:], P, w[lo:], P, hi-lo, tmp)
 		putBuf(tmp)
 	})
+}
+
+// winoPackChunk is the floats of transformed kernels winoPackedWeights
+// produces before packing them (256 KiB: in the L2 cache).
+const winoPackChunk = 64 << 10
+
+// winoPackedWeights returns the transformed kernels of wd ([3,3,3,cin,cout]),
+// each point's cin×cout matrix U[ξ] packed once for the GEMM micro-kernel
+// (not once per block), and the buffer holding them (for putBuf). In
+// float32 precision the kernels are transformed a few input channels (rows
+// of every U[ξ]) at a time and those rows packed while they are in cache:
+// the same bits as transforming all of U and packing it, without writing
+// U to memory and reading it back (on the deep levels, where U is hundreds
+// of megabytes and the GEMMs have few rows, that traffic cost as much as
+// the GEMMs). BF16 precision packs the whole U (its pairs straddle rows).
+func winoPackedWeights(m, np int, wd []float32, cin, cout int) ([]float32, []kernels.PackedB) {
+	psz := kernels.PackBSize(cin, cout)
+	pu := getBufDirty(np * psz)
+	packed := make([]kernels.PackedB, np)
+	if kernels.Precision() == kernels.BF16 {
+		u := getBufDirty(np * cin * cout)
+		winoWeights(m, wd, cin*cout, u)
+		tensor.Parallel(np, 1, func(_, lo, hi int) {
+			for xi := lo; xi < hi; xi++ {
+				packed[xi] = kernels.PackB(pu[xi*psz:(xi+1)*psz], u[xi*cin*cout:(xi+1)*cin*cout], cout, cin, cout)
+			}
+		})
+		putBuf(u)
+		return pu, packed
+	}
+	for xi := range packed {
+		packed[xi] = kernels.NewPackedB(pu[xi*psz:(xi+1)*psz], cin, cout)
+	}
+	kern, tmpN := kernels.WinoKernel, 1024
+	if m == 4 {
+		kern, tmpN = kernels.Wino4Kernel, kernels.Wino4Tmp
+	}
+	rows := max(1, winoPackChunk/(np*cout)) // input channels per batch
+	P := cin * cout
+	tensor.Parallel(cin, max(rows, 1024/cout), func(_, lo, hi int) {
+		tmp := getBufDirty(tmpN)
+		uc := getBufDirty(np * rows * cout)
+		for c0 := lo; c0 < hi; c0 += rows {
+			nr := min(rows, hi-c0)
+			ps := nr * cout // the batch's point stride
+			kern(uc, ps, wd[c0*cout:], P, ps, tmp)
+			for xi := range packed {
+				packed[xi].SetRows(c0, uc[xi*ps:], cout, nr)
+			}
+		}
+		putBuf(uc)
+		putBuf(tmp)
+	})
+	return pu, packed
 }
 
 // winoWeightsAdjoint adds Gᵀ⊗Gᵀ⊗Gᵀ du to gw: the adjoint of winoWeights.

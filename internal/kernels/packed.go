@@ -67,6 +67,58 @@ func PackB(dst, b []float32, ldb, k, n int) PackedB {
 	return PackedB{k: k, n: n, kc: kc, kern: kern, data: dst[:PackBSize(k, n)]}
 }
 
+// NewPackedB returns the PackedB that PackB(dst, b, ldb, k, n) would, with
+// its rows still to be written by SetRows (in float32 precision only):
+// callers that produce B a few rows at a time (the Winograd kernel
+// transforms) pack each batch while it is in cache instead of writing all
+// of B and packing it afterwards.
+func NewPackedB(dst []float32, k, n int) PackedB {
+	if Precision() == BF16 {
+		panic("kernels.NewPackedB: BF16 precision packs with PackB")
+	}
+	kern := kernelFor(kernelSet, n)
+	if k <= 0 || n <= 0 || len(dst) < PackBSize(k, n) {
+		panic(fmt.Sprintf("kernels.NewPackedB: k=%d n=%d into %d floats (need %d)", k, n, len(dst), PackBSize(k, n)))
+	}
+	kcMax, _ := blockSizes(kern)
+	nkb := (k + kcMax - 1) / kcMax
+	kc := (k + nkb - 1) / nkb
+	return PackedB{k: k, n: n, kc: kc, kern: kern, data: dst[:PackBSize(k, n)]}
+}
+
+// SetRows packs rows [k0, k0+rows) of B, row k0+r read from
+// b[r*ldb : r*ldb+n], into pb (made by NewPackedB): the same layout, bit
+// for bit, as PackB packing all of B.
+func (pb PackedB) SetRows(k0 int, b []float32, ldb, rows int) {
+	if pb.bf16 != nil || k0 < 0 || rows < 0 || k0+rows > pb.k || ldb < pb.n || (rows > 0 && len(b) < (rows-1)*ldb+pb.n) {
+		panic(fmt.Sprintf("kernels.PackedB.SetRows: rows [%d,%d) of a %d×%d B from %d floats (ldb %d)", k0, k0+rows, pb.k, pb.n, len(b), ldb))
+	}
+	nr := pb.kern.nr
+	npan := (pb.n + nr - 1) / nr
+	for r := 0; r < rows; {
+		k := k0 + r
+		pc := k / pb.kc * pb.kc
+		kb := min(pb.kc, pb.k-pc)
+		nrow := min(rows-r, pc+kb-k) // rows left in this k block
+		packRowsInto(pb.data[pc*npan*nr+(k-pc)*nr:], kb*nr, b[r*ldb:], ldb, nrow, pb.n, nr)
+		r += nrow
+	}
+}
+
+// packRowsInto writes rows of b (leading dimension ldb, n columns) to
+// consecutive nr-wide rows of dst's panels, panel q at q*pstride, zero
+// padding the last panel: packBRows with the panel stride of the whole
+// k block the rows belong to.
+func packRowsInto(dst []float32, pstride int, b []float32, ldb, rows, n, nr int) {
+	for p := 0; p < rows; p++ {
+		row := b[p*ldb : p*ldb+n]
+		for q := 0; q*nr < n; q++ {
+			d := dst[q*pstride+p*nr : q*pstride+p*nr+nr]
+			clear(d[copy(d, row[q*nr:]):])
+		}
+	}
+}
+
 // packedNoPrefetch is the largest A (floats) SgemmPacked treats as
 // cache-resident: no prefetch hints for it (the Winograd blocks' A was just
 // written by the transforms).

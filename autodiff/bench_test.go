@@ -143,3 +143,25 @@ func BenchmarkConv3DSmallVolumes(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConv3DWinogradSchedule compares the blocked schedule with the
+// whole one (winoPlan's choice where the kernels outweigh V and M) on the
+// reference network's deep levels with F(4,3): its 8³ decoder conv
+// (1024 channels of the concatenation in its PyTorch form; 512→256 here,
+// 40 tiles) and, for contrast, the 16³ one (256→128, 320 tiles), where
+// winoPlan keeps the blocked schedule.
+func BenchmarkConv3DWinogradSchedule(b *testing.B) {
+	defer func(w4 bool, wm int) { useWino4, winoWholeMaxBytes = w4, wm }(useWino4, winoWholeMaxBytes)
+	useWino4 = true
+	for _, l := range []struct{ n, s, ci, co int }{{5, 8, 512, 256}, {5, 16, 256, 128}} {
+		for _, sched := range []string{"blocked", "auto"} {
+			winoWholeMaxBytes = 256 << 20
+			if sched == "blocked" {
+				winoWholeMaxBytes = 0
+			}
+			name := fmt.Sprintf("N%d_%d@%dx%d/%s", l.n, l.s, l.ci, l.co, sched)
+			b.Run(name+"/forward", func(b *testing.B) { benchConv(b, l.n, l.s, l.ci, l.co, "forward") })
+			b.Run(name+"/backward", func(b *testing.B) { benchConv(b, l.n, l.s, l.ci, l.co, "backward+input") })
+		}
+	}
+}

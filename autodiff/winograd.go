@@ -84,6 +84,9 @@ var winoMinC = 4
 var (
 	winoBlockBytes = 1 << 20
 	winoWholeBytes = 24 << 20
+	// winoWholeMaxBytes bounds V and M on the whole schedule where the
+	// kernels outweigh them (see winoPlan).
+	winoWholeMaxBytes = 256 << 20
 )
 
 // winoMinBlock is the fewest tiles per block where the volume has them: the
@@ -153,6 +156,15 @@ func (g *convGeom) winoPlan(cin, cout int) winoPlan {
 		}
 		t.block = max(b, 1)
 		t.blocks = (t.total + t.block - 1) / t.block
+		// Each block streams every point's packed kernels (np·cin·cout
+		// floats) from memory again, and each worker past the first sums
+		// its weight gradient into a buffer of that size. Where that costs
+		// more than writing and reading back all of V and M once (few tiles
+		// of many channels: the reference network's 8³ level), the whole
+		// schedule is cheaper, within winoWholeMaxBytes.
+		if all := t.total * perTile; all <= winoWholeMaxBytes && 2*all < (t.blocks-1)*t.np*4*cin*cout {
+			t.whole, t.block, t.blocks = true, t.total, 1
+		}
 	}
 	t.vs, t.ms = t.block*cin+winoPad, t.block*cout+winoPad
 	return t
@@ -436,9 +448,10 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 	cin, cout := g.c, g.co
 	t := g.winoPlan(cin, cout)
 	np := t.np
-	du := getBuf(np * cin * cout)
-	defer putBuf(du)
 	if t.whole {
+		// every point's GEMM writes all of its du (beta 0)
+		du := getBufDirty(np * cin * cout)
+		defer putBuf(du)
 		v, q := getBufDirty(np*t.vs), getBufDirty(np*t.ms)
 		defer putBuf(v)
 		defer putBuf(q)
@@ -459,6 +472,8 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 		winoWeightsAdjoint(t.m, du, cin*cout, gw)
 		return
 	}
+	du := getBuf(np * cin * cout)
+	defer putBuf(du)
 	workers := tensor.Chunks(t.blocks, 1)
 	parts := make([][]float32, workers)
 	func() {

@@ -33,6 +33,7 @@ func TestWinogradBF16Pairs(t *testing.T) {
 		{1, 5, 4, 6, 12, 33, 1 << 20},
 		{1, 6, 6, 6, 5, 8, 1 << 20},
 	}
+	defer func(wm int) { winoWholeMaxBytes = wm }(winoWholeMaxBytes)
 	defer func(m, b, wb, th int, w4 bool) {
 		winoMinTiles, winoBlockBytes, winoWholeBytes = m, b, wb
 		tensor.SetThreads(th)
@@ -62,8 +63,9 @@ func TestWinogradBF16Pairs(t *testing.T) {
 						}
 						spec := Same3D(1)
 						winoBlockBytes, winoWholeBytes = c.budget, 1<<30
+						winoWholeMaxBytes = 256 << 20
 						if sched == "blocked" {
-							winoWholeBytes = 0
+							winoWholeBytes, winoWholeMaxBytes = 0, 0
 						}
 						tensor.SetThreads(th)
 						g := newConvGeom("test", x.Value.Shape, [3]int{3, 3, 3}, c.co, spec)

@@ -36,6 +36,7 @@ func TestConvWinogradMatchesIm2col(t *testing.T) {
 		{1, 10, 9, 11, 32, 16, 1 << 20},
 		{1, 5, 4, 6, 40, 33, 1 << 20},
 	}
+	defer func(wm int) { winoWholeMaxBytes = wm }(winoWholeMaxBytes)
 	defer func(m, m4, b, wb, th int, w4 bool) {
 		winoMinTiles, winoMinTiles4, winoBlockBytes, winoWholeBytes = m, m4, b, wb
 		tensor.SetThreads(th)
@@ -60,8 +61,9 @@ func TestConvWinogradMatchesIm2col(t *testing.T) {
 				}
 				spec := Same3D(1)
 				winoBlockBytes, winoWholeBytes = c.budget, 1<<30
+				winoWholeMaxBytes = 256 << 20
 				if sched == "blocked" {
-					winoWholeBytes = 0
+					winoWholeBytes, winoWholeMaxBytes = 0, 0
 				}
 				tensor.SetThreads(2)
 				useWinograd, useZSplit = false, false
@@ -291,6 +293,27 @@ func TestMaxPool2MatchesNaive(t *testing.T) {
 			if x.Grad.Data[i] != wantGx[i] {
 				t.Fatalf("c=%d: dx[%d] = %v, want %v", c, i, x.Grad.Data[i], wantGx[i])
 			}
+		}
+	}
+}
+
+// TestWinoPlanWholeWhereKernelsOutweigh pins winoPlan's schedule on the
+// reference network's deep levels with F(4,3) at 2 threads: the 8³ decoder
+// conv (40 tiles, 512→256) takes the whole schedule although V and M
+// exceed winoWholeBytes, the 16³ one (320 tiles) and config b's first
+// level stay blocked.
+func TestWinoPlanWholeWhereKernelsOutweigh(t *testing.T) {
+	defer func(w4 bool, th int) { useWino4 = w4; tensor.SetThreads(th) }(useWino4, tensor.Threads())
+	useWino4 = true
+	tensor.SetThreads(2)
+	for _, c := range []struct {
+		n, s, ci, co int
+		whole        bool
+	}{{5, 8, 512, 256, true}, {5, 16, 256, 128, false}, {1, 64, 16, 16, false}} {
+		g := newConvGeom("test", []int{c.n, c.s, c.s, c.s, c.ci}, [3]int{3, 3, 3}, c.co, Same3D(1))
+		p := g.winoPlan(c.ci, c.co)
+		if p.m != 4 || p.whole != c.whole || p.total*p.np*4*(c.ci+c.co) <= winoWholeBytes {
+			t.Errorf("N%d %d³ %d→%d: plan %+v, want whole=%v past winoWholeBytes", c.n, c.s, c.ci, c.co, p, c.whole)
 		}
 	}
 }

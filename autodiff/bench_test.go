@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/fess-seg/fess/internal/kernels"
 	"github.com/fess-seg/fess/tensor"
 )
 
@@ -163,5 +164,39 @@ func BenchmarkConv3DWinogradSchedule(b *testing.B) {
 			b.Run(name+"/forward", func(b *testing.B) { benchConv(b, l.n, l.s, l.ci, l.co, "forward") })
 			b.Run(name+"/backward", func(b *testing.B) { benchConv(b, l.n, l.s, l.ci, l.co, "backward+input") })
 		}
+	}
+}
+
+// BenchmarkWinoPackedWeights compares the kernel transform writing the
+// packed layout itself (winoPackedWeights) with transforming all of U and
+// packing it afterwards, on the reference network's 1024-channel
+// bottleneck (F(2,3)), its 8³ decoder conv (F(4,3)) and config b's 16→16
+// conv (F(4,3)).
+func BenchmarkWinoPackedWeights(b *testing.B) {
+	for _, c := range []struct{ m, ci, co int }{{2, 1024, 1024}, {4, 512, 256}, {4, 16, 16}} {
+		np := (c.m + 2) * (c.m + 2) * (c.m + 2)
+		w := randVar(rand.New(rand.NewPCG(1, 2)), -1, 1, 3, 3, 3, c.ci, c.co).Value.Data
+		name := fmt.Sprintf("F%d_%dx%d", c.m, c.ci, c.co)
+		b.Run(name+"/packed", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				pu, _ := winoPackedWeights(c.m, np, w, c.ci, c.co)
+				putBuf(pu)
+			}
+		})
+		b.Run(name+"/two-pass", func(b *testing.B) {
+			psz := kernels.PackBSize(c.ci, c.co)
+			for i := 0; i < b.N; i++ {
+				u := getBufDirty(np * c.ci * c.co)
+				winoWeights(c.m, w, c.ci*c.co, u)
+				pu := getBufDirty(np * psz)
+				tensor.Parallel(np, 1, func(_, lo, hi int) {
+					for xi := lo; xi < hi; xi++ {
+						kernels.PackB(pu[xi*psz:(xi+1)*psz], u[xi*c.ci*c.co:(xi+1)*c.ci*c.co], c.co, c.ci, c.co)
+					}
+				})
+				putBuf(u)
+				putBuf(pu)
+			}
+		})
 	}
 }

@@ -519,19 +519,17 @@ func winoWeights(m int, w []float32, P int, u []float32) {
 	})
 }
 
-// winoPackChunk is the floats of transformed kernels winoPackedWeights
-// produces before packing them (256 KiB: in the L2 cache).
-const winoPackChunk = 64 << 10
-
 // winoPackedWeights returns the transformed kernels of wd ([3,3,3,cin,cout]),
 // each point's cin×cout matrix U[ξ] packed once for the GEMM micro-kernel
 // (not once per block), and the buffer holding them (for putBuf). In
-// float32 precision the kernels are transformed a few input channels (rows
-// of every U[ξ]) at a time and those rows packed while they are in cache:
-// the same bits as transforming all of U and packing it, without writing
-// U to memory and reading it back (on the deep levels, where U is hundreds
-// of megabytes and the GEMMs have few rows, that traffic cost as much as
-// the GEMMs). BF16 precision packs the whole U (its pairs straddle rows).
+// float32 precision the kernel transform writes the packed layout itself:
+// one call per input channel and column panel, whose NR outputs per point
+// are consecutive in every point's packed matrix (the points' matrices
+// psz floats apart). The same bits as transforming all of U and packing
+// it, without writing U to memory and reading it back: on the deep levels,
+// where U is hundreds of megabytes and the GEMMs have few rows, that
+// traffic cost as much as the GEMMs. BF16 precision packs the whole U (its
+// pairs straddle rows).
 func winoPackedWeights(m, np int, wd []float32, cin, cout int) ([]float32, []kernels.PackedB) {
 	psz := kernels.PackBSize(cin, cout)
 	pu := getBufDirty(np * psz)
@@ -554,20 +552,20 @@ func winoPackedWeights(m, np int, wd []float32, cin, cout int) ([]float32, []ker
 	if m == 4 {
 		kern, tmpN = kernels.Wino4Kernel, kernels.Wino4Tmp
 	}
-	rows := max(1, winoPackChunk/(np*cout)) // input channels per batch
-	P := cin * cout
-	tensor.Parallel(cin, max(rows, 1024/cout), func(_, lo, hi int) {
+	pb, nr, P := packed[0], packed[0].NR(), cin*cout
+	tensor.Parallel(cin, max(1, 1024/cout), func(_, lo, hi int) {
 		tmp := getBufDirty(tmpN)
-		uc := getBufDirty(np * rows * cout)
-		for c0 := lo; c0 < hi; c0 += rows {
-			nr := min(rows, hi-c0)
-			ps := nr * cout // the batch's point stride
-			kern(uc, ps, wd[c0*cout:], P, ps, tmp)
-			for xi := range packed {
-				packed[xi].SetRows(c0, uc[xi*ps:], cout, nr)
+		for ci := lo; ci < hi; ci++ {
+			for q := 0; q*nr < cout; q++ {
+				off, cols := pb.PanelOffset(ci, q), min(nr, cout-q*nr)
+				kern(pu[off:], psz, wd[ci*cout+q*nr:], P, cols, tmp)
+				if cols < nr { // the last panel's padding
+					for xi := 0; xi < np; xi++ {
+						clear(pu[xi*psz+off+cols : xi*psz+off+nr])
+					}
+				}
 			}
 		}
-		putBuf(uc)
 		putBuf(tmp)
 	})
 	return pu, packed

@@ -68,10 +68,10 @@ func PackB(dst, b []float32, ldb, k, n int) PackedB {
 }
 
 // NewPackedB returns the PackedB that PackB(dst, b, ldb, k, n) would, with
-// its rows still to be written by SetRows (in float32 precision only):
-// callers that produce B a few rows at a time (the Winograd kernel
-// transforms) pack each batch while it is in cache instead of writing all
-// of B and packing it afterwards.
+// its floats still to be written (in float32 precision only) by a producer
+// that writes the packed layout itself (the Winograd kernel transforms):
+// row p, columns [q·NR, q·NR+NR) of B go to the NR consecutive floats at
+// PanelOffset(p, q) of dst, zeros past column n.
 func NewPackedB(dst []float32, k, n int) PackedB {
 	if Precision() == BF16 {
 		panic("kernels.NewPackedB: BF16 precision packs with PackB")
@@ -86,37 +86,16 @@ func NewPackedB(dst []float32, k, n int) PackedB {
 	return PackedB{k: k, n: n, kc: kc, kern: kern, data: dst[:PackBSize(k, n)]}
 }
 
-// SetRows packs rows [k0, k0+rows) of B, row k0+r read from
-// b[r*ldb : r*ldb+n], into pb (made by NewPackedB): the same layout, bit
-// for bit, as PackB packing all of B.
-func (pb PackedB) SetRows(k0 int, b []float32, ldb, rows int) {
-	if pb.bf16 != nil || k0 < 0 || rows < 0 || k0+rows > pb.k || ldb < pb.n || (rows > 0 && len(b) < (rows-1)*ldb+pb.n) {
-		panic(fmt.Sprintf("kernels.PackedB.SetRows: rows [%d,%d) of a %d×%d B from %d floats (ldb %d)", k0, k0+rows, pb.k, pb.n, len(b), ldb))
-	}
-	nr := pb.kern.nr
-	npan := (pb.n + nr - 1) / nr
-	for r := 0; r < rows; {
-		k := k0 + r
-		pc := k / pb.kc * pb.kc
-		kb := min(pb.kc, pb.k-pc)
-		nrow := min(rows-r, pc+kb-k) // rows left in this k block
-		packRowsInto(pb.data[pc*npan*nr+(k-pc)*nr:], kb*nr, b[r*ldb:], ldb, nrow, pb.n, nr)
-		r += nrow
-	}
-}
+// NR returns the width of pb's column panels.
+func (pb PackedB) NR() int { return pb.kern.nr }
 
-// packRowsInto writes rows of b (leading dimension ldb, n columns) to
-// consecutive nr-wide rows of dst's panels, panel q at q*pstride, zero
-// padding the last panel: packBRows with the panel stride of the whole
-// k block the rows belong to.
-func packRowsInto(dst []float32, pstride int, b []float32, ldb, rows, n, nr int) {
-	for p := 0; p < rows; p++ {
-		row := b[p*ldb : p*ldb+n]
-		for q := 0; q*nr < n; q++ {
-			d := dst[q*pstride+p*nr : q*pstride+p*nr+nr]
-			clear(d[copy(d, row[q*nr:]):])
-		}
-	}
+// PanelOffset returns where row p of B's column panel q (columns
+// [q·NR, q·NR+NR)) starts in the packed floats.
+func (pb PackedB) PanelOffset(p, q int) int {
+	nr := pb.kern.nr
+	pc := p / pb.kc * pb.kc
+	kb := min(pb.kc, pb.k-pc)
+	return pc*((pb.n+nr-1)/nr)*nr + q*kb*nr + (p-pc)*nr
 }
 
 // packedNoPrefetch is the largest A (floats) SgemmPacked treats as

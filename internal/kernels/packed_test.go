@@ -6,11 +6,11 @@ import (
 	"testing"
 )
 
-// TestPackedBSetRowsMatchesPackB fills a NewPackedB in batches of random
-// sizes (crossing the k blocks, on the narrow, wide and AVX-512 kernels'
-// column counts, with partial last panels) and requires PackB's bits, and
-// the same GEMM results.
-func TestPackedBSetRowsMatchesPackB(t *testing.T) {
+// TestPackedBOffsetsMatchPackB fills a NewPackedB through PanelOffset,
+// rows in random order (k blocks of full and partial height, on the
+// narrow, wide and AVX-512 kernels' column counts, with partial last
+// panels), and requires PackB's bits, and the same GEMM results.
+func TestPackedBOffsetsMatchPackB(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, k := range []int{1, 7, 256, 257, 600} {
 		for _, n := range []int{1, 8, 16, 20, 32, 48, 100} {
@@ -19,10 +19,12 @@ func TestPackedBSetRowsMatchesPackB(t *testing.T) {
 			want := PackB(make([]float32, PackBSize(k, n)), b, ldb, k, n)
 			dst := randSlice(r, PackBSize(k, n)) // garbage: every float must be written
 			got := NewPackedB(dst, k, n)
-			for k0 := 0; k0 < k; {
-				rows := min(k-k0, 1+r.IntN(70))
-				got.SetRows(k0, b[k0*ldb:], ldb, rows)
-				k0 += rows
+			nr := got.NR()
+			for _, p := range r.Perm(k) {
+				for q := 0; q*nr < n; q++ {
+					d := got.data[got.PanelOffset(p, q):][:nr]
+					clear(d[copy(d, b[p*ldb+q*nr:p*ldb+n]):])
+				}
 			}
 			if got.kc != want.kc || got.kern != want.kern || len(got.data) != len(want.data) {
 				t.Fatalf("k=%d n=%d: layout kc %d/%d, %d/%d floats", k, n, got.kc, want.kc, len(got.data), len(want.data))

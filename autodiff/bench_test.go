@@ -187,7 +187,7 @@ func BenchmarkWinoPackedWeights(b *testing.B) {
 			psz := kernels.PackBSize(c.ci, c.co)
 			for i := 0; i < b.N; i++ {
 				u := getBufDirty(np * c.ci * c.co)
-				winoWeights(c.m, w, c.ci*c.co, u)
+				winoWeights(c.m, w, c.ci*c.co, u, c.ci*c.co)
 				pu := getBufDirty(np * psz)
 				tensor.Parallel(np, 1, func(_, lo, hi int) {
 					for xi := lo; xi < hi; xi++ {

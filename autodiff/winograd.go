@@ -448,9 +448,11 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 	cin, cout := g.c, g.co
 	t := g.winoPlan(cin, cout)
 	np := t.np
+	P := cin * cout
+	ds := oddLines(P) // du's point stride
 	if t.whole {
 		// every point's GEMM writes all of its du (beta 0)
-		du := getBufDirty(np * cin * cout)
+		du := getBufDirty(np * ds)
 		defer putBuf(du)
 		v, q := getBufDirty(np*t.vs), getBufDirty(np*t.ms)
 		defer putBuf(v)
@@ -465,14 +467,14 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 			tensor.Parallel(np, 1, func(_, lo, hi int) {
 				for xi := lo; xi < hi; xi++ {
 					kernels.Sgemm(true, false, cin, cout, t.total, 1, v[xi*t.vs:], cin,
-						q[xi*t.ms:], cout, 0, du[xi*cin*cout:(xi+1)*cin*cout], cout)
+						q[xi*t.ms:], cout, 0, du[xi*ds:xi*ds+P], cout)
 				}
 			})
 		}()
-		winoWeightsAdjoint(t.m, du, cin*cout, gw)
+		winoWeightsAdjoint(t.m, du, ds, P, gw)
 		return
 	}
-	du := getBuf(np * cin * cout)
+	du := getBuf(np * ds)
 	defer putBuf(du)
 	workers := tensor.Chunks(t.blocks, 1)
 	parts := make([][]float32, workers)
@@ -483,7 +485,7 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 			defer s.free()
 			part := du
 			if w > 0 {
-				part = getBuf(np * cin * cout)
+				part = getBuf(np * ds)
 				parts[w] = part
 			}
 			for blk := lo; blk < hi; blk++ {
@@ -496,25 +498,26 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 				}
 				for xi := 0; xi < np; xi++ {
 					kernels.Sgemm(true, false, cin, cout, nb, 1, s.v[xi*t.vs:], cin,
-						s.m[xi*t.ms:], cout, 1, part[xi*cin*cout:(xi+1)*cin*cout], cout)
+						s.m[xi*t.ms:], cout, 1, part[xi*ds:xi*ds+P], cout)
 				}
 			}
 		})
 	}()
 	addParts(du, parts[1:])
-	winoWeightsAdjoint(t.m, du, cin*cout, gw)
+	winoWeightsAdjoint(t.m, du, ds, P, gw)
 }
 
-// winoWeights writes u[ξ·P + p] = (G⊗G⊗G w)[ξ] for each of the P = Cin·Cout
-// kernels, w[k·P + p] (k = 9·kz + 3·ky + kx), on the kernels' transform.
-func winoWeights(m int, w []float32, P int, u []float32) {
+// winoWeights writes u[ξ·us + p] = (G⊗G⊗G w)[ξ] for each of the P =
+// Cin·Cout kernels, w[k·P + p] (k = 9·kz + 3·ky + kx), on the kernels'
+// transform.
+func winoWeights(m int, w []float32, P int, u []float32, us int) {
 	kern, tmpN := kernels.WinoKernel, 1024
 	if m == 4 {
 		kern, tmpN = kernels.Wino4Kernel, kernels.Wino4Tmp
 	}
 	tensor.Parallel(P, 1024, func(_, lo, hi int) {
 		tmp := getBufDirty(tmpN)
-		kern(u[lo:], P, w[lo:], P, hi-lo, tmp)
+		kern(u[lo:], us, w[lo:], P, hi-lo, tmp)
 		putBuf(tmp)
 	})
 }
@@ -532,21 +535,23 @@ func winoWeights(m int, w []float32, P int, u []float32) {
 // pairs straddle rows).
 func winoPackedWeights(m, np int, wd []float32, cin, cout int) ([]float32, []kernels.PackedB) {
 	psz := kernels.PackBSize(cin, cout)
-	pu := getBufDirty(np * psz)
+	ps := oddLines(psz) // the points' packed matrices' stride
+	pu := getBufDirty(np * ps)
 	packed := make([]kernels.PackedB, np)
 	if kernels.Precision() == kernels.BF16 {
-		u := getBufDirty(np * cin * cout)
-		winoWeights(m, wd, cin*cout, u)
+		us := oddLines(cin * cout)
+		u := getBufDirty(np * us)
+		winoWeights(m, wd, cin*cout, u, us)
 		tensor.Parallel(np, 1, func(_, lo, hi int) {
 			for xi := lo; xi < hi; xi++ {
-				packed[xi] = kernels.PackB(pu[xi*psz:(xi+1)*psz], u[xi*cin*cout:(xi+1)*cin*cout], cout, cin, cout)
+				packed[xi] = kernels.PackB(pu[xi*ps:xi*ps+psz], u[xi*us:xi*us+cin*cout], cout, cin, cout)
 			}
 		})
 		putBuf(u)
 		return pu, packed
 	}
 	for xi := range packed {
-		packed[xi] = kernels.NewPackedB(pu[xi*psz:(xi+1)*psz], cin, cout)
+		packed[xi] = kernels.NewPackedB(pu[xi*ps:xi*ps+psz], cin, cout)
 	}
 	kern, tmpN := kernels.WinoKernel, 1024
 	if m == 4 {
@@ -558,10 +563,10 @@ func winoPackedWeights(m, np int, wd []float32, cin, cout int) ([]float32, []ker
 		for ci := lo; ci < hi; ci++ {
 			for q := 0; q*nr < cout; q++ {
 				off, cols := pb.PanelOffset(ci, q), min(nr, cout-q*nr)
-				kern(pu[off:], psz, wd[ci*cout+q*nr:], P, cols, tmp)
+				kern(pu[off:], ps, wd[ci*cout+q*nr:], P, cols, tmp)
 				if cols < nr { // the last panel's padding
 					for xi := 0; xi < np; xi++ {
-						clear(pu[xi*psz+off+cols : xi*psz+off+nr])
+						clear(pu[xi*ps+off+cols : xi*ps+off+nr])
 					}
 				}
 			}
@@ -571,15 +576,27 @@ func winoPackedWeights(m, np int, wd []float32, cin, cout int) ([]float32, []ker
 	return pu, packed
 }
 
-// winoWeightsAdjoint adds Gᵀ⊗Gᵀ⊗Gᵀ du to gw: the adjoint of winoWeights.
-func winoWeightsAdjoint(m int, du []float32, P int, gw []float32) {
+// oddLines returns n floats rounded up to an odd number of 64-byte cache
+// lines. Buffers of one matrix per transform point, each point's matrix
+// that far from the last, keep the points' rows in different cache sets:
+// at a power-of-two stride (cin·cout floats for 2^k channels), the 64 or
+// 216 points a kernel transform writes together all map to one set of the
+// 8-way L1 and L2 caches and evict each other on every store.
+func oddLines(n int) int {
+	l := (n + 15) / 16
+	return (l | 1) * 16
+}
+
+// winoWeightsAdjoint adds Gᵀ⊗Gᵀ⊗Gᵀ du to gw ([3,3,3,P] for P = Cin·Cout;
+// du[ξ·ds + p]): the adjoint of winoWeights.
+func winoWeightsAdjoint(m int, du []float32, ds, P int, gw []float32) {
 	adj, tmpN := kernels.WinoKernelAdjoint, 1024
 	if m == 4 {
 		adj, tmpN = kernels.Wino4KernelAdjoint, kernels.Wino4Tmp
 	}
 	tensor.Parallel(P, 1024, func(_, lo, hi int) {
 		tmp := getBufDirty(tmpN)
-		adj(gw[lo:], P, du[lo:], P, hi-lo, tmp)
+		adj(gw[lo:], P, du[lo:], ds, hi-lo, tmp)
 		putBuf(tmp)
 	})
 }

@@ -121,9 +121,9 @@ func TestWinogradWeightTransformAdjoint(t *testing.T) {
 			u[i] = float32(rng.NormFloat64())
 		}
 		gw := make([]float32, np*P)
-		winoWeights(m, w, P, gw)
+		winoWeights(m, w, P, gw, P)
 		wt := make([]float32, 27*P)
-		winoWeightsAdjoint(m, u, P, wt)
+		winoWeightsAdjoint(m, u, P, P, wt)
 		lhs, rhs := 0.0, 0.0
 		for i := range gw {
 			lhs += float64(gw[i]) * float64(u[i])
@@ -331,7 +331,7 @@ func TestWinoPackedWeightsMatchPackB(t *testing.T) {
 		for _, c := range []struct{ ci, co int }{{1, 5}, {3, 8}, {4, 20}, {300, 33}, {7, 64}, {2, 100}} {
 			w := randVar(rng, -1, 1, 3, 3, 3, c.ci, c.co).Value.Data
 			u := make([]float32, np*c.ci*c.co)
-			winoWeights(m, w, c.ci*c.co, u)
+			winoWeights(m, w, c.ci*c.co, u, c.ci*c.co)
 			psz := kernels.PackBSize(c.ci, c.co)
 			for _, th := range []int{1, 2} {
 				tensor.SetThreads(th)
@@ -340,8 +340,8 @@ func TestWinoPackedWeightsMatchPackB(t *testing.T) {
 					want := make([]float32, psz)
 					kernels.PackB(want, u[xi*c.ci*c.co:], c.co, c.ci, c.co)
 					for i, v := range want {
-						if math.Float32bits(pu[xi*psz+i]) != math.Float32bits(v) {
-							t.Fatalf("F(%d,3) %d→%d, %d threads: point %d float %d = %v, PackB %v", m, c.ci, c.co, th, xi, i, pu[xi*psz+i], v)
+						if got := pu[xi*oddLines(psz)+i]; math.Float32bits(got) != math.Float32bits(v) {
+							t.Fatalf("F(%d,3) %d→%d, %d threads: point %d float %d = %v, PackB %v", m, c.ci, c.co, th, xi, i, got, v)
 						}
 					}
 				}

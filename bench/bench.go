@@ -175,6 +175,19 @@ type Options struct {
 	// Warmup, Iters and Gate are ignored and the forward-only timing is
 	// skipped.
 	Memory bool
+	// Timed, if set, runs just before the timed steps (the training steps,
+	// or the forward passes of a forward-only configuration), and the
+	// function it returns just after them: `fess bench --cpuprofile`
+	// profiles those steps alone, without the set-up and warm-up.
+	Timed func() (done func())
+}
+
+// timed runs o.Timed's hooks around fn.
+func (o Options) timed(fn func()) {
+	if o.Timed != nil {
+		defer o.Timed()()
+	}
+	fn()
 }
 
 // Result is one configuration's measurements (JSON field names are what
@@ -310,7 +323,8 @@ func Run(c Config, o Options) (*Result, error) {
 		}
 		runtime.ReadMemStats(&ms0)
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-		clean, all := Gated(o.Gate, o.Iters, func() any { return step() })
+		var clean, all []Sample
+		o.timed(func() { clean, all = Gated(o.Gate, o.Iters, func() any { return step() }) })
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 		runtime.ReadMemStats(&ms1)
 		if o.Warmup == 0 {
@@ -356,7 +370,12 @@ func Run(c Config, o Options) (*Result, error) {
 		runtime.ReadMemStats(&ms0)
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	}
-	clean, all := Gated(o.Gate, o.Iters, fw)
+	var clean, all []Sample
+	if c.Train {
+		clean, all = Gated(o.Gate, o.Iters, fw)
+	} else {
+		o.timed(func() { clean, all = Gated(o.Gate, o.Iters, fw) })
+	}
 	if !c.Train {
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 		runtime.ReadMemStats(&ms1)

@@ -69,7 +69,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	peer := fs.String("peer", "", "the PyTorch peer's --json output, for a side-by-side table")
 	prev := fs.String("results", "", "print the tables from an earlier --json output instead of running")
 	one := fs.String("one", "", "internal: run one configuration in this process, print JSON")
-	cpuprof := fs.String("cpuprofile", "", "with --one: write a CPU profile of the run to this file")
+	cpuprof := fs.String("cpuprofile", "", "with --one: write a CPU profile of the timed steps (after set-up and warm-up) to this file")
 	precision := fs.String("precision", "fp32", "GEMM arithmetic: fp32, or bf16 (needs AVX-512-BF16; compared with the peer's keep+bf16 variant)")
 	winograd := fs.Int("winograd", 2, "Winograd output tile of the 3×3×3 convolutions: 2 (F(2,3)), or 4 (F(4,3): faster, about ten times the float32 rounding error)")
 	if err := parseFlags(fs, benchUsage, args); err != nil {
@@ -94,20 +94,27 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		if !ok {
 			return errs.Usage("bench: unknown configuration %q", *one)
 		}
+		var perr error
 		if *cpuprof != "" {
+			// the timed steps alone (bench.Options.Timed)
 			f, err := os.Create(*cpuprof)
 			if err != nil {
-				return err
+				return errs.Usage("bench: --cpuprofile: %v", err)
 			}
 			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
+			opt.Timed = func() func() {
+				if perr = pprof.StartCPUProfile(f); perr != nil {
+					return func() {}
+				}
+				return pprof.StopCPUProfile
 			}
-			defer pprof.StopCPUProfile()
 		}
 		r, err := bench.Run(c, opt)
 		if err != nil {
 			return err
+		}
+		if perr != nil {
+			return fmt.Errorf("bench: --cpuprofile: %v", perr)
 		}
 		r.Precision = kernels.Precision().String()
 		r.Winograd = autodiff.Winograd()

@@ -174,11 +174,11 @@ func Wino4Out(dst []float32, sx, sy, sz int, src []float32, ss, nc int, bias []f
 }
 
 // Wino4KernelAdjoint adds Gᵀ⊗Gᵀ⊗Gᵀ du to the kernel gradients
-// gw[k·ss + p] from du[ξ·ds + p], p < np: Wino4Kernel's adjoint. tmp needs
-// Wino4Tmp floats.
+// gw[k·ds + p] from du[ξ·ss + p], p < np: Wino4Kernel's adjoint (strides as
+// WinoKernelAdjoint's). tmp needs Wino4Tmp floats.
 func Wino4KernelAdjoint(gw []float32, ds int, du []float32, ss, np int, tmp []float32) {
-	checkWino("Wino4KernelAdjoint", len(du), 215*ds+np, len(gw), 26*ss+np, len(tmp), Wino4Tmp, np)
-	w4Reduce(w4KernAdj, 3, gw, ss, 3*ss, 9*ss, du, ds, np, nil, true, tmp)
+	checkWino("Wino4KernelAdjoint", len(du), 215*ss+np, len(gw), 26*ds+np, len(tmp), Wino4Tmp, np)
+	w4Reduce(w4KernAdj, 3, gw, ds, 3*ds, 9*ds, du, ss, np, nil, true, tmp)
 }
 
 // The five transforms, as indices into the assembly tables.

@@ -168,22 +168,35 @@ func TestWino4TileIsCorrelation(t *testing.T) {
 	if math.Abs(l-rr) > 1e-5*la {
 		t.Fatalf("Σ Out(M)·g = %v, Σ M·Grad(g) = %v", l, rr)
 	}
-	// Σ Kernel(w)·du = Σ w·KernelAdjoint(du), on 13 kernels
-	const np = 13
+	// Σ Kernel(w)·du = Σ w·KernelAdjoint(du), on 13 kernels, with the
+	// kernel gradients' and the points' strides different (16 and 19)
+	const np, ws, us = 13, 16, 19
 	wk := randSlice(r, 27*np)
-	du := randSlice(r, 216*np)
-	u := make([]float32, 216*np)
-	Wino4Kernel(u, np, wk, np, np, tmp)
-	gw := make([]float32, 27*np)
-	Wino4KernelAdjoint(gw, np, du, np, np, tmp)
+	du := make([]float32, 216*us)
+	for xi := 0; xi < 216; xi++ {
+		copy(du[xi*us:], randSlice(r, np))
+	}
+	u := make([]float32, 216*us)
+	Wino4Kernel(u, us, wk, np, np, tmp)
+	gw := make([]float32, 27*ws)
+	Wino4KernelAdjoint(gw, ws, du, us, np, tmp)
 	l, la = dot(u, du)
-	rr, _ = dot(wk, gw)
+	gwp := make([]float32, 27*np)
+	for k := 0; k < 27; k++ {
+		copy(gwp[k*np:(k+1)*np], gw[k*ws:])
+		for p := np; p < ws && k*ws+p < len(gw); p++ {
+			if gw[k*ws+p] != 0 {
+				t.Fatalf("KernelAdjoint wrote past its %d kernels: gw[%d] = %v", np, k*ws+p, gw[k*ws+p])
+			}
+		}
+	}
+	rr, _ = dot(wk, gwp)
 	if math.Abs(l-rr) > 1e-5*la {
 		t.Fatalf("Σ Kernel(w)·du = %v, Σ w·KernelAdjoint(du) = %v", l, rr)
 	}
 	// KernelAdjoint adds to what gw holds
 	gw2 := append([]float32(nil), gw...)
-	Wino4KernelAdjoint(gw2, np, du, np, np, tmp)
+	Wino4KernelAdjoint(gw2, ws, du, us, np, tmp)
 	for i := range gw {
 		if gw2[i] != gw[i]+gw[i] {
 			t.Fatalf("KernelAdjoint does not accumulate: %v then %v", gw[i], gw2[i])

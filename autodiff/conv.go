@@ -460,20 +460,19 @@ func inputGradAsConv(g *convGeom, gy, wd, gx []float32) {
 	// until the next collection.
 	wf := getBufDirty(len(wd))
 	defer putBuf(wf)
-	// wf[kz',ky',kx',co,ci] = w[kd−1−kz', kh−1−ky', kw−1−kx', ci, co]
-	for kz := 0; kz < kd; kz++ {
-		for ky := 0; ky < kh; ky++ {
-			for kx := 0; kx < kw; kx++ {
-				src := wd[((kz*kh+ky)*kw+kx)*ci*co:]
-				dst := wf[(((kd-1-kz)*kh+(kh-1-ky))*kw+(kw-1-kx))*co*ci:]
-				for a := 0; a < ci; a++ {
-					for b := 0; b < co; b++ {
-						dst[b*ci+a] = src[a*co+b]
-					}
-				}
-			}
+	// wf[kz',ky',kx',co,ci] = w[kd−1−kz', kh−1−ky', kw−1−kx', ci, co]: the
+	// taps in parallel, each transposed in 32×32 blocks (a row-by-row
+	// scatter at a stride of ci floats took 2 % of the reference network's
+	// step)
+	nk := kd * kh * kw
+	tensor.Parallel(nk, max(1, 4096/(ci*co)), func(_, lo, hi int) {
+		for t := lo; t < hi; t++ {
+			kz, ky, kx := t/(kh*kw), t/kw%kh, t%kw
+			src := wd[t*ci*co : (t+1)*ci*co]
+			dst := wf[(((kd-1-kz)*kh+(kh-1-ky))*kw+(kw-1-kx))*co*ci:][:co*ci]
+			transposeBlocked(dst, src, ci, co)
 		}
-	}
+	})
 	g2 := convGeom{n: g.n, d: g.od, h: g.oh, w: g.ow, c: co, k: g.k, s: [3]int{1, 1, 1},
 		p: [3]int{kd - 1 - g.p[0], kh - 1 - g.p[1], kw - 1 - g.p[2]}, od: g.d, oh: g.h, ow: g.w, co: ci}
 	if g2.winograd() {
@@ -489,6 +488,24 @@ func inputGradAsConv(g *convGeom, gy, wd, gx []float32) {
 		a, ta, lda := g2.colOrSrc(gy, r0, r1, col)
 		kernels.Sgemm(ta, false, r1-r0, ci, K, 1, a, lda, wf, ci, 1, gx[r0*ci:r1*ci], ci)
 	})
+}
+
+// transposeBlocked writes the c×r transpose of the row-major r×c src to
+// dst, in 32×32 blocks.
+func transposeBlocked(dst, src []float32, r, c int) {
+	const bs = 32
+	for a0 := 0; a0 < r; a0 += bs {
+		a1 := min(a0+bs, r)
+		for b0 := 0; b0 < c; b0 += bs {
+			b1 := min(b0+bs, c)
+			for a := a0; a < a1; a++ {
+				row := src[a*c+b0 : a*c+b1]
+				for j, v := range row {
+					dst[(b0+j)*r+a] = v
+				}
+			}
+		}
+	}
 }
 
 // colAdjoint computes dst += col2im(rows · Wᵀ) over all tiles, where rows

@@ -360,3 +360,23 @@ func TestWinoPackedWeightsMatchPackB(t *testing.T) {
 		}
 	}
 }
+
+// TestTransposeBlocked holds the blocked transpose of the input gradient's
+// flipped kernels to the definition, on shapes that are and are not
+// multiples of its 32×32 blocks.
+func TestTransposeBlocked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, s := range [][2]int{{1, 1}, {1, 40}, {33, 1}, {32, 32}, {64, 96}, {37, 70}} {
+		r, c := s[0], s[1]
+		src := randVar(rng, -1, 1, r, c).Value.Data
+		dst := make([]float32, r*c)
+		transposeBlocked(dst, src, r, c)
+		for a := 0; a < r; a++ {
+			for b := 0; b < c; b++ {
+				if dst[b*r+a] != src[a*c+b] {
+					t.Fatalf("%d×%d: dst[%d][%d] = %v, want %v", r, c, b, a, dst[b*r+a], src[a*c+b])
+				}
+			}
+		}
+	}
+}

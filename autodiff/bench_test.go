@@ -169,7 +169,8 @@ func BenchmarkConv3DWinogradSchedule(b *testing.B) {
 
 // BenchmarkWinoPackedWeights compares the kernel transform writing the
 // packed layout itself (winoPackedWeights) with transforming all of U and
-// packing it afterwards, on the reference network's 1024-channel
+// packing it afterwards, and for the input gradient's flipped kernels,
+// gathering them per call with flipping them all first (flipKernels), on the reference network's 1024-channel
 // bottleneck (F(2,3)), its 8³ decoder conv (F(4,3)) and config b's 16→16
 // conv (F(4,3)).
 func BenchmarkWinoPackedWeights(b *testing.B) {
@@ -179,8 +180,23 @@ func BenchmarkWinoPackedWeights(b *testing.B) {
 		name := fmt.Sprintf("F%d_%dx%d", c.m, c.ci, c.co)
 		b.Run(name+"/packed", func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				pu, _ := winoPackedWeights(c.m, np, w, c.ci, c.co)
+				pu, _ := winoPackedWeights(c.m, np, w, false, c.ci, c.co)
 				putBuf(pu)
+			}
+		})
+		b.Run(name+"/flip-gathered", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				pu, _ := winoPackedWeights(c.m, np, w, true, c.co, c.ci)
+				putBuf(pu)
+			}
+		})
+		b.Run(name+"/flip-transposed", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				wf := getBufDirty(len(w))
+				flipKernels(wf, w, [3]int{3, 3, 3}, c.ci, c.co)
+				pu, _ := winoPackedWeights(c.m, np, wf, false, c.co, c.ci)
+				putBuf(pu)
+				putBuf(wf)
 			}
 		})
 		b.Run(name+"/two-pass", func(b *testing.B) {

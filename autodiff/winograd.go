@@ -368,12 +368,14 @@ func (t *winoPlan) forTiles(cin, cout int, fn func(s *winoScratch, i int)) {
 
 // winoConv computes dst (+= if acc) the same-padded stride-1 3×3×3
 // correlation of src ([N,D,H,W,g.c]) with wd ([3,3,3,g.c,g.co]) plus bias
-// (may be nil), on the Winograd path.
-func (g *convGeom) winoConv(src, wd, dst []float32, acc bool, bias []float32) {
+// (may be nil), on the Winograd path. With flip, wd holds [3,3,3,g.co,g.c]
+// kernels that are used flipped and transposed (flipKernels): the input
+// gradient of the conv with those kernels.
+func (g *convGeom) winoConv(src, wd []float32, flip bool, dst []float32, acc bool, bias []float32) {
 	cin, cout := g.c, g.co
 	t := g.winoPlan(cin, cout)
 	np := t.np
-	pu, packed := winoPackedWeights(t.m, np, wd, cin, cout)
+	pu, packed := winoPackedWeights(t.m, np, wd, flip, cin, cout)
 	defer putBuf(pu)
 	// In BF16 precision with an even channel count the input transform
 	// rounds V to bfloat16 pairs itself (kernels.WinoInBF16, Wino4InBF16)
@@ -522,29 +524,38 @@ func winoWeights(m int, w []float32, P int, u []float32, us int) {
 	})
 }
 
-// winoPackedWeights returns the transformed kernels of wd ([3,3,3,cin,cout]),
-// each point's cin×cout matrix U[ξ] packed once for the GEMM micro-kernel
-// (not once per block), and the buffer holding them (for putBuf). In
-// float32 precision the kernel transform writes the packed layout itself:
-// one call per input channel and column panel, whose NR outputs per point
-// are consecutive in every point's packed matrix (the points' matrices
-// psz floats apart). The same bits as transforming all of U and packing
-// it, without writing U to memory and reading it back: on the deep levels,
-// where U is hundreds of megabytes and the GEMMs have few rows, that
-// traffic cost as much as the GEMMs. BF16 precision packs the whole U (its
-// pairs straddle rows).
-func winoPackedWeights(m, np int, wd []float32, cin, cout int) ([]float32, []kernels.PackedB) {
+// winoPackedWeights returns the transformed kernels of wd ([3,3,3,cin,cout];
+// with flip, [3,3,3,cout,cin] used as flipKernels would turn them), each
+// point's cin×cout matrix U[ξ] packed once for the GEMM micro-kernel (not
+// once per block), and the buffer holding them (for putBuf). In float32
+// precision the kernel transform writes the packed layout itself: one
+// call per input channel and column panel, whose NR outputs per point are
+// consecutive in every point's packed matrix. The same bits as
+// transforming all of U and packing it, without writing U to memory and
+// reading it back: on the deep levels, where U is hundreds of megabytes and
+// the GEMMs have few rows, that traffic cost as much as the GEMMs. With
+// flip, each call's 27×NR kernel values are first gathered from wd into a
+// small buffer, instead of flipping and transposing all of wd in memory.
+// BF16 precision packs the whole U (its pairs straddle rows).
+func winoPackedWeights(m, np int, wd []float32, flip bool, cin, cout int) ([]float32, []kernels.PackedB) {
 	psz := kernels.PackBSize(cin, cout)
 	ps := oddLines(psz) // the points' packed matrices' stride
 	pu := getBufDirty(np * ps)
 	packed := make([]kernels.PackedB, np)
+	P := cin * cout
 	if kernels.Precision() == kernels.BF16 {
-		us := oddLines(cin * cout)
+		if flip {
+			wf := getBufDirty(27 * P)
+			defer putBuf(wf)
+			flipKernels(wf, wd, [3]int{3, 3, 3}, cout, cin)
+			wd = wf
+		}
+		us := oddLines(P)
 		u := getBufDirty(np * us)
-		winoWeights(m, wd, cin*cout, u, us)
+		winoWeights(m, wd, P, u, us)
 		tensor.Parallel(np, 1, func(_, lo, hi int) {
 			for xi := lo; xi < hi; xi++ {
-				packed[xi] = kernels.PackB(pu[xi*ps:xi*ps+psz], u[xi*us:xi*us+cin*cout], cout, cin, cout)
+				packed[xi] = kernels.PackB(pu[xi*ps:xi*ps+psz], u[xi*us:xi*us+P], cout, cin, cout)
 			}
 		})
 		putBuf(u)
@@ -557,20 +568,60 @@ func winoPackedWeights(m, np int, wd []float32, cin, cout int) ([]float32, []ker
 	if m == 4 {
 		kern, tmpN = kernels.Wino4Kernel, kernels.Wino4Tmp
 	}
-	pb, nr, P := packed[0], packed[0].NR(), cin*cout
+	pb, nr := packed[0], packed[0].NR()
+	pad := func(off, cols int) { // the last panel's padding
+		if cols < nr {
+			for xi := 0; xi < np; xi++ {
+				clear(pu[xi*ps+off+cols : xi*ps+off+nr])
+			}
+		}
+	}
+	if !flip {
+		tensor.Parallel(cin, max(1, 1024/cout), func(_, lo, hi int) {
+			tmp := getBufDirty(tmpN)
+			for ci := lo; ci < hi; ci++ {
+				for q := 0; q*nr < cout; q++ {
+					off, cols := pb.PanelOffset(ci, q), min(nr, cout-q*nr)
+					kern(pu[off:], ps, wd[ci*cout+q*nr:], P, cols, tmp)
+					pad(off, cols)
+				}
+			}
+			putBuf(tmp)
+		})
+		return pu, packed
+	}
+	// With flip, output channel b of this conv is wd's input channel:
+	// kernel (a, b) at tap k is wd[26−k][b][a]. For flipCIs consecutive
+	// input channels a and one column panel, the 27·NR kernels of each a
+	// are gathered into kt (under 1 MiB: in the L2 cache) first, each wd
+	// row read flipCIs floats at a time: with 16 (one cache line) the
+	// gather waited on memory at every row (BenchmarkWinoPackedWeights,
+	// 1024 channels: 188 ms with 16, 56–79 ms with 256, against 89–107 ms
+	// for flipping all of wd first).
+	flipCIs := max(16, (224<<10)/(27*nr)/16*16)
 	tensor.Parallel(cin, max(1, 1024/cout), func(_, lo, hi int) {
 		tmp := getBufDirty(tmpN)
-		for ci := lo; ci < hi; ci++ {
+		kt := getBufDirty(flipCIs * 27 * nr)
+		for a0 := lo; a0 < hi; a0 += flipCIs {
+			na := min(flipCIs, hi-a0)
 			for q := 0; q*nr < cout; q++ {
-				off, cols := pb.PanelOffset(ci, q), min(nr, cout-q*nr)
-				kern(pu[off:], ps, wd[ci*cout+q*nr:], P, cols, tmp)
-				if cols < nr { // the last panel's padding
-					for xi := 0; xi < np; xi++ {
-						clear(pu[xi*ps+off+cols : xi*ps+off+nr])
+				cols := min(nr, cout-q*nr)
+				for k := 0; k < 27; k++ {
+					for j := 0; j < cols; j++ {
+						src := wd[(26-k)*P+(q*nr+j)*cin+a0:][:na]
+						for i, v := range src {
+							kt[(i*27+k)*nr+j] = v
+						}
 					}
+				}
+				for i := 0; i < na; i++ {
+					off := pb.PanelOffset(a0+i, q)
+					kern(pu[off:], ps, kt[i*27*nr:], nr, cols, tmp)
+					pad(off, cols)
 				}
 			}
 		}
+		putBuf(kt)
 		putBuf(tmp)
 	})
 	return pu, packed

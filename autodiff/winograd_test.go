@@ -322,40 +322,49 @@ func TestWinoPlanWholeWhereKernelsOutweigh(t *testing.T) {
 // TestWinoPackedWeightsMatchPackB holds the transform-into-packed-layout
 // path to transforming all of U and packing it with kernels.PackB, bit for
 // bit, on both tiles, channel counts with partial panels and several k
-// blocks, at 1 and 2 threads.
+// blocks, at 1 and 2 threads, and with flip (the input gradient's kernels
+// gathered from the unflipped ones) to the same on flipKernels' output.
 func TestWinoPackedWeightsMatchPackB(t *testing.T) {
 	defer tensor.SetThreads(tensor.Threads())
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, m := range []int{2, 4} {
 		np := (m + 2) * (m + 2) * (m + 2)
 		for _, c := range []struct{ ci, co int }{{1, 5}, {3, 8}, {4, 20}, {300, 33}, {7, 64}, {2, 100}} {
-			w := randVar(rng, -1, 1, 3, 3, 3, c.ci, c.co).Value.Data
-			u := make([]float32, np*c.ci*c.co)
-			winoWeights(m, w, c.ci*c.co, u, c.ci*c.co)
-			psz := kernels.PackBSize(c.ci, c.co)
-			for _, th := range []int{1, 2} {
-				tensor.SetThreads(th)
-				pu, packed := winoPackedWeights(m, np, w, c.ci, c.co)
-				for xi := 0; xi < np; xi++ {
-					want := make([]float32, psz)
-					kernels.PackB(want, u[xi*c.ci*c.co:], c.co, c.ci, c.co)
-					for i, v := range want {
-						if got := pu[xi*oddLines(psz)+i]; math.Float32bits(got) != math.Float32bits(v) {
-							t.Fatalf("F(%d,3) %d→%d, %d threads: point %d float %d = %v, PackB %v", m, c.ci, c.co, th, xi, i, got, v)
+			for _, flip := range []bool{false, true} {
+				w := randVar(rng, -1, 1, 3, 3, 3, c.ci, c.co).Value.Data
+				wu := w // the kernels as the conv uses them, [3,3,3,ci,co]
+				if flip {
+					// w holds [3,3,3,co,ci] kernels; the conv uses them flipped
+					wu = make([]float32, len(w))
+					flipKernels(wu, w, [3]int{3, 3, 3}, c.co, c.ci)
+				}
+				u := make([]float32, np*c.ci*c.co)
+				winoWeights(m, wu, c.ci*c.co, u, c.ci*c.co)
+				psz := kernels.PackBSize(c.ci, c.co)
+				for _, th := range []int{1, 2} {
+					tensor.SetThreads(th)
+					pu, packed := winoPackedWeights(m, np, w, flip, c.ci, c.co)
+					for xi := 0; xi < np; xi++ {
+						want := make([]float32, psz)
+						kernels.PackB(want, u[xi*c.ci*c.co:], c.co, c.ci, c.co)
+						for i, v := range want {
+							if got := pu[xi*oddLines(psz)+i]; math.Float32bits(got) != math.Float32bits(v) {
+								t.Fatalf("F(%d,3) %d→%d flip=%v, %d threads: point %d float %d = %v, PackB %v", m, c.ci, c.co, flip, th, xi, i, got, v)
+							}
 						}
 					}
-				}
-				// the GEMM reads the same through both descriptors
-				a := randVar(rng, -1, 1, 7, c.ci).Value.Data
-				c1, c2 := make([]float32, 7*c.co), make([]float32, 7*c.co)
-				kernels.SgemmPacked(7, 1, a, c.ci, packed[np-1], 0, c1, c.co)
-				kernels.SgemmPacked(7, 1, a, c.ci, kernels.PackB(make([]float32, psz), u[(np-1)*c.ci*c.co:], c.co, c.ci, c.co), 0, c2, c.co)
-				for i := range c1 {
-					if math.Float32bits(c1[i]) != math.Float32bits(c2[i]) {
-						t.Fatalf("F(%d,3) %d→%d: C[%d] %v, want %v", m, c.ci, c.co, i, c1[i], c2[i])
+					// the GEMM reads the same through both descriptors
+					a := randVar(rng, -1, 1, 7, c.ci).Value.Data
+					c1, c2 := make([]float32, 7*c.co), make([]float32, 7*c.co)
+					kernels.SgemmPacked(7, 1, a, c.ci, packed[np-1], 0, c1, c.co)
+					kernels.SgemmPacked(7, 1, a, c.ci, kernels.PackB(make([]float32, psz), u[(np-1)*c.ci*c.co:], c.co, c.ci, c.co), 0, c2, c.co)
+					for i := range c1 {
+						if math.Float32bits(c1[i]) != math.Float32bits(c2[i]) {
+							t.Fatalf("F(%d,3) %d→%d flip=%v: C[%d] %v, want %v", m, c.ci, c.co, flip, i, c1[i], c2[i])
+						}
 					}
+					putBuf(pu)
 				}
-				putBuf(pu)
 			}
 		}
 	}

@@ -148,9 +148,8 @@ func BenchmarkConv3DSmallVolumes(b *testing.B) {
 // BenchmarkConv3DWinogradSchedule compares the blocked schedule with the
 // whole one (winoPlan's choice where the kernels outweigh V and M) on the
 // reference network's deep levels with F(4,3): its 8³ decoder conv
-// (1024 channels of the concatenation in its PyTorch form; 512→256 here,
-// 40 tiles) and, for contrast, the 16³ one (256→128, 320 tiles), where
-// winoPlan keeps the blocked schedule.
+// (512→256, 40 tiles) and its 16³ one (256→128, 320 tiles; whole since
+// blocks go down to 12 tiles).
 func BenchmarkConv3DWinogradSchedule(b *testing.B) {
 	defer func(w4 bool, wm int) { useWino4, winoWholeMaxBytes = w4, wm }(useWino4, winoWholeMaxBytes)
 	useWino4 = true

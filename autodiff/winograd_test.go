@@ -299,9 +299,10 @@ func TestMaxPool2MatchesNaive(t *testing.T) {
 }
 
 // TestWinoPlanWholeWhereKernelsOutweigh pins winoPlan's schedule on the
-// reference network's deep levels with F(4,3) at 2 threads: the 8³ decoder
-// conv (40 tiles, 512→256) takes the whole schedule although V and M
-// exceed winoWholeBytes, the 16³ one (320 tiles) and config b's first
+// reference network's deep levels with F(4,3) at 2 threads: its 8³ and
+// 16³ decoder convs (40 tiles, 512→256; 320 tiles, 256→128) take the whole
+// schedule although V and M exceed winoWholeBytes; its 32³ one (2560
+// tiles, 128→64: V and M past winoWholeMaxBytes) and config b's first
 // level stay blocked.
 func TestWinoPlanWholeWhereKernelsOutweigh(t *testing.T) {
 	defer func(w4 bool, th int) { useWino4 = w4; tensor.SetThreads(th) }(useWino4, tensor.Threads())
@@ -310,7 +311,7 @@ func TestWinoPlanWholeWhereKernelsOutweigh(t *testing.T) {
 	for _, c := range []struct {
 		n, s, ci, co int
 		whole        bool
-	}{{5, 8, 512, 256, true}, {5, 16, 256, 128, false}, {1, 64, 16, 16, false}} {
+	}{{5, 8, 512, 256, true}, {5, 16, 256, 128, true}, {5, 32, 128, 64, false}, {1, 64, 16, 16, false}} {
 		g := newConvGeom("test", []int{c.n, c.s, c.s, c.s, c.ci}, [3]int{3, 3, 3}, c.co, Same3D(1))
 		p := g.winoPlan(c.ci, c.co)
 		if p.m != 4 || p.whole != c.whole || p.total*p.np*4*(c.ci+c.co) <= winoWholeBytes {

@@ -606,7 +606,7 @@ func winoPackedWeights(m, np int, wd []float32, flip bool, cin, cout int) ([]flo
 	flipCIs := max(16, (224<<10)/(27*nr)/16*16)
 	tensor.Parallel(cin, max(1, 1024/cout), func(_, lo, hi int) {
 		tmp := getBufDirty(tmpN)
-		kt := getBufDirty(flipCIs * 27 * nr)
+		kt := getBufDirty(min(flipCIs, hi-lo) * 27 * nr)
 		for a0 := lo; a0 < hi; a0 += flipCIs {
 			na := min(flipCIs, hi-a0)
 			for q := 0; q*nr < cout; q++ {

@@ -1,6 +1,9 @@
 package kernels
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // Dropout masks. The engine's dropout draws element i of draw k from a
 // counter-based hash: it keeps the element when the top 24 bits of
@@ -45,13 +48,64 @@ func DropMask(d []float32, base int, key, thresh uint64, s float32, grad bool) {
 	n16 := 0
 	if dropAsm && len(d) >= 16 {
 		n16 = len(d) &^ 15
-		g := 0
-		if grad {
-			g = 1
-		}
-		dropMaskAsm(d[:n16], uint64(base), key, thresh, s, g)
+		dropMaskAsm(d[:n16], uint64(base), key, thresh, s, gradFlag(grad), nil)
 	}
 	dropMaskGo(d[n16:], uint64(base+n16), key, thresh, s, grad)
+}
+
+// DropMaskRecord is DropMask without grad that also records the mask:
+// bit j%16 of bits[j/16] is set where element j of d is kept (bits needs
+// (len(d)+15)/16 entries), for DropApply to reapply it without redrawing.
+func DropMaskRecord(d []float32, base int, key, thresh uint64, s float32, bits []uint16) {
+	if len(bits) < (len(d)+15)/16 {
+		panic(fmt.Sprintf("kernels.DropMaskRecord: %d mask words for %d elements", len(bits), len(d)))
+	}
+	n16 := 0
+	if dropAsm && len(d) >= 16 {
+		n16 = len(d) &^ 15
+		dropMaskAsm(d[:n16], uint64(base), key, thresh, s, 0, bits)
+	}
+	for j := n16; j < len(d); j++ {
+		if DropBits(key, uint64(base+j)) >= thresh {
+			bits[j/16] |= 1 << (j % 16)
+		} else {
+			bits[j/16] &^= 1 << (j % 16)
+		}
+	}
+	dropMaskGo(d[n16:], uint64(base+n16), key, thresh, s, false)
+}
+
+// DropApply multiplies d[j] by s where bit j%16 of bits[j/16] is set, by 0
+// elsewhere, as DropMask does with the mask DropMaskRecord recorded (with
+// grad, 0 + d[j]·mask): the same bits as DropMask with that mask's key.
+func DropApply(d []float32, bits []uint16, s float32, grad bool) {
+	if len(bits) < (len(d)+15)/16 {
+		panic(fmt.Sprintf("kernels.DropApply: %d mask words for %d elements", len(bits), len(d)))
+	}
+	n16 := 0
+	if dropAsm && len(d) >= 16 {
+		n16 = len(d) &^ 15
+		dropApplyAsm(d[:n16], bits, s, gradFlag(grad))
+	}
+	var z float32
+	for j := n16; j < len(d); j++ {
+		var m float32
+		if bits[j/16]>>(j%16)&1 != 0 {
+			m = s
+		}
+		if grad {
+			d[j] = z + d[j]*m
+		} else {
+			d[j] *= m
+		}
+	}
+}
+
+func gradFlag(grad bool) int {
+	if grad {
+		return 1
+	}
+	return 0
 }
 
 func dropMaskGo(d []float32, base, key, thresh uint64, s float32, grad bool) {

@@ -38,14 +38,16 @@ GLOBL dropIota<>(SB), RODATA|NOPTR, $64
 DATA dropEight<>+0(SB)/8, $8
 GLOBL dropEight<>(SB), RODATA|NOPTR, $8
 
-// func dropMaskAVX512(d unsafe.Pointer, blocks int, base, key, thresh uint64, s float32, grad int)
-TEXT ·dropMaskAVX512(SB), NOSPLIT, $0-56
+// func dropMaskAVX512(d unsafe.Pointer, blocks int, base, key, thresh uint64, s float32, grad int, bits unsafe.Pointer)
+// With bits != nil each block's 16-bit keep mask is stored there too.
+TEXT ·dropMaskAVX512(SB), NOSPLIT, $0-64
 	MOVQ d+0(FP), DI
 	MOVQ blocks+8(FP), CX
 	MOVQ base+16(FP), AX
 	MOVQ key+24(FP), BX
 	MOVQ thresh+32(FP), DX
 	MOVQ grad+48(FP), R8
+	MOVQ bits+56(FP), R9
 	VPBROADCASTQ BX, Z20
 	VPBROADCASTQ DX, Z21
 	VBROADCASTSS s+40(FP), Z22
@@ -75,6 +77,11 @@ loop:
 	VPCMPUQ $5, Z21, Z2, K1 // K1 = bits >= thresh, elements 0-7
 	VPCMPUQ $5, Z21, Z3, K2 // elements 8-15
 	KUNPCKBW K1, K2, K3     // K3 = K2:K1
+	TESTQ    R9, R9
+	JZ       nobits
+	KMOVW    K3, (R9)
+	ADDQ     $2, R9
+nobits:
 	VMOVAPS.Z Z22, K3, Z6   // s where kept, 0 where dropped
 	VMULPS  (DI), Z6, Z7
 	TESTQ   R8, R8
@@ -89,5 +96,37 @@ store:
 	JNZ     loop
 
 done:
+	VZEROUPPER
+	RET
+
+// func dropApplyAVX512(d unsafe.Pointer, blocks int, bits unsafe.Pointer, s float32, grad int)
+// d multiplied by s where its block's 16-bit mask in bits has the bit set,
+// by 0 elsewhere (then 0 + that, for gradients): dropMaskAVX512's
+// arithmetic on a recorded mask.
+TEXT ·dropApplyAVX512(SB), NOSPLIT, $0-40
+	MOVQ d+0(FP), DI
+	MOVQ blocks+8(FP), CX
+	MOVQ bits+16(FP), R9
+	VBROADCASTSS s+24(FP), Z22
+	MOVQ grad+32(FP), R8
+	VPXORD Z28, Z28, Z28
+	TESTQ CX, CX
+	JZ    adone
+
+aloop:
+	KMOVW     (R9), K3
+	VMOVAPS.Z Z22, K3, Z6
+	VMULPS    (DI), Z6, Z7
+	TESTQ     R8, R8
+	JZ        astore
+	VADDPS    Z28, Z7, Z7
+astore:
+	VMOVUPS Z7, (DI)
+	ADDQ    $2, R9
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     aloop
+
+adone:
 	VZEROUPPER
 	RET

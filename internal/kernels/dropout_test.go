@@ -90,3 +90,59 @@ func BenchmarkDropMask(b *testing.B) {
 		dropAsm = saved
 	}
 }
+
+// TestDropMaskRecordApply: DropMaskRecord masks as DropMask does and
+// records the mask, and DropApply with that record gives DropMask's bits,
+// with and without grad (the assembly and the Go tail; lengths around the
+// 16-element blocks, the values that show a multiplication by 0).
+func TestDropMaskRecordApply(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	specials := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.NaN()), -3}
+	same := func(a, b []float32) int {
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
+				return i
+			}
+		}
+		return -1
+	}
+	for _, p := range []float32{0.2, 0.5, 1} {
+		s := 1 / (1 - p)
+		if p >= 1 {
+			s = 0
+		}
+		th := DropThreshold(p)
+		for _, n := range []int{1, 15, 16, 17, 33, 1000} {
+			for _, base := range []int{0, 16, 1<<32 + 48} {
+				key := r.Uint64()
+				d := make([]float32, n)
+				for i := range d {
+					d[i] = float32(r.NormFloat64())
+					if r.IntN(5) == 0 {
+						d[i] = specials[r.IntN(len(specials))]
+					}
+				}
+				want := append([]float32(nil), d...)
+				DropMask(want, base, key, th, s, false)
+				got := append([]float32(nil), d...)
+				bits := make([]uint16, (n+15)/16)
+				for i := range bits {
+					bits[i] = uint16(r.Uint32()) // garbage: every bit must be written
+				}
+				DropMaskRecord(got, base, key, th, s, bits)
+				if i := same(got, want); i >= 0 {
+					t.Fatalf("p=%v n=%d base=%d: DropMaskRecord[%d] = %v, DropMask %v", p, n, base, i, got[i], want[i])
+				}
+				for _, grad := range []bool{false, true} {
+					w := append([]float32(nil), d...)
+					DropMask(w, base, key, th, s, grad)
+					g := append([]float32(nil), d...)
+					DropApply(g, bits, s, grad)
+					if i := same(g, w); i >= 0 {
+						t.Fatalf("p=%v n=%d base=%d grad=%v: DropApply[%d] = %v, DropMask %v", p, n, base, grad, i, g[i], w[i])
+					}
+				}
+			}
+		}
+	}
+}

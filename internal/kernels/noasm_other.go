@@ -71,7 +71,11 @@ func bf16PairSeq(dst, src unsafe.Pointer, npairs int, pf uintptr) { panic("kerne
 
 var dropAsm = false
 
-func dropMaskAsm(d []float32, base, key, thresh uint64, s float32, grad int) {
+func dropMaskAsm(d []float32, base, key, thresh uint64, s float32, grad int, bits []uint16) {
+	panic("kernels: no assembly")
+}
+
+func dropApplyAsm(d []float32, bits []uint16, s float32, grad int) {
 	panic("kernels: no assembly")
 }
 

@@ -526,7 +526,11 @@ func transposeBlocked(dst, src []float32, r, c int) {
 // the windows are disjoint and set is true, workers assign directly.
 func colAdjoint(g *convGeom, rows, wd, dst []float32, T, p int, set bool) {
 	K, co := g.kcols(), g.co
-	direct := set && g.disjoint()
+	// Each tile of an identity geometry (1×1×1, stride 1) adds to its own
+	// rows of dst only, so workers need no private copies of dst (for the
+	// U-Net's head those were a zeroed copy of the whole input gradient
+	// per extra worker, summed back afterwards).
+	direct := (set && g.disjoint()) || g.identity()
 	bufs := make([][]float32, p)
 	g.forEachTile(func(wk, r0, r1 int, col []float32) {
 		target := dst

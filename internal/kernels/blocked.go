@@ -516,6 +516,20 @@ func packB(transB bool, b []float32, ldb, pc, kb, jc, nb, nr int, dst []float32)
 }
 
 func packBRows(b []float32, ldb, pc, kb, jc, nb, nr int, dst []float32) {
+	if nb < nr {
+		// one partial panel (a B of few columns, as the gradient of a
+		// one-channel output): element by element, without a copy and a
+		// clear call per row
+		for p := 0; p < kb; p++ {
+			row := b[(pc+p)*ldb+jc:][:nb]
+			d := dst[p*nr : p*nr+nr]
+			j := copy(d[:nb], row)
+			for ; j < len(d); j++ {
+				d[j] = 0
+			}
+		}
+		return
+	}
 	// Row by row, so that B is read sequentially; each row is scattered over
 	// the panels.
 	for p := 0; p < kb; p++ {

@@ -10,7 +10,7 @@ import (
 // (m = tiles per block, k = Cin, n = Cout) on one goroutine.
 func BenchmarkSgemmPacked(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, s := range [][3]int{{120, 512, 16}, {12, 512, 16}, {60, 32, 32}, {48, 64, 64}, {48, 128, 128}, {64, 256, 256}, {60, 96, 32}, {252, 8, 8}, {120, 16, 16}} {
+	for _, s := range [][3]int{{120, 512, 16}, {12, 512, 16}, {12, 32, 32}, {24, 32, 32}, {48, 32, 32}, {60, 32, 32}, {48, 64, 64}, {48, 128, 128}, {64, 256, 256}, {60, 96, 32}, {252, 8, 8}, {120, 16, 16}} {
 		m, k, n := s[0], s[1], s[2]
 		a := randSlice(r, m*k)
 		bb := randSlice(r, k*n)

@@ -49,7 +49,14 @@ func ColSums(acc []float64, g []float32) {
 			colSumsAsm(acc, g, n, c8, c)
 		}
 	}
-	if c8 < c {
+	switch {
+	case c == 1: // one channel (the U-Net's head): one loop, the same order
+		a := acc[0]
+		for _, v := range g {
+			a += float64(v)
+		}
+		acc[0] = a
+	case c8 < c:
 		for i := 0; i < n; i++ {
 			for j, v := range g[i*c+c8 : (i+1)*c] {
 				acc[c8+j] += float64(v)

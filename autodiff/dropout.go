@@ -68,8 +68,8 @@ func (tp *Tape) Dropout(x *Var, p float32, train bool, rng *RNG) *Var {
 
 // DropoutInPlace is Dropout that, on an arena tape (NewArenaTape,
 // NewNoGradArena), overwrites x's value with the output and returns x
-// itself: no second tensor and no mask are kept (the backward redraws the
-// mask from the counter-based RNG). The caller guarantees that nothing else
+// itself: no second tensor is kept, only (when a backward will run) a
+// record of the mask, one bit per element, kept with the tape until Reset. The caller guarantees that nothing else
 // reads x's value afterwards, except the backward of the op that computed
 // x when it reads x only through its sign, as BatchNormReLU does: the
 // output has x's sign where it is kept and is 0 where the gradient is 0.
@@ -79,44 +79,67 @@ func (tp *Tape) DropoutInPlace(x *Var, p float32, train bool, rng *RNG) *Var {
 	if tp == nil || !tp.arena || !train || p <= 0 {
 		return tp.Dropout(x, p, train, rng)
 	}
+	d := newDropDraw(p, rng)
+	xd := x.Value.Data
+	if !tp.needs(x) {
+		tensor.Parallel(len(xd), 0, func(_, lo, hi int) {
+			kernels.DropMask(xd[lo:hi], lo, d.key, d.th, d.s, false)
+		})
+		return x
+	}
+	bits := d.recordBits(tp, len(xd))
+	d.blocks(len(xd), func(lo, hi int) { kernels.DropMaskRecord(xd[lo:hi], lo, d.key, d.th, d.s, bits[lo/16:]) })
+	d.attach(tp, x, bits)
+	return x
+}
+
+// dropDraw is one dropout draw: the key of the RNG's next mask, the keep
+// threshold and the scale of kept elements.
+type dropDraw struct {
+	key, th uint64
+	s       float32
+}
+
+// newDropDraw takes the next draw of rng for probability p (advancing its
+// counter, as Dropout does).
+func newDropDraw(p float32, rng *RNG) dropDraw {
 	key := splitmix64(rng.Seed ^ splitmix64(rng.Counter+0x5851f42d4c957f2d))
 	rng.Counter++
 	s := 1 / (1 - p)
 	if p >= 1 {
 		s = 0
 	}
-	// d[i] *= Dropout's keep[i]
-	th := kernels.DropThreshold(p)
-	xd := x.Value.Data
-	if !tp.needs(x) {
-		tensor.Parallel(len(xd), 0, func(_, lo, hi int) {
-			kernels.DropMask(xd[lo:hi], lo, key, th, s, false)
-		})
-		return x
-	}
-	// The keep mask drawn here is recorded, one bit per element (kept with
-	// the tape until Reset), and reapplied by the recomputation and the
-	// backward instead of redrawn: the same bits, without two more rounds
-	// of hashing every element (the hash was 4–5 % of the reference
-	// network's step). Work is split on 16-element blocks, one mask word
-	// each.
-	nb := (len(xd) + 15) / 16
-	bits := asHalves(tp.allocBufDirty((nb + 1) / 2))[:nb]
-	blocks := func(fn func(lo, hi int)) {
-		tensor.Parallel(nb, 256, func(_, lo, hi int) { fn(lo*16, min(hi*16, len(xd))) })
-	}
-	blocks(func(lo, hi int) { kernels.DropMaskRecord(xd[lo:hi], lo, key, th, s, bits[lo/16:]) })
+	return dropDraw{key: key, th: kernels.DropThreshold(p), s: s}
+}
+
+// recordBits returns the mask words for n elements, owned by tp until Reset.
+func (d dropDraw) recordBits(tp *Tape, n int) []uint16 {
+	nb := (n + 15) / 16
+	return asHalves(tp.allocBufDirty((nb + 1) / 2))[:nb]
+}
+
+// blocks runs fn over [0, n) in parallel, split on 16-element blocks (one
+// mask word each).
+func (d dropDraw) blocks(n int, fn func(lo, hi int)) {
+	nb := (n + 15) / 16
+	tensor.Parallel(nb, 256, func(_, lo, hi int) { fn(lo*16, min(hi*16, n)) })
+}
+
+// attach makes x's recomputation reapply the recorded mask and records
+// the dropout's backward, g·keep, on tp: the in-place dropout of x whose
+// mask bits holds.
+func (d dropDraw) attach(tp *Tape, x *Var, bits []uint16) {
+	n := len(x.Value.Data)
 	if prev := x.remat; prev != nil {
 		x.remat = func(dst []float32) {
 			prev(dst)
-			blocks(func(lo, hi int) { kernels.DropApply(dst[lo:hi], bits[lo/16:], s, false) })
+			d.blocks(n, func(lo, hi int) { kernels.DropApply(dst[lo:hi], bits[lo/16:], d.s, false) })
 		}
 	}
 	tp.recs = append(tp.recs, record{out: x, inPlace: true, back: func(g []float32) {
 		// Dropout's gx = 0 + g·keep (a fresh zero gradient plus the term)
-		blocks(func(lo, hi int) { kernels.DropApply(g[lo:hi], bits[lo/16:], s, true) })
+		d.blocks(n, func(lo, hi int) { kernels.DropApply(g[lo:hi], bits[lo/16:], d.s, true) })
 	}})
-	return x
 }
 
 // asHalves views a float32 buffer's storage as uint16 (twice as many).

@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/fess-seg/fess/tensor"
@@ -141,6 +142,66 @@ func TestDropoutMatchesDefinition(t *testing.T) {
 				want := z + g[i]*refKeep(key, i, p, s)
 				if math.Float32bits(x.Grad.Data[i]) != math.Float32bits(want) {
 					t.Fatalf("p=%v inPlace=%v: dx[%d] = %v, want %v", p, inPlace, i, x.Grad.Data[i], want)
+				}
+			}
+		}
+	}
+}
+
+// TestBatchNormReLUDropoutFused holds the fused op to BatchNormReLU then
+// DropoutInPlace on an arena tape, bit for bit: output, the input, γ and β
+// gradients, the running statistics and the RNG counter, on channel counts
+// whose blocks of whole rows and mask words differ (8, 24, 32) and a row
+// count that leaves partial blocks; and on a no-grad arena.
+func TestBatchNormReLUDropoutFused(t *testing.T) {
+	for _, c := range []int{8, 24, 32} {
+		for _, noGrad := range []bool{false, true} {
+			run := func(fused bool) (out, gx, gg, gb []float32, st *BNState, ctr uint64) {
+				rng := rand.New(rand.NewPCG(uint64(c), 3))
+				x := randVar(rng, -2, 2, 3, 7, 5, 11, c)
+				gamma := randVar(rng, 0.5, 1.5, c)
+				beta := randVar(rng, -0.5, 0.5, c)
+				st = NewBNState(c, 0.1, 1e-5)
+				r := NewRNG(99)
+				tp := NewArenaTape()
+				if noGrad {
+					tp = NewNoGradArena()
+				}
+				in := tp.Scale(x, 1)
+				var y *Var
+				if fused {
+					y = tp.BatchNormReLUDropout(in, gamma, beta, st, true, 0.3, r)
+				} else {
+					y = tp.DropoutInPlace(tp.BatchNormReLU(in, gamma, beta, st, true), 0.3, true, r)
+				}
+				out = append([]float32(nil), y.Value.Data...)
+				if !noGrad {
+					g := y.grad()
+					for i := range g {
+						g[i] = float32(math.Sin(float64(i)))
+					}
+					tp.BackwardFrom()
+					gx, gg, gb = x.Grad.Data, gamma.Grad.Data, beta.Grad.Data
+				}
+				return out, gx, gg, gb, st, r.Counter
+			}
+			o1, x1, g1, b1, s1, c1 := run(false)
+			o2, x2, g2, b2, s2, c2 := run(true)
+			if c1 != c2 {
+				t.Fatalf("c=%d: RNG counter %d, want %d", c, c2, c1)
+			}
+			for _, p := range []struct {
+				name string
+				a, b []float32
+			}{{"out", o2, o1}, {"dx", x2, x1}, {"dγ", g2, g1}, {"dβ", b2, b1},
+				{"running mean", s2.RunMean.Data, s1.RunMean.Data}, {"running var", s2.RunVar.Data, s1.RunVar.Data}} {
+				if len(p.a) != len(p.b) {
+					t.Fatalf("c=%d noGrad=%v %s: %d values, want %d", c, noGrad, p.name, len(p.a), len(p.b))
+				}
+				for i := range p.a {
+					if math.Float32bits(p.a[i]) != math.Float32bits(p.b[i]) {
+						t.Fatalf("c=%d noGrad=%v %s[%d] = %v, want %v", c, noGrad, p.name, i, p.a[i], p.b[i])
+					}
 				}
 			}
 		}

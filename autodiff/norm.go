@@ -63,7 +63,27 @@ func (tp *Tape) BatchNormReLU(x, gamma, beta *Var, st *BNState, train bool) *Var
 	return tp.batchNorm(x, gamma, beta, st, train, true)
 }
 
+// BatchNormReLUDropout returns DropoutInPlace(BatchNormReLU(x, …), p,
+// train, rng) as one op: on an arena tape, in training with p > 0, the
+// normalisation and the dropout mask run one block of the output at a
+// time, the block still in cache for the mask, instead of as two passes
+// over memory. The same values, gradients and RNG draws, bit for bit; on
+// other tapes and settings it is the two ops.
+func (tp *Tape) BatchNormReLUDropout(x, gamma, beta *Var, st *BNState, train bool, p float32, rng *RNG) *Var {
+	if tp == nil || !tp.arena || !train || p <= 0 {
+		return tp.DropoutInPlace(tp.BatchNormReLU(x, gamma, beta, st, train), p, train, rng)
+	}
+	d := newDropDraw(p, rng)
+	return tp.batchNormDrop(x, gamma, beta, st, train, true, &d)
+}
+
 func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *Var {
+	return tp.batchNormDrop(x, gamma, beta, st, train, relu, nil)
+}
+
+// batchNormDrop is batchNorm followed, if drop is set, by the in-place
+// dropout of its output with that draw (DropoutInPlace), fused.
+func (tp *Tape) batchNormDrop(x, gamma, beta *Var, st *BNState, train, relu bool, drop *dropDraw) *Var {
 	xs := x.Value.Shape
 	c := xs[len(xs)-1]
 	if len(gamma.Value.Data) != c || len(beta.Value.Data) != c || st.RunMean.Len() != c || st.RunVar.Len() != c {
@@ -112,9 +132,33 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 		scale[j] = gd[j] * invstd[j]
 		shift[j] = bd[j] - mean[j]*scale[j]
 	}
-	tensor.Parallel(m, 512, func(_, lo, hi int) {
-		kernels.BNApply(od[lo*c:hi*c], xd[lo*c:hi*c], scale, shift, hi-lo, c, relu)
-	})
+	var bits []uint16 // the dropout's mask record, when a backward will run
+	if drop == nil {
+		tensor.Parallel(m, 512, func(_, lo, hi int) {
+			kernels.BNApply(od[lo*c:hi*c], xd[lo*c:hi*c], scale, shift, hi-lo, c, relu)
+		})
+	} else {
+		n := len(od)
+		if tp.needs(x, gamma, beta) {
+			bits = drop.recordBits(tp, n)
+		}
+		// blocks of whole rows and whole 16-element mask words, ~32 KiB
+		unit := 16 / gcd(16, c) * c
+		blk := unit * max(1, 8192/unit)
+		units := (n + unit - 1) / unit
+		tensor.Parallel(units, max(1, 4096/unit), func(_, lo, hi int) {
+			end := min(hi*unit, n)
+			for e0 := lo * unit; e0 < end; e0 += blk {
+				e1 := min(e0+blk, end)
+				kernels.BNApply(od[e0:e1], xd[e0:e1], scale, shift, (e1-e0)/c, c, relu)
+				if bits != nil {
+					kernels.DropMaskRecord(od[e0:e1], e0, drop.key, drop.th, drop.s, bits[e0/16:])
+				} else {
+					kernels.DropMask(od[e0:e1], e0, drop.key, drop.th, drop.s, false)
+				}
+			}
+		})
+	}
 	var res *Var
 	res = tp.result(out, func(g []float32) {
 		// The output is read here (with relu) and the input always, as they
@@ -190,7 +234,17 @@ func (tp *Tape) batchNorm(x, gamma, beta *Var, st *BNState, train, relu bool) *V
 			done()
 		}
 	}
+	if bits != nil {
+		drop.attach(tp, res, bits)
+	}
 	return res
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // reluMask returns g where the ReLU output o is > 0, else +0 (see

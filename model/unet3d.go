@@ -216,13 +216,10 @@ func (m *UNet3D) runBlock(tp *autodiff.Tape, bl block, x *autodiff.Var, train, p
 	if prev {
 		tp.Recompute(x, c)
 	}
-	y := bl.bn.ForwardReLU(tp, c, train)
-	tp.FreeAfterBackwardOf(c, y)
+	// BN + ReLU + dropout in one pass on arena tapes (the two ops elsewhere)
+	d = bl.bn.ForwardReLUDropout(tp, c, train, m.drop, bl.rng)
+	tp.FreeAfterBackwardOf(c, d)
 	tp.Free(c)
-	d = tp.DropoutInPlace(y, m.drop, train, bl.rng)
-	if d != y {
-		tp.Free(y)
-	}
 	if input {
 		conv := bl.conv
 		tp.SetRecomputeOp(c, func(t *autodiff.Tape) *autodiff.Var { return conv.Forward(t, x) })

@@ -163,6 +163,12 @@ func (bn *BatchNorm) ForwardReLU(tp *autodiff.Tape, x *autodiff.Var, train bool)
 	return tp.BatchNormReLU(x, bn.Gamma, bn.Beta, bn.St, train)
 }
 
+// ForwardReLUDropout is DropoutInPlace(ForwardReLU(x), p, train, rng) as
+// one fused op (identical results; autodiff.Tape.BatchNormReLUDropout).
+func (bn *BatchNorm) ForwardReLUDropout(tp *autodiff.Tape, x *autodiff.Var, train bool, p float32, rng *autodiff.RNG) *autodiff.Var {
+	return tp.BatchNormReLUDropout(x, bn.Gamma, bn.Beta, bn.St, train, p, rng)
+}
+
 // NewRNG registers a dropout RNG under name, seeded from seed and name.
 func (b *Builder) NewRNG(name string, seed uint64) *autodiff.RNG {
 	h := seed

@@ -390,3 +390,41 @@ func TestTransposeBlocked(t *testing.T) {
 		}
 	}
 }
+
+// TestConv1DirectMatchesIm2col holds the first layer's direct path to the
+// im2col path it replaces, bit for bit: widths with and without a tail of
+// under four voxels, 8 to 32 output channels, with and without a bias, at
+// 1 and 2 threads.
+func TestConv1DirectMatchesIm2col(t *testing.T) {
+	if !kernels.Conv1Native() {
+		t.Skip("no assembly first-layer loop on this CPU/build: the im2col path runs")
+	}
+	defer func(th int) { useConv1 = true; tensor.SetThreads(th) }(tensor.Threads())
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, c := range []struct{ n, d, h, w, co int }{{2, 5, 6, 7, 8}, {1, 4, 4, 16, 16}, {2, 3, 5, 9, 32}} {
+		for _, withBias := range []bool{true, false} {
+			for _, th := range []int{1, 2} {
+				tensor.SetThreads(th)
+				x := randVar(rng, -1, 1, c.n, c.d, c.h, c.w, 1)
+				w := randVar(rng, -1, 1, 3, 3, 3, 1, c.co)
+				var b *Var
+				if withBias {
+					b = randVar(rng, -1, 1, c.co)
+				}
+				useConv1 = true
+				g := newConvGeom("test", x.Value.Shape, [3]int{3, 3, 3}, c.co, Same3D(1))
+				if !g.conv1() {
+					t.Fatalf("%+v: not on the direct path", c)
+				}
+				got := NewTape().Conv3D(x, w, b, Same3D(1)).Value.Data
+				useConv1 = false
+				want := NewTape().Conv3D(x, w, b, Same3D(1)).Value.Data
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%+v bias=%v threads=%d: y[%d] = %v, im2col %v", c, withBias, th, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

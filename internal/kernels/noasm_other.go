@@ -120,3 +120,9 @@ func adamAVX2(p, g, m, v []float32, n8 int, c *[7]float32) {
 func addToAsm(dst, src []float32, n8 int) {
 	panic("kernels: no assembly row loops on this build")
 }
+
+var conv1Asm = false
+
+func conv1RowAsm(out []float32, in *[9][]float32, w []float32, nx, co int) {
+	panic("kernels: no assembly first-layer loop on this build")
+}

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/fess-seg/fess/autodiff"
@@ -65,6 +66,16 @@ func peerStepCfg(t *testing.T, cfg Config, k int, arena bool) ([]float32, [][]fl
 // dropout), the seed preset's (one conv per level, up-conv BatchNorm,
 // dropout) and unet3d with both.
 func TestArenaTapeIdentical(t *testing.T) {
+	for _, minBytes := range []int{0, recomputeMinBytes} {
+		t.Run(fmt.Sprint("recomputeMinBytes=", minBytes), func(t *testing.T) { arenaTapeIdentical(t, minBytes) })
+	}
+}
+
+// arenaTapeIdentical is TestArenaTapeIdentical with the first levels'
+// convs recomputed from recomputeMinBytes = minBytes on (0: always).
+func arenaTapeIdentical(t *testing.T, minBytes int) {
+	defer func(v int) { recomputeMinBytes = v }(recomputeMinBytes)
+	recomputeMinBytes = minBytes
 	for _, cfg := range []Config{
 		{Preset: "unet3d", Filters: 4, Levels: 2, InputSize: 8, NoUpBN: true, Seed: 3},
 		{Preset: "seed", Filters: 4, Levels: 2, InputSize: 8, BottleneckChannels: 12, Seed: 4},

@@ -200,6 +200,13 @@ func New(cfg Config) (*UNet3D, error) {
 	return m, nil
 }
 
+// recomputeMinBytes is the smallest first-level conv output that
+// ForwardLogits releases and recomputes instead of keeping (32 MiB: the
+// seed network's first two levels at batch 5, 168 and 42 MB; not the
+// smaller configurations'; the arena tests set 0, to cover the
+// recomputation on small networks).
+var recomputeMinBytes = 32 << 20
+
 // runBlock is conv → BN+ReLU → dropout; it returns the block's output and
 // its conv's output. On an arena recording tape (autodiff.NewArenaTape) the
 // dropout overwrites the BN+ReLU output (autodiff.DropoutInPlace), the conv
@@ -285,10 +292,14 @@ func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (
 	for i, l := range m.enc {
 		in := h
 		var c0 *autodiff.Var
-		// the first two levels' first conv recomputed: their outputs are the
-		// largest kept maps, their convs (from Cin and F channels) the
-		// cheapest (about 1 % of a step's FLOPs for the seed network)
-		h, c0 = m.runBlocks(tp, l.blocks, h, train, false, i <= 1)
+		// the first two levels' first conv recomputed where its output is
+		// large: their outputs are the largest kept maps, their convs (from
+		// Cin and F channels) the cheapest (about 1 % of a step's FLOPs for
+		// the seed network); below recomputeMinBytes (the small
+		// configurations) keeping the map costs little memory and the
+		// recomputation 1–2 % of the step
+		out := h.Value.Len() / h.Value.Shape[4] * (m.Cfg.Filters << i) * 4
+		h, c0 = m.runBlocks(tp, l.blocks, h, train, false, i <= 1 && out >= recomputeMinBytes)
 		if in != x {
 			tp.Free(in)
 			tp.FreeAfterBackwardOf(in, c0) // the pooled map: read by this conv's backward last

@@ -35,23 +35,17 @@ func (tp *Tape) Dropout(x *Var, p float32, train bool, rng *RNG) *Var {
 	if !train || p <= 0 {
 		return x
 	}
-	key := splitmix64(rng.Seed ^ splitmix64(rng.Counter+0x5851f42d4c957f2d))
-	rng.Counter++
+	d := newDropDraw(p, rng)
 	xd := x.Value.Data
 	out := tp.alloc(x.Value.Shape...)
 	od := out.Data
 	keep := tp.allocBuf(len(xd))
-	s := 1 / (1 - p)
-	if p >= 1 {
-		s = 0
-	}
-	th := kernels.DropThreshold(p)
 	tensor.Parallel(len(xd), 0, func(_, lo, hi int) {
 		k := keep[lo:hi]
 		for i := range k {
 			k[i] = 1
 		}
-		kernels.DropMask(k, lo, key, th, s, false) // s where kept, 0 where dropped
+		kernels.DropMask(k, lo, d.key, d.th, d.s, false) // s where kept, 0 where dropped
 		for i := lo; i < hi; i++ {
 			od[i] = xd[i] * keep[i]
 		}
@@ -87,8 +81,8 @@ func (tp *Tape) DropoutInPlace(x *Var, p float32, train bool, rng *RNG) *Var {
 		})
 		return x
 	}
-	bits := d.recordBits(tp, len(xd))
-	d.blocks(len(xd), func(lo, hi int) { kernels.DropMaskRecord(xd[lo:hi], lo, d.key, d.th, d.s, bits[lo/16:]) })
+	bits := dropBits(tp, len(xd))
+	dropBlocks(len(xd), func(lo, hi int) { kernels.DropMaskRecord(xd[lo:hi], lo, d.key, d.th, d.s, bits[lo/16:]) })
 	d.attach(tp, x, bits)
 	return x
 }
@@ -112,15 +106,15 @@ func newDropDraw(p float32, rng *RNG) dropDraw {
 	return dropDraw{key: key, th: kernels.DropThreshold(p), s: s}
 }
 
-// recordBits returns the mask words for n elements, owned by tp until Reset.
-func (d dropDraw) recordBits(tp *Tape, n int) []uint16 {
+// dropBits returns the mask words for n elements, owned by tp until Reset.
+func dropBits(tp *Tape, n int) []uint16 {
 	nb := (n + 15) / 16
 	return asHalves(tp.allocBufDirty((nb + 1) / 2))[:nb]
 }
 
-// blocks runs fn over [0, n) in parallel, split on 16-element blocks (one
-// mask word each).
-func (d dropDraw) blocks(n int, fn func(lo, hi int)) {
+// dropBlocks runs fn over [0, n) in parallel, split on 16-element blocks
+// (one mask word each).
+func dropBlocks(n int, fn func(lo, hi int)) {
 	nb := (n + 15) / 16
 	tensor.Parallel(nb, 256, func(_, lo, hi int) { fn(lo*16, min(hi*16, n)) })
 }
@@ -133,12 +127,12 @@ func (d dropDraw) attach(tp *Tape, x *Var, bits []uint16) {
 	if prev := x.remat; prev != nil {
 		x.remat = func(dst []float32) {
 			prev(dst)
-			d.blocks(n, func(lo, hi int) { kernels.DropApply(dst[lo:hi], bits[lo/16:], d.s, false) })
+			dropBlocks(n, func(lo, hi int) { kernels.DropApply(dst[lo:hi], bits[lo/16:], d.s, false) })
 		}
 	}
 	tp.recs = append(tp.recs, record{out: x, inPlace: true, back: func(g []float32) {
 		// Dropout's gx = 0 + g·keep (a fresh zero gradient plus the term)
-		d.blocks(n, func(lo, hi int) { kernels.DropApply(g[lo:hi], bits[lo/16:], d.s, true) })
+		dropBlocks(n, func(lo, hi int) { kernels.DropApply(g[lo:hi], bits[lo/16:], d.s, true) })
 	}})
 }
 

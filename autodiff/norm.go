@@ -140,7 +140,7 @@ func (tp *Tape) batchNormDrop(x, gamma, beta *Var, st *BNState, train, relu bool
 	} else {
 		n := len(od)
 		if tp.needs(x, gamma, beta) {
-			bits = drop.recordBits(tp, n)
+			bits = dropBits(tp, n)
 		}
 		// blocks of whole rows and whole 16-element mask words, ~32 KiB
 		unit := 16 / gcd(16, c) * c

@@ -524,14 +524,20 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 	winoWeightsAdjoint(t.m, du, ds, P, gw)
 }
 
+// winoKernelTransform returns the kernel transform of tile m and the
+// scratch floats it needs.
+func winoKernelTransform(m int) (func(u []float32, ds int, w []float32, ss, np int, tmp []float32), int) {
+	if m == 4 {
+		return kernels.Wino4Kernel, kernels.Wino4Tmp
+	}
+	return kernels.WinoKernel, 1024
+}
+
 // winoWeights writes u[ξ·us + p] = (G⊗G⊗G w)[ξ] for each of the P =
 // Cin·Cout kernels, w[k·P + p] (k = 9·kz + 3·ky + kx), on the kernels'
 // transform.
 func winoWeights(m int, w []float32, P int, u []float32, us int) {
-	kern, tmpN := kernels.WinoKernel, 1024
-	if m == 4 {
-		kern, tmpN = kernels.Wino4Kernel, kernels.Wino4Tmp
-	}
+	kern, tmpN := winoKernelTransform(m)
 	tensor.Parallel(P, 1024, func(_, lo, hi int) {
 		tmp := getBufDirty(tmpN)
 		kern(u[lo:], us, w[lo:], P, hi-lo, tmp)
@@ -579,10 +585,7 @@ func winoPackedWeights(m, np int, wd []float32, flip bool, cin, cout int) ([]flo
 	for xi := range packed {
 		packed[xi] = kernels.NewPackedB(pu[xi*ps:xi*ps+psz], cin, cout)
 	}
-	kern, tmpN := kernels.WinoKernel, 1024
-	if m == 4 {
-		kern, tmpN = kernels.Wino4Kernel, kernels.Wino4Tmp
-	}
+	kern, tmpN := winoKernelTransform(m)
 	pb, nr := packed[0], packed[0].NR()
 	pad := func(off, cols int) { // the last panel's padding
 		if cols < nr {

@@ -89,6 +89,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	opt := bench.Options{Warmup: *warmup, Iters: *iters, Threads: *threads, Gate: !*noGate && !*memory,
 		Memory: *memory}
+	if *cpuprof != "" && *one == "" {
+		return errs.Usage("bench: --cpuprofile needs --one CONFIG (one configuration in this process)")
+	}
 	if *one != "" {
 		c, ok := bench.Lookup(*one)
 		if !ok {

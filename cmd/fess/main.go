@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/fess-seg/fess/errs"
 	"github.com/fess-seg/fess/train"
@@ -98,7 +99,9 @@ func run(args []string) int {
 	case errors.As(err, &ie):
 		fmt.Fprintf(os.Stderr, "fess: %v\n", err)
 	case err != nil:
-		fmt.Fprintf(os.Stderr, "fess %s: %v\n", c.name, err)
+		// many commands' errors start with their own name ("bench: …"),
+		// which this line already gives
+		fmt.Fprintf(os.Stderr, "fess %s: %s\n", c.name, strings.TrimPrefix(err.Error(), c.name+": "))
 	}
 	return errs.ExitCode(err)
 }

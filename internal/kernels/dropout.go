@@ -72,7 +72,7 @@ func DropMaskRecord(d []float32, base int, key, thresh uint64, s float32, bits [
 			bits[j/16] &^= 1 << (j % 16)
 		}
 	}
-	dropMaskGo(d[n16:], uint64(base+n16), key, thresh, s, false)
+	dropApplyGo(d, bits, n16, s, false) // the tail, from the mask just drawn
 }
 
 // DropApply multiplies d[j] by s where bit j%16 of bits[j/16] is set, by 0
@@ -87,8 +87,13 @@ func DropApply(d []float32, bits []uint16, s float32, grad bool) {
 		n16 = len(d) &^ 15
 		dropApplyAsm(d[:n16], bits, s, gradFlag(grad))
 	}
+	dropApplyGo(d, bits, n16, s, grad)
+}
+
+// dropApplyGo is DropApply's loop from element j0 on.
+func dropApplyGo(d []float32, bits []uint16, j0 int, s float32, grad bool) {
 	var z float32
-	for j := n16; j < len(d); j++ {
+	for j := j0; j < len(d); j++ {
 		var m float32
 		if bits[j/16]>>(j%16)&1 != 0 {
 			m = s

@@ -133,9 +133,23 @@ func ResetPoolPeak() {
 func getBuf(n int) []float32 {
 	b, reused := takeBuf(n)
 	if reused {
-		clear(b)
+		clearPar(b)
 	}
 	return b
+}
+
+// clearParMin is the length from which clearPar splits the zeroing over
+// the workers: a gradient buffer of config c's 64³ maps (16 MiB) took
+// 3 % of the step's CPU time on one core while the other waited.
+const clearParMin = 1 << 18
+
+// clearPar zeroes b, in parallel chunks when it is long.
+func clearPar(b []float32) {
+	if len(b) < clearParMin {
+		clear(b)
+		return
+	}
+	tensor.Parallel(len(b), clearParMin/4, func(_, lo, hi int) { clear(b[lo:hi]) })
 }
 
 // getBufDirty is getBuf without the zeroing of reused memory (for callers

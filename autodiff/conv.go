@@ -475,25 +475,34 @@ func convBackward(g *convGeom, x, w, b *Var, gy []float32, transposed bool) {
 		addParts(w.grad(), parts)
 	}
 	if transposed && x.RequiresGrad {
-		// dX = im2col(gy) · W  (rows × K)·(K × co): a forward conv of gy.
-		gx := x.grad()
+		// dX = im2col(gy) · W  (rows × K)·(K × co): a forward conv of gy;
+		// the tiles cover every row, so a fresh gradient is written (β 0).
+		gx, fresh := x.gradFresh()
+		beta := float32(1)
+		if fresh {
+			beta = 0
+		}
 		g.forEachTile(func(_, r0, r1 int, col []float32) {
 			a, ta, lda := g.colOrSrc(gy, r0, r1, col)
-			kernels.Sgemm(ta, false, r1-r0, co, K, 1, a, lda, wd, co, 1, gx[r0*co:r1*co], co)
+			kernels.Sgemm(ta, false, r1-r0, co, K, 1, a, lda, wd, co, beta, gx[r0*co:r1*co], co)
 		})
 		return
 	}
 	if !transposed && x.RequiresGrad {
+		gx, fresh := x.gradFresh()
 		if g.s == [3]int{1, 1, 1} && !g.identity() {
-			inputGradAsConv(g, gy, wd, x.grad())
+			inputGradAsConv(g, gy, wd, gx, !fresh)
 			return
 		}
 		// dX = col2im(gy · Wᵀ).
-		colAdjoint(g, gy, wd, x.grad(), T, p, false)
+		if fresh {
+			clearPar(gx)
+		}
+		colAdjoint(g, gy, wd, gx, T, p, false)
 	}
 }
 
-// inputGradAsConv computes dX += the input gradient of a stride-1 conv as a
+// inputGradAsConv computes dX += (dX = unless acc) the input gradient of a stride-1 conv as a
 // forward conv of gy with the kernel flipped in space and transposed in
 // channels, padding k−1−p:
 //
@@ -501,14 +510,14 @@ func convBackward(g *convGeom, x, w, b *Var, gy []float32, transposed bool) {
 //
 // Each tile writes its own rows of dX, so workers need no private buffers
 // and no col2im scatter.
-func inputGradAsConv(g *convGeom, gy, wd, gx []float32) {
+func inputGradAsConv(g *convGeom, gy, wd, gx []float32, acc bool) {
 	ci, co := g.c, g.co
 	kd, kh, kw := g.k[0], g.k[1], g.k[2]
 	g2 := convGeom{n: g.n, d: g.od, h: g.oh, w: g.ow, c: co, k: g.k, s: [3]int{1, 1, 1},
 		p: [3]int{kd - 1 - g.p[0], kh - 1 - g.p[1], kw - 1 - g.p[2]}, od: g.d, oh: g.h, ow: g.w, co: ci}
 	if g2.winograd() {
 		// the kernel transform reads the flipped kernels from wd itself
-		g2.winoConv(gy, wd, true, gx, true, nil)
+		g2.winoConv(gy, wd, true, gx, acc, nil)
 		return
 	}
 	// The flipped kernel comes from the buffer pool, not the Go heap: for
@@ -519,13 +528,17 @@ func inputGradAsConv(g *convGeom, gy, wd, gx []float32) {
 	defer putBuf(wf)
 	flipKernels(wf, wd, g.k, ci, co)
 	if g2.zsplit() {
-		g2.convZ(gy, wf, gx, true, nil)
+		g2.convZ(gy, wf, gx, acc, nil)
 		return
 	}
 	K := g2.kcols()
+	beta := float32(0)
+	if acc {
+		beta = 1
+	}
 	g2.forEachTile(func(_, r0, r1 int, col []float32) {
 		a, ta, lda := g2.colOrSrc(gy, r0, r1, col)
-		kernels.Sgemm(ta, false, r1-r0, ci, K, 1, a, lda, wf, ci, 1, gx[r0*ci:r1*ci], ci)
+		kernels.Sgemm(ta, false, r1-r0, ci, K, 1, a, lda, wf, ci, beta, gx[r0*ci:r1*ci], ci)
 	})
 }
 

@@ -193,7 +193,9 @@ func (tp *Tape) batchNormDrop(x, gamma, beta *Var, st *BNState, train, relu bool
 		if !x.RequiresGrad {
 			return
 		}
-		gx := x.grad()
+		// the first gradient of x (the usual case: x is a conv output read
+		// only here) is written, not added to zeros
+		gx, set := x.gradFresh()
 		if !train {
 			tensor.Parallel(m, 512, func(_, lo, hi int) {
 				for r := lo; r < hi; r++ {
@@ -203,7 +205,11 @@ func (tp *Tape) batchNormDrop(x, gamma, beta *Var, st *BNState, train, relu bool
 						if relu {
 							gv = reluMask(gv, or[j])
 						}
-						xg[j] += gv * scale[j]
+						if set {
+							xg[j] = gv * scale[j]
+						} else {
+							xg[j] += gv * scale[j]
+						}
 					}
 				}
 			})
@@ -221,7 +227,7 @@ func (tp *Tape) batchNormDrop(x, gamma, beta *Var, st *BNState, train, relu bool
 			if relu {
 				o = od[lo*c : hi*c]
 			}
-			kernels.BNGradInput(gx[lo*c:hi*c], xd[lo*c:hi*c], g[lo*c:hi*c], o, mean, invstd, scale, a, bb, hi-lo, c, relu)
+			kernels.BNGradInput(gx[lo*c:hi*c], xd[lo*c:hi*c], g[lo*c:hi*c], o, mean, invstd, scale, a, bb, hi-lo, c, relu, set)
 		})
 	}, x, gamma, beta)
 	if tp.recording() {

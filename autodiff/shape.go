@@ -76,11 +76,15 @@ func (tp *Tape) Concat(axis int, xs ...*Var) *Var {
 		for _, x := range xs {
 			w := x.Value.Shape[axis] * inner
 			if x.RequiresGrad {
-				gx := x.grad()
+				gx, fresh := x.gradFresh() // fresh: copied, not added to zeros
 				o0 := off
 				tensor.Parallel(outer, 64, func(_, lo, hi int) {
 					for o := lo; o < hi; o++ {
-						kernels.AddTo(gx[o*w:(o+1)*w], g[o*row+o0:o*row+o0+w])
+						if fresh {
+							copy(gx[o*w:(o+1)*w], g[o*row+o0:o*row+o0+w])
+						} else {
+							kernels.AddTo(gx[o*w:(o+1)*w], g[o*row+o0:o*row+o0+w])
+						}
 					}
 				})
 			}

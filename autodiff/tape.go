@@ -122,6 +122,23 @@ func (v *Var) grad() []float32 {
 	return v.Grad.Data
 }
 
+// gradFresh returns v's gradient storage and whether this call created it.
+// A fresh buffer from the pool is not zeroed: the caller must write every
+// element (set instead of add), sparing the zeroing pass and the read of
+// the zeros, on the large maps whose gradient has one writer (a
+// BatchNorm's input, a conv's input, a concatenation's inputs).
+func (v *Var) gradFresh() ([]float32, bool) {
+	if v.Grad != nil {
+		return v.Grad.Data, false
+	}
+	if v.arena != nil {
+		v.Grad = tensor.FromSlice(getBufDirty(tensor.Numel(v.Value.Shape)), v.Value.Shape...)
+	} else {
+		v.Grad = tensor.ZerosLike(v.Value)
+	}
+	return v.Grad.Data, true
+}
+
 type record struct {
 	out  *Var              // nil for a rematerialisation hook (Recompute)
 	back func(g []float32) // g: the output's gradient

@@ -104,15 +104,15 @@ func BNGradSums(gs, gd []float64, x, g, o, mean, invstd []float32, rows, c int, 
 	}
 }
 
-// BNGradInput adds the training-mode input gradient to gx:
-// gx += scale·((gv − a) − x̂·b), gv and x̂ as in BNGradSums.
-func BNGradInput(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c int, relu bool) {
+// BNGradInput adds the training-mode input gradient to gx (writes it, if
+// set): gx += scale·((gv − a) − x̂·b), gv and x̂ as in BNGradSums.
+func BNGradInput(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c int, relu, set bool) {
 	checkBN("BNGradInput", rows, c, min(len(gx), len(x), len(g)), min(len(mean), len(invstd), len(scale), len(a), len(b)))
 	if relu && len(o) < rows*c {
 		panic("kernels.BNGradInput: short ReLU output")
 	}
 	if bnAsm && c%8 == 0 && rows > 0 {
-		bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b, rows, c, relu)
+		bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b, rows, c, relu, set)
 		return
 	}
 	for r := 0; r < rows; r++ {
@@ -124,7 +124,11 @@ func BNGradInput(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c int, 
 			}
 			xh := float32(xr[j]-mean[j]) * invstd[j]
 			t := float32(gv-a[j]) - float32(xh*b[j])
-			xg[j] += float32(scale[j] * t)
+			if set {
+				xg[j] = float32(scale[j] * t)
+			} else {
+				xg[j] += float32(scale[j] * t)
+			}
 		}
 	}
 }

@@ -205,7 +205,7 @@ apstore:
 	VZEROUPPER
 	RET
 
-// func bnGradInputAVX2(gx, x, gy, o, pc unsafe.Pointer, rows, chunks, relu int)
+// func bnGradInputAVX2(gx, x, gy, o, pc unsafe.Pointer, rows, chunks, flags int)
 // pc holds, per 8-channel chunk, 40 floats: mean, invstd, scale, a, b (8 each).
 // gx += scale * ((gv - a) - xh*b), gv and xh as in bnGradSumsAVX2.
 TEXT ·bnGradInputAVX2(SB), NOSPLIT, $0-64
@@ -214,7 +214,10 @@ TEXT ·bnGradInputAVX2(SB), NOSPLIT, $0-64
 	MOVQ gy+16(FP), R10
 	MOVQ o+24(FP), R11
 	MOVQ rows+40(FP), CX
-	MOVQ relu+56(FP), R9
+	MOVQ flags+56(FP), R9
+	MOVQ R9, R8
+	ANDQ $1, R9 // relu
+	ANDQ $2, R8 // set: write gx instead of adding to it
 	VXORPS Y15, Y15, Y15
 girow:
 	MOVQ pc+32(FP), AX
@@ -235,7 +238,10 @@ ginomask:
 	VMULPS 128(AX), Y0, Y0
 	VSUBPS Y0, Y1, Y1
 	VMULPS 64(AX), Y1, Y1
+	TESTQ R8, R8
+	JNZ giset
 	VADDPS (DI), Y1, Y1
+giset:
 	VMOVUPS Y1, (DI)
 	ADDQ $32, SI
 	ADDQ $32, DI

@@ -53,8 +53,16 @@ func TestBNLoopsAsmMatchGo(t *testing.T) {
 				BNGradSums(s3[:c], s3[c:], x, g, nil, mean, invstd, rows, c, false)
 				BNGradSums(s4[:c], s4[c:], x, g, o, mean, invstd, rows, c, true)
 				gx, gxR = append([]float32(nil), gx0...), append([]float32(nil), gx0...)
-				BNGradInput(gx, x, g, nil, mean, invstd, scale, a, b, rows, c, false)
-				BNGradInput(gxR, x, g, o, mean, invstd, scale, a, b, rows, c, true)
+				BNGradInput(gx, x, g, nil, mean, invstd, scale, a, b, rows, c, false, false)
+				// set: gxR's old contents (not zeros) must not show
+				BNGradInput(gxR, x, g, o, mean, invstd, scale, a, b, rows, c, true, true)
+				gxZ := make([]float32, rows*c)
+				BNGradInput(gxZ, x, g, o, mean, invstd, scale, a, b, rows, c, true, false)
+				for i := range gxZ {
+					if math.Float32bits(gxZ[i]) != math.Float32bits(gxR[i]) {
+						t.Fatalf("BNGradInput set c=%d rows=%d asm=%v: [%d] %v, adding to zeros %v", c, rows, asm, i, gxR[i], gxZ[i])
+					}
+				}
 				return
 			}
 			a1, a2, a3, a4, a5, a6, a7, a8 := run(true)

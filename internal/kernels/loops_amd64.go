@@ -20,7 +20,7 @@ func bnGradSumsAVX2(gs, gd, x, gy, o, mean, invstd unsafe.Pointer, rows int, str
 func bnApplyAVX2(out, x, scale, shift unsafe.Pointer, rows, chunks, relu int)
 
 //go:noescape
-func bnGradInputAVX2(gx, x, gy, o, pc unsafe.Pointer, rows, chunks, relu int)
+func bnGradInputAVX2(gx, x, gy, o, pc unsafe.Pointer, rows, chunks, flags int)
 
 // bnAsm reports whether the AVX2 BatchNorm loops run.
 var bnAsm = hasAVX2
@@ -88,7 +88,7 @@ func bnApplyAsm(out, x, scale, shift []float32, rows, c int, relu bool) {
 		rows, c/8, b2i(relu))
 }
 
-func bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c int, relu bool) {
+func bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c int, relu, set bool) {
 	// per-channel operands interleaved per 8-channel chunk, so the loop
 	// walks one pointer
 	pc := make([]float32, 5*c)
@@ -102,7 +102,7 @@ func bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c in
 		op = unsafe.Pointer(&o[0])
 	}
 	bnGradInputAVX2(unsafe.Pointer(&gx[0]), unsafe.Pointer(&x[0]), unsafe.Pointer(&g[0]), op, unsafe.Pointer(&pc[0]),
-		rows, c/8, b2i(relu))
+		rows, c/8, b2i(relu)|b2i(set)<<1)
 }
 
 //go:noescape

@@ -51,7 +51,7 @@ func bnApplyAsm(out, x, scale, shift []float32, rows, c int, relu bool) {
 	panic("kernels: no assembly")
 }
 
-func bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c int, relu bool) {
+func bnGradInputAsm(gx, x, g, o, mean, invstd, scale, a, b []float32, rows, c int, relu, set bool) {
 	panic("kernels: no assembly")
 }
 

@@ -387,6 +387,57 @@ func (t *winoPlan) forTiles(cin, cout int, fn func(s *winoScratch, i int)) {
 // kernels that are used flipped and transposed (flipKernels): the input
 // gradient of the conv with those kernels.
 func (g *convGeom) winoConv(src, wd []float32, flip bool, dst []float32, acc bool, bias []float32) {
+	g.winoConvParts(onePart(src, g.c, false), wd, flip, onePart(dst, g.co, acc), bias)
+}
+
+// chanPart is one piece of a conv operand that is the concatenation of
+// tensors along the channel axis (Conv3DCat): data ([N,D,H,W,c]) holds the
+// operand's channels [off, off+c). For an output, acc adds to data instead
+// of writing it.
+type chanPart struct {
+	data   []float32
+	c, off int
+	acc    bool
+}
+
+func onePart(d []float32, c int, acc bool) []chanPart { return []chanPart{{data: d, c: c, acc: acc}} }
+
+// catParts is the input of a conv on the concatenation [a, b] (ca and cb
+// channels).
+func catParts(a []float32, ca int, b []float32, cb int) []chanPart {
+	return []chanPart{{data: a, c: ca}, {data: b, c: cb, off: ca}}
+}
+
+// winoInputParts writes the input transform of tile (n,z,y,x) of the
+// concatenation srcs into row j of v (point stride vs; as bfloat16 pairs
+// if pairs): each part's channels at their offset. The transforms are
+// per channel, so this is the transform of the concatenated tensor.
+func (g *convGeom) winoInputParts(s *winoScratch, srcs []chanPart, cin, n, z, y, x int, v []float32, j, vs int, pairs bool) {
+	for _, p := range srcs {
+		if pairs {
+			g.winoInputTile(s, p.data, p.c, n, z, y, x, nil, asPairs(v)[(j*cin+p.off)/2:], vs/2)
+		} else {
+			g.winoInputTile(s, p.data, p.c, n, z, y, x, v[j*cin+p.off:], nil, vs)
+		}
+	}
+}
+
+// winoOutputParts is winoOutputTile for an output split into parts: each
+// part's channels of the tile's points m (row start; point stride ms).
+func (g *convGeom) winoOutputParts(s *winoScratch, dsts []chanPart, n, z, y, x int, m []float32, ms int, bias []float32) {
+	for _, p := range dsts {
+		var bp []float32
+		if bias != nil {
+			bp = bias[p.off : p.off+p.c]
+		}
+		g.winoOutputTile(s, p.data, p.c, n, z, y, x, m[p.off:], ms, bp, p.acc)
+	}
+}
+
+// winoConvParts is winoConv with the input and the output each given as
+// channel parts (one part each: winoConv). Only the output parts listed
+// are written; they may leave channels out.
+func (g *convGeom) winoConvParts(srcs []chanPart, wd []float32, flip bool, dsts []chanPart, bias []float32) {
 	cin, cout := g.c, g.co
 	t := g.winoPlan(cin, cout)
 	np := t.np
@@ -397,7 +448,10 @@ func (g *convGeom) winoConv(src, wd []float32, flip bool, dst []float32, acc boo
 	// and the GEMMs read them in place: the same bits as converting a
 	// float32 V while packing, with half the memory traffic and no
 	// conversion pass. V's point stride is then t.vs/2 pairs.
-	pairs := winoPairs && packed[0].BF16() && cin%2 == 0
+	pairs := winoPairs && packed[0].BF16()
+	for _, p := range srcs {
+		pairs = pairs && p.c%2 == 0
+	}
 	vlen := np * t.vs
 	if pairs {
 		vlen /= 2
@@ -406,11 +460,7 @@ func (g *convGeom) winoConv(src, wd []float32, flip bool, dst []float32, acc boo
 	// on rows rows of v into m.
 	inTile := func(s *winoScratch, v []float32, i, j int) {
 		n, z, y, x := t.at(i)
-		if pairs {
-			g.winoInputTile(s, src, cin, n, z, y, x, nil, asPairs(v)[j*cin/2:], t.vs/2)
-		} else {
-			g.winoInputTile(s, src, cin, n, z, y, x, v[j*cin:], nil, t.vs)
-		}
+		g.winoInputParts(s, srcs, cin, n, z, y, x, v, j, t.vs, pairs)
 	}
 	mul := func(rows int, v []float32, xi int, m []float32) {
 		if pairs {
@@ -434,7 +484,7 @@ func (g *convGeom) winoConv(src, wd []float32, flip bool, dst []float32, acc boo
 		}()
 		t.forTiles(cin, cout, func(s *winoScratch, i int) {
 			n, z, y, x := t.at(i)
-			g.winoOutputTile(s, dst, cout, n, z, y, x, m[i*cout:], t.ms, bias, acc)
+			g.winoOutputParts(s, dsts, n, z, y, x, m[i*cout:], t.ms, bias)
 		})
 		return
 	}
@@ -453,7 +503,7 @@ func (g *convGeom) winoConv(src, wd []float32, flip bool, dst []float32, acc boo
 			}
 			for j := 0; j < nb; j++ {
 				n, z, y, x := t.at(i0 + j)
-				g.winoOutputTile(s, dst, cout, n, z, y, x, s.m[j*cout:], t.ms, bias, acc)
+				g.winoOutputParts(s, dsts, n, z, y, x, s.m[j*cout:], t.ms, bias)
 			}
 		}
 	})
@@ -462,6 +512,12 @@ func (g *convGeom) winoConv(src, wd []float32, flip bool, dst []float32, acc boo
 // winoWeightGrad adds the weight gradient of the Winograd-path conv of src
 // with output gradient gy to gw ([3,3,3,g.c,g.co]).
 func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
+	g.winoWeightGradParts(onePart(src, g.c, false), gy, gw)
+}
+
+// winoWeightGradParts is winoWeightGrad with the input given as channel
+// parts.
+func (g *convGeom) winoWeightGradParts(srcs []chanPart, gy, gw []float32) {
 	cin, cout := g.c, g.co
 	t := g.winoPlanMin(cin, cout, winoMinBlockGrad)
 	np := t.np
@@ -476,7 +532,7 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 		defer putBuf(q)
 		t.forTiles(cin, cout, func(s *winoScratch, i int) {
 			n, z, y, x := t.at(i)
-			g.winoInputTile(s, src, cin, n, z, y, x, v[i*cin:], nil, t.vs)
+			g.winoInputParts(s, srcs, cin, n, z, y, x, v, i, t.vs, false)
 			g.winoGradTile(s, gy, cout, n, z, y, x, q[i*cout:], t.ms)
 		})
 		func() {
@@ -510,7 +566,7 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 				nb := min(t.block, t.total-i0)
 				for j := 0; j < nb; j++ {
 					n, z, y, x := t.at(i0 + j)
-					g.winoInputTile(s, src, cin, n, z, y, x, s.v[j*cin:], nil, t.vs)
+					g.winoInputParts(s, srcs, cin, n, z, y, x, s.v, j, t.vs, false)
 					g.winoGradTile(s, gy, cout, n, z, y, x, s.m[j*cout:], t.ms)
 				}
 				for xi := 0; xi < np; xi++ {

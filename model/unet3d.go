@@ -223,16 +223,23 @@ func (m *UNet3D) runBlock(tp *autodiff.Tape, bl block, x *autodiff.Var, train, p
 	if prev {
 		tp.Recompute(x, c)
 	}
-	// BN + ReLU + dropout in one pass on arena tapes (the two ops elsewhere)
-	d = bl.bn.ForwardReLUDropout(tp, c, train, m.drop, bl.rng)
-	tp.FreeAfterBackwardOf(c, d)
-	tp.Free(c)
+	d = m.blockTail(tp, bl, c, train)
 	if input {
 		conv := bl.conv
 		tp.SetRecomputeOp(c, func(t *autodiff.Tape) *autodiff.Var { return conv.Forward(t, x) })
 		tp.Recompute(c, d)
 	}
 	return d, c
+}
+
+// blockTail is a block after its conv (output c): BN + ReLU + dropout, in
+// one pass on arena tapes (the ops elsewhere); c goes back to the pool
+// once the BatchNorm's backward has run.
+func (m *UNet3D) blockTail(tp *autodiff.Tape, bl block, c *autodiff.Var, train bool) *autodiff.Var {
+	d := bl.bn.ForwardReLUDropout(tp, c, train, m.drop, bl.rng)
+	tp.FreeAfterBackwardOf(c, d)
+	tp.Free(c)
+	return d
 }
 
 // runBlocks runs blocks on h; on a no-grad arena tape each intermediate is
@@ -336,17 +343,22 @@ func (m *UNet3D) ForwardLogits(tp *autodiff.Tape, x *autodiff.Var, train bool) (
 			tp.Free(u)
 			u = ub
 		}
-		h = tp.Concat(4, u, skips[i])
+		// the first conv reads [u, skip] without concatenating them
+		// (autodiff.Tape.Conv3DCat)
+		b0 := l.blocks[0]
+		c0 = tp.Conv3DCat(u, skips[i], b0.conv.W, b0.conv.B, b0.conv.Spec)
 		tp.Free(u, skips[i])
-		// (without the BatchNorm, u is the up-conv output:) the backward
-		// reads neither; Concat recomputes it
+		// (without the BatchNorm, u is the up-conv output:) the conv's
+		// backward recomputes it
 		tp.Release(u)
-		// the skip's remaining reader is its own BatchNorm+ReLU's backward
+		// and the skip; its other reader is its own BatchNorm+ReLU's backward
 		tp.Recompute(skips[i], skips[i])
-		cat := h
-		h, c0 = m.runBlocks(tp, l.blocks, h, train, true, false)
-		tp.FreeAfterBackwardOf(cat, c0)
-		tp.Free(cat)
+		d := m.blockTail(tp, b0, c0, train)
+		h, _ = m.runBlocks(tp, l.blocks[1:], d, train, true, false)
+		if h != d {
+			tp.Free(d)
+			tp.FreeAfterBackward(d)
+		}
 		tp.FreeAfterBackward(h)
 	}
 	out := m.final.Forward(tp, h)

@@ -170,7 +170,7 @@ func TestConv3DCatReleasedInputs(t *testing.T) {
 		gamma, beta := randVar(rng, 0.5, 1.5, 8), randVar(rng, -1, 1, 8)
 		st, st2 := NewBNState(8, 0.1, 1e-5), NewBNState(8, 0.1, 1e-5)
 		tp := NewArenaTape()
-		u := tp.BatchNorm(x, gamma, beta, st, true)       // its backward reads no output
+		u := tp.BatchNorm(x, gamma, beta, st, true)        // its backward reads no output
 		sk := tp.BatchNormReLU(x2, gamma, beta, st2, true) // its backward reads its output
 		y := tp.Conv3DCat(u, sk, w, nil, Same3D(1))
 		if release {

@@ -42,7 +42,7 @@ func BenchmarkStepAB(b *testing.B) {
 	if !ok {
 		b.Fatalf("FESS_AB_CONFIG=%q: no such configuration", cfgName)
 	}
-	defer func(v bool) { *tog = v }(*tog)
+	defer tog(true)
 	th := 2
 	tensor.SetThreads(th)
 	kernels.SetThreads(th)
@@ -85,14 +85,14 @@ func BenchmarkStepAB(b *testing.B) {
 		return time.Since(t0)
 	}
 	for _, v := range []bool{false, true} { // warm-up, both paths
-		*tog = v
+		tog(v)
 		step()
 	}
 	var off, on []float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		v := i%2 == 1
-		*tog = v
+		tog(v)
 		d := step().Seconds() * 1e3
 		if v {
 			on = append(on, d)

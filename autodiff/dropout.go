@@ -4,7 +4,6 @@ import (
 	"unsafe"
 
 	"github.com/fess-seg/fess/internal/kernels"
-	"github.com/fess-seg/fess/tensor"
 )
 
 // RNG is a counter-based random source for dropout: the mask of the k-th
@@ -40,7 +39,7 @@ func (tp *Tape) Dropout(x *Var, p float32, train bool, rng *RNG) *Var {
 	out := tp.alloc(x.Value.Shape...)
 	od := out.Data
 	keep := tp.allocBuf(len(xd))
-	tensor.Parallel(len(xd), 0, func(_, lo, hi int) {
+	parOwn(len(xd), 0, func(lo, hi int) {
 		k := keep[lo:hi]
 		for i := range k {
 			k[i] = 1
@@ -52,7 +51,7 @@ func (tp *Tape) Dropout(x *Var, p float32, train bool, rng *RNG) *Var {
 	})
 	return tp.result(out, func(g []float32) {
 		gx := x.grad()
-		tensor.Parallel(len(g), 0, func(_, lo, hi int) {
+		parOwn(len(g), 0, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				gx[i] += g[i] * keep[i]
 			}
@@ -76,7 +75,7 @@ func (tp *Tape) DropoutInPlace(x *Var, p float32, train bool, rng *RNG) *Var {
 	d := newDropDraw(p, rng)
 	xd := x.Value.Data
 	if !tp.needs(x) {
-		tensor.Parallel(len(xd), 0, func(_, lo, hi int) {
+		parOwn(len(xd), 0, func(lo, hi int) {
 			kernels.DropMask(xd[lo:hi], lo, d.key, d.th, d.s, false)
 		})
 		return x
@@ -116,7 +115,7 @@ func dropBits(tp *Tape, n int) []uint16 {
 // (one mask word each).
 func dropBlocks(n int, fn func(lo, hi int)) {
 	nb := (n + 15) / 16
-	tensor.Parallel(nb, 256, func(_, lo, hi int) { fn(lo*16, min(hi*16, n)) })
+	parOwn(nb, 256, func(lo, hi int) { fn(lo*16, min(hi*16, n)) })
 }
 
 // attach makes x's recomputation reapply the recorded mask and records

@@ -1,8 +1,11 @@
 package autodiff
 
+import "github.com/fess-seg/fess/tensor"
+
 // Toggles lets the A/B benchmarks (ab_bench_test.go, package
 // autodiff_test) switch the engine's optional paths between steps.
-var Toggles = map[string]*bool{
-	"convcat": &useConvCat,
-	"conv1":   &useConv1,
+var Toggles = map[string]func(on bool){
+	"convcat": func(on bool) { useConvCat = on },
+	"conv1":   func(on bool) { useConv1 = on },
+	"dynamic": func(on bool) { tensor.SetDynamic(on) },
 }

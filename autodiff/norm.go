@@ -134,7 +134,7 @@ func (tp *Tape) batchNormDrop(x, gamma, beta *Var, st *BNState, train, relu bool
 	}
 	var bits []uint16 // the dropout's mask record, when a backward will run
 	if drop == nil {
-		tensor.Parallel(m, 512, func(_, lo, hi int) {
+		parOwn(m, 512, func(lo, hi int) {
 			kernels.BNApply(od[lo*c:hi*c], xd[lo*c:hi*c], scale, shift, hi-lo, c, relu)
 		})
 	} else {
@@ -146,7 +146,7 @@ func (tp *Tape) batchNormDrop(x, gamma, beta *Var, st *BNState, train, relu bool
 		unit := 16 / gcd(16, c) * c
 		blk := unit * max(1, 8192/unit)
 		units := (n + unit - 1) / unit
-		tensor.Parallel(units, max(1, 4096/unit), func(_, lo, hi int) {
+		parOwn(units, max(1, 4096/unit), func(lo, hi int) {
 			end := min(hi*unit, n)
 			for e0 := lo * unit; e0 < end; e0 += blk {
 				e1 := min(e0+blk, end)
@@ -197,7 +197,7 @@ func (tp *Tape) batchNormDrop(x, gamma, beta *Var, st *BNState, train, relu bool
 		// only here) is written, not added to zeros
 		gx, set := x.gradFresh()
 		if !train {
-			tensor.Parallel(m, 512, func(_, lo, hi int) {
+			parOwn(m, 512, func(lo, hi int) {
 				for r := lo; r < hi; r++ {
 					gr, xg, or := g[r*c:(r+1)*c], gx[r*c:(r+1)*c], od[r*c:(r+1)*c]
 					for j := range gr {
@@ -222,7 +222,7 @@ func (tp *Tape) batchNormDrop(x, gamma, beta *Var, st *BNState, train, relu bool
 			a[j] = float32(sums[j] / float64(m))
 			bb[j] = float32(dots[j] / float64(m))
 		}
-		tensor.Parallel(m, 512, func(_, lo, hi int) {
+		parOwn(m, 512, func(lo, hi int) {
 			var o []float32
 			if relu {
 				o = od[lo*c : hi*c]
@@ -234,7 +234,7 @@ func (tp *Tape) batchNormDrop(x, gamma, beta *Var, st *BNState, train, relu bool
 		// the output from the input, as computed above (Tape.Recompute)
 		res.remat = func(dst []float32) {
 			xv, done := valueOf(x)
-			tensor.Parallel(m, 512, func(_, lo, hi int) {
+			parOwn(m, 512, func(lo, hi int) {
 				kernels.BNApply(dst[lo*c:hi*c], xv[lo*c:hi*c], scale, shift, hi-lo, c, relu)
 			})
 			done()

@@ -38,7 +38,7 @@ func (tp *Tape) MaxPool3D(x *Var, k int) *Var {
 			}
 		}
 		sy, sz := w*c, h*w*c
-		tensor.Parallel(n*od*oh, 16, func(_, lo, hi int) {
+		parOwn(n*od*oh, 16, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
 				oy, oz, nn := r%oh, r/oh%od, r/(oh*od)
 				base := (nn*d+2*oz)*sz + 2*oy*sy
@@ -53,7 +53,7 @@ func (tp *Tape) MaxPool3D(x *Var, k int) *Var {
 	}
 	arg := make([]int32, len(out.Data))
 	rows := n * od * oh * ow
-	tensor.Parallel(rows, 256, func(_, lo, hi int) {
+	parOwn(rows, 256, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			ox := r % ow
 			t := r / ow
@@ -87,7 +87,7 @@ func (tp *Tape) MaxPool3D(x *Var, k int) *Var {
 // scatterArg adds each output gradient to the input its maximum came from.
 // Windows are disjoint, so each input gets at most one contribution.
 func scatterArg(gx, g []float32, arg []int32) {
-	tensor.Parallel(len(g), 0, func(_, lo, hi int) {
+	parOwn(len(g), 0, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			gx[arg[i]] += g[i]
 		}

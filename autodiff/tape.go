@@ -139,6 +139,19 @@ func (v *Var) gradFresh() ([]float32, bool) {
 	return v.Grad.Data, true
 }
 
+// parOwn runs fn over [0,n) in parallel for loops whose ranges write only
+// their own outputs: in chunks of at least grain iterations (4096 if
+// grain <= 0) and about an eighth of a worker's share, handed to workers
+// as they free up (tensor.ParallelDynamic). The results are those of
+// tensor.Parallel bit for bit.
+func parOwn(n, grain int, fn func(lo, hi int)) {
+	if grain <= 0 {
+		grain = 4096
+	}
+	chunk := max(grain, n/(8*tensor.Threads()))
+	tensor.ParallelDynamic(n, chunk, func(_, lo, hi int) { fn(lo, hi) })
+}
+
 type record struct {
 	out  *Var              // nil for a rematerialisation hook (Recompute)
 	back func(g []float32) // g: the output's gradient

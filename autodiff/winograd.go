@@ -370,15 +370,47 @@ func (g *convGeom) winoGradTile(s *winoScratch, gy []float32, cout, n, z, y, x i
 }
 
 // forTiles runs fn over tiles [0, t.total) in parallel, each worker with
-// its own scratch.
+// its own scratch. fn writes only tile i's own rows and outputs, so the
+// tiles are handed out dynamically (tensor.ParallelDynamic), in runs of
+// at least 16.
 func (t *winoPlan) forTiles(cin, cout int, fn func(s *winoScratch, i int)) {
-	tensor.Parallel(t.total, 16, func(_, lo, hi int) {
-		s := newWinoScratch(t, cin, cout, false)
-		defer s.free()
+	ws := newWorkerScratch(t, cin, cout, false)
+	defer ws.free()
+	chunk := max(16, t.total/(8*tensor.Threads()))
+	tensor.ParallelDynamic(t.total, chunk, func(w, lo, hi int) {
+		s := ws.get(w)
 		for i := lo; i < hi; i++ {
 			fn(s, i)
 		}
 	})
+}
+
+// workerScratch holds one winoScratch per worker of a dynamic loop,
+// created on a worker's first range.
+type workerScratch struct {
+	t         *winoPlan
+	cin, cout int
+	blocks    bool
+	s         []*winoScratch
+}
+
+func newWorkerScratch(t *winoPlan, cin, cout int, blocks bool) *workerScratch {
+	return &workerScratch{t: t, cin: cin, cout: cout, blocks: blocks, s: make([]*winoScratch, tensor.Threads())}
+}
+
+func (ws *workerScratch) get(w int) *winoScratch {
+	if ws.s[w] == nil {
+		ws.s[w] = newWinoScratch(ws.t, ws.cin, ws.cout, ws.blocks)
+	}
+	return ws.s[w]
+}
+
+func (ws *workerScratch) free() {
+	for _, s := range ws.s {
+		if s != nil {
+			s.free()
+		}
+	}
 }
 
 // winoConv computes dst (+= if acc) the same-padded stride-1 3×3×3
@@ -476,7 +508,7 @@ func (g *convGeom) winoConvParts(srcs []chanPart, wd []float32, flip bool, dsts 
 		t.forTiles(cin, cout, func(s *winoScratch, i int) { inTile(s, v, i, i) })
 		func() {
 			defer sgemmSerial(tensor.Chunks(np, 1))()
-			tensor.Parallel(np, 1, func(_, lo, hi int) {
+			tensor.ParallelDynamic(np, 1, func(_, lo, hi int) { // each point writes its own M
 				for xi := lo; xi < hi; xi++ {
 					mul(t.total, v, xi, m)
 				}
@@ -489,9 +521,12 @@ func (g *convGeom) winoConvParts(srcs []chanPart, wd []float32, flip bool, dsts 
 		return
 	}
 	defer sgemmSerial(tensor.Chunks(t.blocks, 1))()
-	tensor.Parallel(t.blocks, 1, func(_, lo, hi int) {
-		s := newWinoScratch(&t, cin, cout, true)
-		defer s.free()
+	// each block writes only its tiles' outputs: blocks are handed out
+	// dynamically
+	ws := newWorkerScratch(&t, cin, cout, true)
+	defer ws.free()
+	tensor.ParallelDynamic(t.blocks, 1, func(w, lo, hi int) {
+		s := ws.get(w)
 		for blk := lo; blk < hi; blk++ {
 			i0 := blk * t.block
 			nb := min(t.block, t.total-i0)
@@ -537,7 +572,7 @@ func (g *convGeom) winoWeightGradParts(srcs []chanPart, gy, gw []float32) {
 		})
 		func() {
 			defer sgemmSerial(tensor.Chunks(np, 1))()
-			tensor.Parallel(np, 1, func(_, lo, hi int) {
+			tensor.ParallelDynamic(np, 1, func(_, lo, hi int) { // each point writes its own du
 				for xi := lo; xi < hi; xi++ {
 					kernels.Sgemm(true, false, cin, cout, t.total, 1, v[xi*t.vs:], cin,
 						q[xi*t.ms:], cout, 0, du[xi*ds:xi*ds+P], cout)

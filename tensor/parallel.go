@@ -66,3 +66,59 @@ func Chunks(n, grain int) int {
 	}
 	return p
 }
+
+// useDynamic enables ParallelDynamic's dynamic hand-out (else it is
+// Parallel); a variable so benchmarks can compare the two.
+var useDynamic atomic.Bool
+
+func init() { useDynamic.Store(true) }
+
+// SetDynamic switches ParallelDynamic between handing out chunks as
+// workers free up (on, the default) and Parallel's fixed split, and
+// returns the old setting. For A/B benchmarks.
+func SetDynamic(on bool) bool { return useDynamic.Swap(on) }
+
+// ParallelDynamic calls fn(worker, lo, hi) for consecutive ranges of
+// [0,n) of chunk iterations each (the last may be shorter), handing the
+// next range to whichever of the Threads() workers is free first: a
+// worker slowed down (another process on its core, a slower share of the
+// work) takes fewer chunks instead of holding the others up. A worker may
+// get several ranges, in increasing order, and worker numbers are in
+// [0, Threads()). Which worker runs which range depends on timing, so fn
+// must write only outputs that belong to its range (no per-worker partial
+// sums): then the results are the same bits as with Parallel.
+func ParallelDynamic(n, chunk int, fn func(worker, lo, hi int)) {
+	if chunk < 1 {
+		chunk = 1
+	}
+	nc := (n + chunk - 1) / chunk
+	p := min(Threads(), nc)
+	if p <= 1 || !useDynamic.Load() {
+		Parallel(nc, 1, func(w, lo, hi int) {
+			if lo < hi {
+				fn(w, lo*chunk, min(hi*chunk, n))
+			}
+		})
+		return
+	}
+	var next atomic.Int64
+	run := func(w int) {
+		for {
+			c := int(next.Add(1) - 1)
+			if c >= nc {
+				return
+			}
+			fn(w, c*chunk, min((c+1)*chunk, n))
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < p; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run(w)
+		}()
+	}
+	run(0)
+	wg.Wait()
+}

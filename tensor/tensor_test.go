@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/fess-seg/fess/errs"
@@ -169,3 +170,46 @@ func TestDecodeHugeShape(t *testing.T) {
 }
 
 func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
+
+// TestParallelDynamic: every index of [0,n) is visited once, by ranges of
+// chunk iterations (the last shorter) in increasing order per worker, with
+// worker numbers below Threads(), dynamic and static.
+func TestParallelDynamic(t *testing.T) {
+	defer SetThreads(SetThreads(3))
+	defer SetDynamic(SetDynamic(true))
+	for _, dyn := range []bool{true, false} {
+		SetDynamic(dyn)
+		for _, c := range []struct{ n, chunk int }{{0, 4}, {1, 4}, {10, 3}, {1000, 7}, {64, 64}, {65, 64}, {5, 0}} {
+			seen := make([]int32, c.n)
+			last := make([]int, Threads())
+			for i := range last {
+				last[i] = -1
+			}
+			var mu sync.Mutex
+			ParallelDynamic(c.n, c.chunk, func(w, lo, hi int) {
+				mu.Lock()
+				defer mu.Unlock()
+				if w < 0 || w >= Threads() {
+					t.Errorf("worker %d", w)
+					return
+				}
+				ch := max(c.chunk, 1)
+				if lo%ch != 0 || hi <= lo || (hi != c.n && (hi-lo)%ch != 0) || (dyn && hi-lo > ch) {
+					t.Errorf("dynamic %v n %d chunk %d: range [%d,%d)", dyn, c.n, c.chunk, lo, hi)
+				}
+				if lo <= last[w] {
+					t.Errorf("worker %d: range [%d,%d) after one ending at %d", w, lo, hi, last[w])
+				}
+				last[w] = hi - 1
+				for i := lo; i < hi; i++ {
+					seen[i]++
+				}
+			})
+			for i, s := range seen {
+				if s != 1 {
+					t.Fatalf("dynamic %v n %d chunk %d: index %d visited %d times", dyn, c.n, c.chunk, i, s)
+				}
+			}
+		}
+	}
+}

@@ -657,9 +657,15 @@ func (tp *Tape) ConvTranspose3D(x, w, b *Var, spec ConvSpec) *Var {
 		}
 	}
 	g.d, g.h, g.w = outSz[0], outSz[1], outSz[2]
-	out := tp.alloc(g.n, g.d, g.h, g.w, cout)
-	T, nt := g.tiles()
-	colAdjoint(&g, x.Value.Data, w.Value.Data, out.Data, T, tensor.Chunks(nt, 1), true)
+	var out *tensor.Tensor
+	if g.up2Direct() {
+		out = tp.allocFull(g.n, g.d, g.h, g.w, cout)
+		g.up2(x.Value.Data, w.Value.Data, out.Data)
+	} else {
+		out = tp.alloc(g.n, g.d, g.h, g.w, cout)
+		T, nt := g.tiles()
+		colAdjoint(&g, x.Value.Data, w.Value.Data, out.Data, T, tensor.Chunks(nt, 1), true)
+	}
 	if b != nil {
 		od := out.Data
 		tensor.Parallel(len(od)/cout, 1024, func(_, lo, hi int) {
@@ -669,4 +675,58 @@ func (tp *Tape) ConvTranspose3D(x, w, b *Var, spec ConvSpec) *Var {
 	return tp.result(out, func(gy []float32) {
 		convBackward(&g, x, w, b, gy, true)
 	}, x, w, b)
+}
+
+// useUp2 enables up2 (a variable so the tests and the A/B benchmark
+// compare it with colAdjoint).
+var useUp2 = true
+
+// up2MinW is the shortest input row up2 takes: its GEMMs have one row per
+// input voxel of a row.
+const up2MinW = 16
+
+// up2Direct reports whether g (the adjoint geometry of a transposed conv)
+// is the U-Net's up-sampling, kernel 2 and stride 2 without padding, with
+// input rows of at least up2MinW voxels.
+func (g *convGeom) up2Direct() bool {
+	return useUp2 && g.k == [3]int{2, 2, 2} && g.s == [3]int{2, 2, 2} && g.p == [3]int{} &&
+		g.d == 2*g.od && g.h == 2*g.oh && g.w == 2*g.ow && g.ow >= up2MinW
+}
+
+// up2 writes the kernel-2 stride-2 transposed conv of x ([N,od,oh,ow,ci],
+// ci = g.co) with w ([2,2,2,co,ci], co = g.c) to out ([N,2od,2oh,2ow,co]),
+// without bias, straight from the GEMMs. For a row of input voxels (fixed
+// n, z, y) and a tap pair (kz, ky), the outputs of taps kx = 0, 1 of
+// consecutive voxels are consecutive in out's row (2z+kz, 2y+ky): one GEMM
+// of the row's voxels (ow × ci) by the pair's kernels (ci × 2co, packed
+// once) writes that output row whole. colAdjoint's GEMM writes every tap
+// to an im2col-shaped buffer that col2im then copies into out: the same
+// sums (each output is one row-times-column product), with two more passes
+// over an output-sized buffer.
+func (g *convGeom) up2(x, wd, out []float32) {
+	ci, co, W := g.co, g.c, g.ow
+	n2 := 2 * co
+	psz := kernels.PackBSize(ci, n2)
+	pk := getBufDirty(4 * psz)
+	defer putBuf(pk)
+	bt := getBufDirty(ci * n2)
+	var packed [4]kernels.PackedB
+	for t := 0; t < 4; t++ {
+		// the pair's rows of w, [(kx, o)][ci], as [ci][(kx, o)]
+		transposeBlocked(bt, wd[t*n2*ci:(t+1)*n2*ci], n2, ci)
+		packed[t] = kernels.PackB(pk[t*psz:(t+1)*psz], bt, n2, ci, n2)
+	}
+	putBuf(bt)
+	rows := g.n * g.od * g.oh
+	parOwn(rows, 1, func(lo, hi int) { // (SgemmPacked runs on the calling goroutine)
+		for r := lo; r < hi; r++ {
+			n, z, y := r/(g.od*g.oh), r/g.oh%g.od, r%g.oh
+			a := x[r*W*ci : (r+1)*W*ci]
+			for t := 0; t < 4; t++ {
+				iz, iy := 2*z+t/2, 2*y+t%2
+				c := out[((n*g.d+iz)*g.h+iy)*g.w*co:][:g.w*co]
+				kernels.SgemmPacked(W, 1, a, ci, packed[t], 0, c, n2)
+			}
+		}
+	})
 }

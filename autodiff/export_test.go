@@ -8,4 +8,5 @@ var Toggles = map[string]func(on bool){
 	"convcat": func(on bool) { useConvCat = on },
 	"conv1":   func(on bool) { useConv1 = on },
 	"dynamic": func(on bool) { tensor.SetDynamic(on) },
+	"up2":     func(on bool) { useUp2 = on },
 }

@@ -9,4 +9,11 @@ var Toggles = map[string]func(on bool){
 	"conv1":   func(on bool) { useConv1 = on },
 	"dynamic": func(on bool) { tensor.SetDynamic(on) },
 	"up2":     func(on bool) { useUp2 = on },
+	// off: the 1 MiB Winograd block budget of earlier sessions
+	"block": func(on bool) {
+		winoBlockBytes = 1 << 20
+		if on {
+			winoBlockBytes = 5 << 19
+		}
+	},
 }

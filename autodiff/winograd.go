@@ -80,9 +80,13 @@ var winoMinC = 4
 
 // winoBlockBytes bounds one worker's V and M (or V and Q) buffers on the
 // blocked schedule; winoWholeBytes bounds all of V and M on the whole
-// schedule (see winoPlan).
+// schedule (see winoPlan). 2.5 MiB, more than the development machine's
+// 1 MiB L2 per core: the longer GEMMs (36 rows instead of 12 on the
+// reference network's 32-channel 64³ level) gain more than the L3 traffic
+// costs (A/B, F(4,3): config s 0.88–0.98, c 0.89, b 0.97 of the step at
+// 1 MiB; 4 MiB was faster on c, slower on s).
 var (
-	winoBlockBytes = 1 << 20
+	winoBlockBytes = 5 << 19
 	winoWholeBytes = 24 << 20
 	// winoWholeMaxBytes bounds V and M on the whole schedule where the
 	// kernels outweigh them (see winoPlan).

@@ -9,6 +9,13 @@ var Toggles = map[string]func(on bool){
 	"conv1":   func(on bool) { useConv1 = on },
 	"dynamic": func(on bool) { tensor.SetDynamic(on) },
 	"up2":     func(on bool) { useUp2 = on },
+	// off: the whole schedule by size alone
+	"wholetiles": func(on bool) {
+		winoWholeMaxTiles = 1 << 40
+		if on {
+			winoWholeMaxTiles = 256
+		}
+	},
 	// off: the 1 MiB Winograd block budget of earlier sessions
 	"block": func(on bool) {
 		winoBlockBytes = 1 << 20

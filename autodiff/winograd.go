@@ -91,6 +91,13 @@ var (
 	// winoWholeMaxBytes bounds V and M on the whole schedule where the
 	// kernels outweigh them (see winoPlan).
 	winoWholeMaxBytes = 256 << 20
+	// winoWholeMaxTiles bounds the tiles of a volume that takes the whole
+	// schedule for its size alone: with more, blocks of a hundred tiles
+	// and more keep V and M in cache instead of sweeping all of them three
+	// times (config a's 32³ level, 1024 tiles of 8 channels in 14 MB: the
+	// step 0.78 of the whole schedule's, A/B); with fewer (config b's 16³
+	// decoder conv, 64 tiles in 11 MB), blocks would be short.
+	winoWholeMaxTiles = 256
 )
 
 // winoMinBlock is the fewest tiles per block where the volume has them: the
@@ -163,7 +170,7 @@ func (g *convGeom) winoPlanMin(cin, cout, minBlock int) winoPlan {
 	t.tz, t.ty, t.tx = (g.od+t.m-1)/t.m, (g.oh+t.m-1)/t.m, (g.ow+t.m-1)/t.m
 	t.total = g.n * t.tz * t.ty * t.tx
 	perTile := t.np * 4 * (cin + cout)
-	if t.total*perTile <= winoWholeBytes {
+	if t.total*perTile <= winoWholeBytes && t.total <= winoWholeMaxTiles {
 		t.whole, t.block, t.blocks = true, t.total, 1
 	} else {
 		b := max(winoBlockBytes/perTile, minBlock)

@@ -1,6 +1,9 @@
 package autodiff
 
-import "github.com/fess-seg/fess/tensor"
+import (
+	"github.com/fess-seg/fess/internal/workers"
+	"github.com/fess-seg/fess/tensor"
+)
 
 // Toggles lets the A/B benchmarks (ab_bench_test.go, package
 // autodiff_test) switch the engine's optional paths between steps.
@@ -9,6 +12,7 @@ var Toggles = map[string]func(on bool){
 	"conv1":   func(on bool) { useConv1 = on },
 	"dynamic": func(on bool) { tensor.SetDynamic(on) },
 	"up2":     func(on bool) { useUp2 = on },
+	"spin":    func(on bool) { workers.SetEnabled(on) },
 	// off: the whole schedule by size alone
 	"wholetiles": func(on bool) {
 		winoWholeMaxTiles = 1 << 40

@@ -2,8 +2,9 @@ package tensor
 
 import (
 	"runtime"
-	"sync"
 	"sync/atomic"
+
+	"github.com/fess-seg/fess/internal/workers"
 )
 
 var threads atomic.Int64
@@ -39,17 +40,9 @@ func Parallel(n, grain int, fn func(worker, lo, hi int)) {
 		}
 		return
 	}
-	var wg sync.WaitGroup
-	for w := 1; w < p; w++ {
-		lo, hi := w*n/p, (w+1)*n/p
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(w, lo, hi)
-		}()
-	}
-	fn(0, 0, n/p)
-	wg.Wait()
+	// chunk 0 on the caller, the others on the spinning helpers
+	// (internal/workers)
+	workers.Run(p, func(w int) { fn(w, w*n/p, (w+1)*n/p) })
 }
 
 // Chunks returns how many chunks Parallel(n, grain, ·) uses.
@@ -111,14 +104,5 @@ func ParallelDynamic(n, chunk int, fn func(worker, lo, hi int)) {
 			fn(w, c*chunk, min((c+1)*chunk, n))
 		}
 	}
-	var wg sync.WaitGroup
-	for w := 1; w < p; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run(w)
-		}()
-	}
-	run(0)
-	wg.Wait()
+	workers.Run(p, run)
 }

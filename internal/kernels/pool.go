@@ -3,6 +3,8 @@ package kernels
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/fess-seg/fess/internal/workers"
 )
 
 // Parallel regions run on a small set of long-lived helper goroutines, so
@@ -17,6 +19,7 @@ import (
 // then reports done to the job's WaitGroup.
 type task interface {
 	worker(done bool)
+	workers.Sharer // SharedWork: worker(false), for the spinning helpers
 }
 
 var (
@@ -48,7 +51,15 @@ func ensureHelpers(n int) {
 // runParallel runs t on up to nt goroutines: the caller and as many as
 // nt-1 idle helpers. wg must be the job's WaitGroup, which t.worker(true)
 // marks done.
+//
+// With the spinning helpers on (internal/workers, the default) the job
+// goes to those instead: they pick it up at once, where these helpers,
+// asleep on the channel between jobs, had to be woken first.
 func runParallel(t task, nt int, wg *sync.WaitGroup) {
+	if nt > 1 && workers.Enabled() {
+		workers.Share(nt, t)
+		return
+	}
 	if nt > 1 {
 		ensureHelpers(nt - 1)
 		for w := 1; w < nt; w++ {
@@ -63,3 +74,8 @@ func runParallel(t task, nt int, wg *sync.WaitGroup) {
 	t.worker(false)
 	wg.Wait()
 }
+
+func (j *gemmJob) SharedWork()   { j.worker(false) }
+func (j *bf16Job) SharedWork()   { j.worker(false) }
+func (j *dotJob) SharedWork()    { j.worker(false) }
+func (j *kSplitJob) SharedWork() { j.worker(false) }

@@ -95,7 +95,7 @@ var (
 	// schedule for its size alone: with more, blocks of a hundred tiles
 	// and more keep V and M in cache instead of sweeping all of them three
 	// times (config a's 32³ level, 1024 tiles of 8 channels in 14 MB: the
-	// step 0.78 of the whole schedule's, A/B); with fewer (config b's 16³
+	// step 0.83 of the whole schedule's, A/B); with fewer (config b's 16³
 	// decoder conv, 64 tiles in 11 MB), blocks would be short.
 	winoWholeMaxTiles = 256
 )

@@ -244,3 +244,56 @@ func TestUp2MatchesColAdjoint(t *testing.T) {
 		t.Fatal("the test geometry does not take up2")
 	}
 }
+
+// TestWeightCache: a conv's forward reuses its weights' cached kernel
+// transform while they are unchanged, with the uncached result's bits,
+// and transforms them again once one weight changes in place (and in each
+// precision separately).
+func TestWeightCache(t *testing.T) {
+	defer forceWinograd(4)()
+	defer func() { useUCache = true }()
+	FlushWeightCache()
+	rng := rand.New(rand.NewPCG(3, 4))
+	x := randVar(rng, -1, 1, 1, 6, 7, 8, 8)
+	w := randVar(rng, -0.5, 0.5, 3, 3, 3, 8, 16)
+	fwd := func(cache bool) []float32 {
+		useUCache = cache
+		return NewTape().Conv3D(x, w, nil, Same3D(1)).Value.Data
+	}
+	same := func(what string, a, b []float32) {
+		t.Helper()
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Fatalf("%s: [%d] %v, uncached %v", what, i, a[i], b[i])
+			}
+		}
+	}
+	hits := func() int { uCache.Lock(); defer uCache.Unlock(); return uCache.hits }
+	ref := fwd(false)
+	h0 := hits()
+	same("first call", fwd(true), ref)
+	same("second call", fwd(true), ref)
+	if hits() != h0+1 {
+		t.Fatalf("%d cache hits over two calls, want 1", hits()-h0)
+	}
+	w.Value.Data[5] += 0.25 // in place, as an optimiser step does
+	ref2 := fwd(false)
+	h1 := hits()
+	same("after the weights changed", fwd(true), ref2)
+	if hits() != h1 {
+		t.Fatal("a changed weight was served from the cache")
+	}
+	if kernels.HasBF16() {
+		if err := kernels.SetPrecision(kernels.BF16); err != nil {
+			t.Fatal(err)
+		}
+		refB := fwd(false)
+		h2 := hits()
+		same("bf16", fwd(true), refB)
+		if hits() != h2 {
+			t.Fatal("the float32 transform was served in bf16 precision")
+		}
+		kernels.SetPrecision(kernels.FP32)
+	}
+	FlushWeightCache()
+}

@@ -13,6 +13,7 @@ var Toggles = map[string]func(on bool){
 	"dynamic": func(on bool) { tensor.SetDynamic(on) },
 	"up2":     func(on bool) { useUp2 = on },
 	"spin":    func(on bool) { workers.SetEnabled(on) },
+	"ucache":  func(on bool) { useUCache = on },
 	// off: the whole schedule by size alone
 	"wholetiles": func(on bool) {
 		winoWholeMaxTiles = 1 << 40

@@ -484,8 +484,16 @@ func (g *convGeom) winoConvParts(srcs []chanPart, wd []float32, flip bool, dsts 
 	cin, cout := g.c, g.co
 	t := g.winoPlan(cin, cout)
 	np := t.np
-	pu, packed := winoPackedWeights(t.m, np, wd, flip, cin, cout)
-	defer putBuf(pu)
+	var packed []kernels.PackedB
+	if flip {
+		pu, p := winoPackedWeights(t.m, np, wd, flip, cin, cout)
+		defer putBuf(pu)
+		packed = p
+	} else {
+		p, release := cachedPackedWeights(t.m, np, wd, cin, cout)
+		defer release()
+		packed = p
+	}
 	// In BF16 precision with an even channel count the input transform
 	// rounds V to bfloat16 pairs itself (kernels.WinoInBF16, Wino4InBF16)
 	// and the GEMMs read them in place: the same bits as converting a

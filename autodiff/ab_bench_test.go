@@ -1,7 +1,6 @@
 package autodiff_test
 
 import (
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -50,15 +49,7 @@ func BenchmarkStepAB(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	x := tensor.New(c.N, c.S, c.S, c.S, 1)
-	y := tensor.New(c.N, c.S, c.S, c.S, 1)
-	for i := range x.Data {
-		x.Data[i] = float32(rng.NormFloat64())
-		if rng.Float64() > 0.5 {
-			y.Data[i] = 1
-		}
-	}
+	x, y := c.Batch()
 	xv, yv := autodiff.Const(x), autodiff.Const(y)
 	params := m.Params()
 	opt := optim.NewAdam(1e-4)

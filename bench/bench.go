@@ -241,6 +241,22 @@ type Result struct {
 	GoSysMiB     float64 `json:"go_sys_mib"`
 }
 
+// Batch returns configuration c's input batch (standard normal voxels)
+// and target (each voxel 1 with probability 1/2), [N,S,S,S,1], the same
+// on every call.
+func (c Config) Batch() (x, y *tensor.Tensor) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x = tensor.New(c.N, c.S, c.S, c.S, 1)
+	y = tensor.New(c.N, c.S, c.S, c.S, 1)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+		if rng.Float64() > 0.5 {
+			y.Data[i] = 1
+		}
+	}
+	return x, y
+}
+
 // Run builds configuration c's network and inputs and times it.
 func Run(c Config, o Options) (*Result, error) {
 	if o.Iters < 1 {
@@ -258,15 +274,7 @@ func Run(c Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	x := tensor.New(c.N, c.S, c.S, c.S, 1)
-	y := tensor.New(c.N, c.S, c.S, c.S, 1)
-	for i := range x.Data {
-		x.Data[i] = float32(rng.NormFloat64())
-		if rng.Float64() > 0.5 {
-			y.Data[i] = 1
-		}
-	}
+	x, y := c.Batch()
 	xv, yv := autodiff.Const(x), autodiff.Const(y)
 	params := m.Params()
 	np := 0

@@ -502,6 +502,14 @@ func convBackward(g *convGeom, x, w, b *Var, gy []float32, transposed bool) {
 	}
 }
 
+// inputGradGeom is the geometry of the forward conv that computes a
+// stride-1 conv's input gradient: from gy (g's output, g.co channels) to
+// g's input (g.c channels), with the flipped kernel and padding k−1−p.
+func (g *convGeom) inputGradGeom() convGeom {
+	return convGeom{n: g.n, d: g.od, h: g.oh, w: g.ow, c: g.co, k: g.k, s: [3]int{1, 1, 1},
+		p: [3]int{g.k[0] - 1 - g.p[0], g.k[1] - 1 - g.p[1], g.k[2] - 1 - g.p[2]}, od: g.d, oh: g.h, ow: g.w, co: g.c}
+}
+
 // inputGradAsConv computes dX += (dX = unless acc) the input gradient of a stride-1 conv as a
 // forward conv of gy with the kernel flipped in space and transposed in
 // channels, padding k−1−p:
@@ -512,9 +520,7 @@ func convBackward(g *convGeom, x, w, b *Var, gy []float32, transposed bool) {
 // and no col2im scatter.
 func inputGradAsConv(g *convGeom, gy, wd, gx []float32, acc bool) {
 	ci, co := g.c, g.co
-	kd, kh, kw := g.k[0], g.k[1], g.k[2]
-	g2 := convGeom{n: g.n, d: g.od, h: g.oh, w: g.ow, c: co, k: g.k, s: [3]int{1, 1, 1},
-		p: [3]int{kd - 1 - g.p[0], kh - 1 - g.p[1], kw - 1 - g.p[2]}, od: g.d, oh: g.h, ow: g.w, co: ci}
+	g2 := g.inputGradGeom()
 	if g2.winograd() {
 		// the kernel transform reads the flipped kernels from wd itself
 		g2.winoConv(gy, wd, true, gx, acc, nil)

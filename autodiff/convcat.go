@@ -92,8 +92,7 @@ func catInputGrad(g *convGeom, gy, wd []float32, a, b *Var) {
 			dsts = append(dsts, chanPart{data: d, c: p.c, off: p.off, acc: !fresh})
 		}
 	}
-	g2 := convGeom{n: g.n, d: g.od, h: g.oh, w: g.ow, c: g.co, k: g.k, s: [3]int{1, 1, 1},
-		p: [3]int{g.k[0] - 1 - g.p[0], g.k[1] - 1 - g.p[1], g.k[2] - 1 - g.p[2]}, od: g.d, oh: g.h, ow: g.w, co: g.c}
+	g2 := g.inputGradGeom()
 	if g2.winograd() {
 		g2.winoConvParts(onePart(gy, g.co, false), wd, true, dsts, nil)
 		return

@@ -145,11 +145,16 @@ func (v *Var) gradFresh() ([]float32, bool) {
 // as they free up (tensor.ParallelDynamic). The results are those of
 // tensor.Parallel bit for bit.
 func parOwn(n, grain int, fn func(lo, hi int)) {
+	tensor.ParallelDynamic(n, ownChunk(n, grain), func(_, lo, hi int) { fn(lo, hi) })
+}
+
+// ownChunk is parOwn's chunk: at least grain iterations (4096 if grain <=
+// 0), about an eighth of a worker's share of n.
+func ownChunk(n, grain int) int {
 	if grain <= 0 {
 		grain = 4096
 	}
-	chunk := max(grain, n/(8*tensor.Threads()))
-	tensor.ParallelDynamic(n, chunk, func(_, lo, hi int) { fn(lo, hi) })
+	return max(grain, n/(8*tensor.Threads()))
 }
 
 type record struct {

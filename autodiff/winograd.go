@@ -164,17 +164,23 @@ func (g *convGeom) winoTile() int {
 	return 2
 }
 
-func (g *convGeom) winoPlan(cin, cout int) winoPlan { return g.winoPlanMin(cin, cout, winoMinBlock) }
+func (g *convGeom) winoPlan(cin, cout int) winoPlan { return g.winoPlanFor(cin, cout, false) }
 
-// winoPlanMin is winoPlan with blocks of at least minBlock tiles.
-func (g *convGeom) winoPlanMin(cin, cout, minBlock int) winoPlan {
+// winoPlanFor is winoPlan for the forward and input gradient (grad false)
+// or the weight gradient (grad true: blocks of at least winoMinBlockGrad
+// tiles, and the whole schedule wherever V and M fit winoWholeBytes).
+func (g *convGeom) winoPlanFor(cin, cout int, grad bool) winoPlan {
+	minBlock := winoMinBlock
+	if grad {
+		minBlock = winoMinBlockGrad
+	}
 	var t winoPlan
 	t.m = g.winoTile()
 	t.np = (t.m + 2) * (t.m + 2) * (t.m + 2)
 	t.tz, t.ty, t.tx = (g.od+t.m-1)/t.m, (g.oh+t.m-1)/t.m, (g.ow+t.m-1)/t.m
 	t.total = g.n * t.tz * t.ty * t.tx
 	perTile := t.np * 4 * (cin + cout)
-	if t.total*perTile <= winoWholeBytes && (t.total <= winoWholeMaxTiles || minBlock == winoMinBlockGrad) {
+	if t.total*perTile <= winoWholeBytes && (t.total <= winoWholeMaxTiles || grad) {
 		t.whole, t.block, t.blocks = true, t.total, 1
 	} else {
 		b := max(winoBlockBytes/perTile, minBlock)
@@ -391,8 +397,7 @@ func (g *convGeom) winoGradTile(s *winoScratch, gy []float32, cout, n, z, y, x i
 func (t *winoPlan) forTiles(cin, cout int, fn func(s *winoScratch, i int)) {
 	ws := newWorkerScratch(t, cin, cout, false)
 	defer ws.free()
-	chunk := max(16, t.total/(8*tensor.Threads()))
-	tensor.ParallelDynamic(t.total, chunk, func(w, lo, hi int) {
+	tensor.ParallelDynamic(t.total, ownChunk(t.total, 16), func(w, lo, hi int) {
 		s := ws.get(w)
 		for i := lo; i < hi; i++ {
 			fn(s, i)
@@ -577,7 +582,7 @@ func (g *convGeom) winoWeightGrad(src, gy, gw []float32) {
 // parts.
 func (g *convGeom) winoWeightGradParts(srcs []chanPart, gy, gw []float32) {
 	cin, cout := g.c, g.co
-	t := g.winoPlanMin(cin, cout, winoMinBlockGrad)
+	t := g.winoPlanFor(cin, cout, true)
 	np := t.np
 	P := cin * cout
 	ds := oddLines(P) // du's point stride

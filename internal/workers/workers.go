@@ -156,8 +156,7 @@ func (h *helper) loop() {
 			}
 		}
 		i := h.piece
-		h.task.Store(nil)
-		h.state.Store(busy)
+		h.task.Store(nil) // (state is busy: set by the poster's claim)
 		if j.sh != nil {
 			j.sh.SharedWork()
 		} else {

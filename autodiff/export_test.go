@@ -1,6 +1,7 @@
 package autodiff
 
 import (
+	"github.com/fess-seg/fess/internal/kernels"
 	"github.com/fess-seg/fess/internal/workers"
 	"github.com/fess-seg/fess/tensor"
 )
@@ -14,6 +15,8 @@ var Toggles = map[string]func(on bool){
 	"up2":     func(on bool) { useUp2 = on },
 	"spin":    func(on bool) { workers.SetEnabled(on) },
 	"ucache":  func(on bool) { useUCache = on },
+	// off: the AVX2 6×16 GEMM kernel for 9–16 columns on AVX-512 CPUs
+	"mid512": func(on bool) { kernels.SetAVX512Mid(on) },
 	// off: the whole schedule by size alone
 	"wholetiles": func(on bool) {
 		winoWholeMaxTiles = 1 << 40

@@ -50,7 +50,7 @@ type kernelPair struct {
 var kernelSet = kernelPair{wide: goWide, narrow: goNarrow, dot: goDot, name: "go"}
 
 // KernelName names the micro-kernel set Sgemm runs on this CPU: "avx512+avx2"
-// (AVX-512F CPUs: AVX-512 for n > 16, AVX2 below; FESS_AVX512=0 in the
+// (AVX-512F CPUs: AVX-512 for n > 8, AVX2 below; FESS_AVX512=0 in the
 // environment forces "avx2+fma", see useAVX512), "avx2+fma" (AVX2+FMA CPUs
 // without AVX-512F) or "go" (portable).
 func KernelName() string { return kernelSet.name }

@@ -40,17 +40,18 @@ func fmaEmulation(mr, nr int) *microKernel {
 }
 
 // TestAsmKernelsExact holds every assembly GEMM micro-kernel runnable on this
-// CPU (AVX2 6×16 and 12×8, and the AVX-512F 6×32 where the CPU has it) to
+// CPU (AVX2 6×16 and 12×8, and the AVX-512F 6×32 and 12×16 where the CPU has them) to
 // the Go FMA emulation bit for bit: packed, row-major and transposed A,
 // k across the 8-step unrolling, both beta branches, several tiles per call.
 // Passed with the AVX-512 kernel executing on an AMD EPYC Zen 4
-// (AVX-512F/BW/DQ/VL/BF16), 2026-12-01.
+// (AVX-512F/BW/DQ/VL/BF16), 2026-12-01, and with the 12×16 too on an AMD
+// EPYC Zen 5 (family 26, full-width AVX-512), 2026-12-02.
 func TestAsmKernelsExact(t *testing.T) {
 	if !hasAVX2 {
 		t.Skip("this CPU has no AVX2+FMA: no assembly GEMM kernels to test")
 	}
 	if !hasAVX512 {
-		t.Log("this CPU has no AVX-512F: the 6×32 AVX-512 kernel is not tested here")
+		t.Log("this CPU has no AVX-512F: the 6×32 and 12×16 AVX-512 kernels are not tested here")
 	}
 	r := rand.New(rand.NewPCG(31, 32))
 	for _, kern := range asmKernels() {
@@ -110,11 +111,11 @@ func TestAVX512SgemmMatchesAVX2(t *testing.T) {
 	}
 	avx2 := kernelPair{wide: avx2Wide, narrow: avx2Narrow, dot: avx2Dot, pack6: pack6AVX2, packT: packTransAVX2, name: "avx2+fma"}
 	avx512 := avx2
-	avx512.wider, avx512.name = avx512Wide, "avx512+avx2"
+	avx512.wide, avx512.wider, avx512.name = avx512Mid, avx512Wide, "avx512+avx2"
 	r := rand.New(rand.NewPCG(33, 34))
 	for trial := 0; trial < 60; trial++ {
 		tc := gemmCase{transA: trial&1 != 0, transB: trial&2 != 0,
-			m: 1 + r.IntN(70), n: 17 + r.IntN(90), k: 1 + r.IntN(600),
+			m: 1 + r.IntN(70), n: 9 + r.IntN(98), k: 1 + r.IntN(600),
 			alpha: []float32{1, 0.5}[trial%2], beta: []float32{0, 1, -0.5}[trial%3]}
 		tc.lda, tc.ldb, tc.ldc = tc.k+trial%3, tc.n+trial%2, tc.n+1
 		if tc.transA {

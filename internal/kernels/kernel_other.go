@@ -10,4 +10,9 @@ func asmDotKernels() []*dotKernel { return nil }
 
 func fmaPeakAVX2(n int) { panic("kernels: no AVX2 on this build") }
 
+func fmaPeakAVX512(n int) { panic("kernels: no AVX-512 on this build") }
+
 var hasAVX2 = false
+
+// SetAVX512Mid has nothing to switch without the AVX-512 kernels.
+func SetAVX512Mid(on bool) {}

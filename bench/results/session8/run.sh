@@ -10,14 +10,15 @@
 # DIR (default: this script's folder; another folder of bench/results, as
 # for the second run, bench/results/session8b) holds the binaries and
 # receives torch*.json, fess*.json, the logs and conditions.txt; the script
-# then prints the side-by-side tables.
+# then prints the side-by-side tables. PEAK (a -test.bench pattern) chooses
+# the peak loops recorded in peak.txt (default: the AVX2 ones).
 set -e
 cd "${1:-$(dirname "$0")}"
 P=/usr/bin/python3
 PEER=../../peer/torch_unet3d.py
 { grep -m1 'model name' /proc/cpuinfo; grep -m1 flags /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_bf16|amx_bf16)$' | tr '\n' ' '; echo; date -u; uptime; } > conditions.txt
 # the FP32 peak of this machine now (register-only FMAs, one and two goroutines)
-./kernels.test -test.run XXX -test.bench 'PeakFMA2?$' -test.benchtime 2s > peak.txt 2>&1
+./kernels.test -test.run XXX -test.bench "${PEAK:-PeakFMA2?$}" -test.benchtime 2s > peak.txt 2>&1
 for c in a b c d; do
   $P $PEER --configs $c --variants keep,keep+blas512 --threads 2 --warmup 2 --iters 5 --wait-quiet 0 --json torch_$c.json > torch_$c.log 2>&1
   ./fess bench --config $c --threads 2 --warmup 2 --iters 5 --no-gate --json > fess_$c.json 2> fess_$c.log

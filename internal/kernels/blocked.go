@@ -33,7 +33,8 @@ import (
 //     summed in a fixed order (ksplit.go).
 
 // kernelPair is the micro-kernel set in use: narrow for n <= 8, wide for
-// larger n, wider (when set: AVX-512) for n > 16, and dot for n <= 4 with a
+// larger n (AVX-512 CPUs: the 12×16, else the AVX2 6×16), wider (when set:
+// AVX-512) for n > 16, and dot for n <= 4 with a
 // row-major (not transposed) A. pack6, when set, transposes 6-row blocks of a
 // row-major A into packed panels (see pack6AVX2) and packT packs full panels
 // of a transposed A (see packTransAVX2); without them packing is done in Go.

@@ -39,12 +39,25 @@ func loop(b *testing.B, flops float64, f func()) {
 // BenchmarkPeakFMA measures the FMA throughput of one core with a
 // register-only loop of 12 independent 8-lane FMAs: the ceiling the GEMM
 // kernels are judged against.
-func BenchmarkPeakFMA(b *testing.B) {
-	if !hasAVX2 {
-		b.Skip("no AVX2+FMA")
+func BenchmarkPeakFMA(b *testing.B) { peakFMA(b, hasAVX2, 1, 192, fmaPeakAVX2) }
+
+// peakFMA times 1<<20 iterations of an FMA loop of perIter flops per
+// iteration on goroutines goroutines at once, if the CPU can run it.
+func peakFMA(b *testing.B, ok bool, goroutines, perIter int, fn func(n int)) {
+	if !ok {
+		b.Skip("this CPU lacks the loop's instructions")
 	}
 	const iters = 1 << 20
-	loop(b, iters*192, func() { fmaPeakAVX2(iters) })
+	loop(b, float64(goroutines*iters*perIter), func() {
+		done := make(chan bool)
+		for g := 1; g < goroutines; g++ {
+			go func() { fn(iters); done <- true }()
+		}
+		fn(iters)
+		for g := 1; g < goroutines; g++ {
+			<-done
+		}
+	})
 }
 
 // gemmShape is a benchmark shape, named after its role in a 3-D conv layer
@@ -154,43 +167,15 @@ func BenchmarkDotKernel(b *testing.B) {
 
 // BenchmarkPeakFMA2 runs the FMA loop on two goroutines at once: whether the
 // two vCPUs are two cores' worth of FMA units.
-func BenchmarkPeakFMA2(b *testing.B) {
-	if !hasAVX2 {
-		b.Skip("no AVX2+FMA")
-	}
-	const iters = 1 << 20
-	loop(b, 2*iters*192, func() {
-		done := make(chan bool)
-		go func() { fmaPeakAVX2(iters); done <- true }()
-		fmaPeakAVX2(iters)
-		<-done
-	})
-}
+func BenchmarkPeakFMA2(b *testing.B) { peakFMA(b, hasAVX2, 2, 192, fmaPeakAVX2) }
 
 // BenchmarkPeakFMA512 and BenchmarkPeakFMA512x2 are BenchmarkPeakFMA and
 // BenchmarkPeakFMA2 with 16-lane AVX-512 FMAs: on a CPU with 512-bit-wide
 // FMA units (AMD Zen 5, Intel Xeon) they measure twice the AVX2 rate, and
 // that higher figure is the machine's FP32 peak.
-func BenchmarkPeakFMA512(b *testing.B) {
-	if !hasAVX512 {
-		b.Skip("no AVX-512F")
-	}
-	const iters = 1 << 20
-	loop(b, iters*384, func() { fmaPeakAVX512(iters) })
-}
+func BenchmarkPeakFMA512(b *testing.B) { peakFMA(b, hasAVX512, 1, 384, fmaPeakAVX512) }
 
-func BenchmarkPeakFMA512x2(b *testing.B) {
-	if !hasAVX512 {
-		b.Skip("no AVX-512F")
-	}
-	const iters = 1 << 20
-	loop(b, 2*iters*384, func() {
-		done := make(chan bool)
-		go func() { fmaPeakAVX512(iters); done <- true }()
-		fmaPeakAVX512(iters)
-		<-done
-	})
-}
+func BenchmarkPeakFMA512x2(b *testing.B) { peakFMA(b, hasAVX512, 2, 384, fmaPeakAVX512) }
 
 // BenchmarkSmall compares the blocked path with the reference loop on the
 // tiny GEMMs the engine also issues (measured: the blocked path wins even at

@@ -89,7 +89,8 @@ func init() {
 		kernelSet = kernelPair{wide: avx2Wide, narrow: avx2Narrow, dot: avx2Dot, pack6: pack6AVX2, packT: packTransAVX2, name: "avx2+fma"}
 	}
 	if useAVX512 {
-		kernelSet.wide, kernelSet.wider, kernelSet.name = avx512Mid, avx512Wide, "avx512+avx2"
+		kernelSet.wider = avx512Wide
+		SetAVX512Mid(true)
 	}
 }
 

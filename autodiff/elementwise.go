@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/fess-seg/fess/internal/kernels"
 	"github.com/fess-seg/fess/tensor"
 )
 
@@ -339,18 +340,28 @@ func (tp *Tape) ReLU(x *Var) *Var {
 	}, x)
 }
 
-// Sigmoid returns 1/(1+e^−x), computed without overflow; dy/dx = y(1−y).
+// Sigmoid returns 1/(1+e^−x), computed without overflow in float32 by
+// kernels.Sigmoid (an AVX2 loop where the CPU has it, the same bits as its
+// Go loop); dy/dx = y(1−y).
 func (tp *Tape) Sigmoid(x *Var) *Var {
-	return tp.unary(x, sigmoid, func(_, y float32) float32 { return y * (1 - y) })
+	xd := x.Value.Data
+	out := tp.alloc(x.Value.Shape...)
+	od := out.Data
+	tensor.Parallel(len(xd), 0, func(_, lo, hi int) { kernels.Sigmoid(od[lo:hi], xd[lo:hi]) })
+	return tp.result(out, func(g []float32) {
+		gx := x.grad()
+		tensor.Parallel(len(xd), 0, func(_, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				y := od[i]
+				gx[i] += g[i] * (y * (1 - y))
+			}
+		})
+	}, x)
 }
 
-func sigmoid(v float32) float32 {
-	if v >= 0 {
-		return float32(1 / (1 + math.Exp(-float64(v))))
-	}
-	e := math.Exp(float64(v))
-	return float32(e / (1 + e))
-}
+// sigmoid is the engine's one sigmoid (kernels.Sigmoid1: float32, the same
+// bits as the vector loop the Sigmoid op runs).
+func sigmoid(v float32) float32 { return kernels.Sigmoid1(v) }
 
 // Tanh returns tanh x.
 func (tp *Tape) Tanh(x *Var) *Var {

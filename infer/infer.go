@@ -49,6 +49,7 @@ import (
 
 	"github.com/fess-seg/fess/autodiff"
 	"github.com/fess-seg/fess/errs"
+	"github.com/fess-seg/fess/internal/kernels"
 	"github.com/fess-seg/fess/model"
 	"github.com/fess-seg/fess/tensor"
 )
@@ -413,9 +414,8 @@ func Probabilities(m *model.UNet3D, img []float32, dims [3]int, opt Options) ([]
 	K := m.Cfg.OutChannels
 	vox := len(z) / K
 	if !m.Cfg.Softmax {
-		for i, v := range z {
-			z[i] = float32(1 / (1 + math.Exp(-float64(v))))
-		}
+		// the training graph's sigmoid, bit for bit
+		tensor.Parallel(len(z), 0, func(_, lo, hi int) { kernels.Sigmoid(z[lo:hi], z[lo:hi]) })
 		return z, nil
 	}
 	e := make([]float64, K)

@@ -126,3 +126,7 @@ var conv1Asm = false
 func conv1RowAsm(out []float32, in *[9][]float32, w []float32, nx, co int) {
 	panic("kernels: no assembly first-layer loop on this build")
 }
+
+var sigmoidAsm = false
+
+func sigmoidAsmLoop(dst, src []float32) { panic("kernels: no assembly") }

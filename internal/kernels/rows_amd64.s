@@ -32,40 +32,6 @@ ab_done:
 	VZEROUPPER
 	RET
 
-// func colSumsAVX2(acc unsafe.Pointer, src unsafe.Pointer, n, c8, stride int)
-// acc[j] += float64(src[r][j]) for r < n in order, j < c8: each row's
-// channels are widened to float64 four at a time and added to acc in
-// memory, so every channel's sum runs over the rows in order.
-TEXT ·colSumsAVX2(SB), NOSPLIT, $0-40
-	MOVQ acc+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	MOVQ c8+24(FP), DX
-	MOVQ stride+32(FP), R8
-	SHLQ $2, DX // bytes of the vector channels in g
-	TESTQ CX, CX
-	JZ cs_done
-cs_row:
-	XORQ AX, AX // byte offset in g's row
-	MOVQ DI, BX // acc
-cs_col:
-	VCVTPS2PD (SI)(AX*1), Y1
-	VCVTPS2PD 16(SI)(AX*1), Y2
-	VADDPD (BX), Y1, Y1
-	VADDPD 32(BX), Y2, Y2
-	VMOVUPD Y1, (BX)
-	VMOVUPD Y2, 32(BX)
-	ADDQ $64, BX
-	ADDQ $32, AX
-	CMPQ AX, DX
-	JLT cs_col
-	ADDQ R8, SI
-	DECQ CX
-	JNZ cs_row
-cs_done:
-	VZEROUPPER
-	RET
-
 // func addToAVX2(dst, src unsafe.Pointer, n int)
 // dst[i] += src[i] for i < n (a multiple of 8).
 TEXT ·addToAVX2(SB), NOSPLIT, $0-24

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -13,7 +14,7 @@ import (
 func TestRowLoops(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 9))
 	for _, c := range []int{1, 3, 8, 13, 16, 32, 40, 64, 96} {
-		for _, n := range []int{1, 7, 300} {
+		for _, n := range []int{1, 7, 300, 2500} { // 2500: several of the sum loop's row blocks
 			rows := randSlice(r, n*c)
 			for i := range rows {
 				rows[i] *= float32(math.Pow(10, float64(r.IntN(12)-6)))
@@ -63,5 +64,19 @@ func TestAddTo(t *testing.T) {
 				t.Fatalf("n=%d: [%d] = %v, want %v", n, i, got[i], want)
 			}
 		}
+	}
+}
+
+// BenchmarkColSums: the bias gradient of an 8-channel 64³ level at batch 2.
+func BenchmarkColSums(b *testing.B) {
+	for _, c := range []int{8, 32} {
+		g := randSlice(rand.New(rand.NewPCG(1, 2)), (1<<19)*8/c*c)
+		acc := make([]float64, c)
+		b.Run(fmt.Sprint("c=", c), func(b *testing.B) {
+			b.SetBytes(int64(4 * len(g)))
+			for i := 0; i < b.N; i++ {
+				ColSums(acc, g)
+			}
+		})
 	}
 }

@@ -131,36 +131,40 @@ func w4InBF16Asm(dst []uint32, ds int, src []float32, sx, sy, sz, n8 int, tmp []
 // multiple of 8), into dst (float32) or, when dst is nil, into pairs
 // (bfloat16, ds in pairs).
 func w4InRowsAsm(dst []float32, pairs []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, n8 int, tmp []float32) {
-	var tab [36]unsafe.Pointer
-	fill := func(c int) unsafe.Pointer {
-		for l, o := range off {
-			if o < 0 {
-				tab[l] = unsafe.Pointer(&zeros[c])
-			} else {
-				tab[l] = unsafe.Pointer(&src[o+c])
-			}
-		}
-		return unsafe.Pointer(&tab[0])
-	}
-	out := func(c int) unsafe.Pointer {
-		if dst != nil {
-			return unsafe.Pointer(&dst[c])
-		}
-		return unsafe.Pointer(&pairs[c/2])
-	}
-	z, y := wino4InRowsAVX512, wino4InRowsAVX2
-	if dst == nil {
-		z, y = wino4InRowsBF16AVX512, wino4InRowsBF16VL
-	}
-	dsB, sxB, t := uintptr(ds)*4, uintptr(sx)*4, unsafe.Pointer(&tmp[0])
 	n16 := 0
 	if winoIn512 {
 		n16 = n8 &^ 15
-		if n16 > 0 {
-			z(out(0), dsB, fill(0), sxB, 0, 0, n16/16, t)
-		}
+	}
+	if n16 > 0 {
+		w4InRowsChunks(dst, pairs, ds, src, off, zeros, sx, 0, n16/16, true, tmp)
 	}
 	if n16 < n8 {
-		y(out(n16), dsB, fill(n16), sxB, 0, 0, (n8-n16)/8, t)
+		w4InRowsChunks(dst, pairs, ds, src, off, zeros, sx, n16, (n8-n16)/8, false, tmp)
+	}
+}
+
+// w4InRowsChunks runs chunks of 16 (wide) or 8 channels from channel c. The
+// line table stays on the stack because every call below is direct (through
+// a function value, or from a closure over the table, it escaped: one heap
+// allocation per tile).
+func w4InRowsChunks(dst []float32, pairs []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, c, chunks int, wide bool, tmp []float32) {
+	var tab [36]unsafe.Pointer
+	for l, o := range off {
+		if o < 0 {
+			tab[l] = unsafe.Pointer(&zeros[c])
+		} else {
+			tab[l] = unsafe.Pointer(&src[o+c])
+		}
+	}
+	dsB, sxB, t, rows := uintptr(ds)*4, uintptr(sx)*4, unsafe.Pointer(&tmp[0]), unsafe.Pointer(&tab[0])
+	switch {
+	case dst != nil && wide:
+		wino4InRowsAVX512(unsafe.Pointer(&dst[c]), dsB, rows, sxB, 0, 0, chunks, t)
+	case dst != nil:
+		wino4InRowsAVX2(unsafe.Pointer(&dst[c]), dsB, rows, sxB, 0, 0, chunks, t)
+	case wide:
+		wino4InRowsBF16AVX512(unsafe.Pointer(&pairs[c/2]), dsB, rows, sxB, 0, 0, chunks, t)
+	default:
+		wino4InRowsBF16VL(unsafe.Pointer(&pairs[c/2]), dsB, rows, sxB, 0, 0, chunks, t)
 	}
 }

@@ -15,6 +15,8 @@ var Toggles = map[string]func(on bool){
 	"up2":     func(on bool) { useUp2 = on },
 	"spin":    func(on bool) { workers.SetEnabled(on) },
 	"ucache":  func(on bool) { useUCache = on },
+	// off: a row-major A's partial last panel packed, not read in place
+	"overread": func(on bool) { kernels.SetOverread(on) },
 	// off: the AVX2 6×16 GEMM kernel for 9–16 columns on AVX-512 CPUs
 	"mid512": func(on bool) { kernels.SetAVX512Mid(on) },
 	// off: the whole schedule by size alone

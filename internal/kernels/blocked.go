@@ -107,6 +107,19 @@ var directAPanels = 2
 // tests cover both paths.
 var directTransA = true
 
+// directOverread lets the micro-kernel read a partial panel of a
+// row-major A in place when the mr−rows rows after it lie inside a: they
+// feed only the scratch tile's rows that are dropped (each row of the
+// tile depends on its own row of A alone). The Winograd blocks (tiles that
+// are not a multiple of mr) and the up-convolution rows (16 or 8 voxels
+// against mr = 12) would otherwise pack one panel per call. A variable so
+// the tests compare it with packing, bit for bit.
+var directOverread = true
+
+// SetOverread switches directOverread, for the A/B benchmarks; the results
+// are the same bits either way.
+func SetOverread(on bool) { directOverread = on }
+
 type gemmScratch struct {
 	ap   []float32
 	bp   []float32 // private packed B (narrow C)
@@ -308,14 +321,20 @@ func (g *gemmArgs) block(s *gemmScratch, i0, mb, pc, kb, jc, nb, p0, p1 int, bp 
 	// Packed A: mpan panels of kb×mr floats; in direct mode only the last,
 	// partial panel (if any) is packed.
 	var ap []float32
-	// overread: the last, partial panel of a transposed A is read in place
-	// too when the mr−rows floats past each of its k rows lie inside a (they
-	// feed only rows of the scratch tile that are dropped): small weight
-	// gradients (m = Cin < mr) would otherwise pack A on every call.
+	// overread: the last, partial panel is read in place too when what the
+	// kernel reads past its rows lies inside a (they feed only rows of the
+	// scratch tile that are dropped): for a transposed A the mr−rows floats
+	// past each of its k rows (small weight gradients, m = Cin < mr, would
+	// otherwise pack A on every call), for a row-major A the mr−rows rows
+	// after it (directOverread).
 	overread := false
-	if direct && mb%mr != 0 && g.transA && directTransA {
+	if direct && mb%mr != 0 {
 		last := i0 + (mpan-1)*mr
-		overread = (pc+kb-1)*g.lda+last+mr <= len(g.a)
+		if g.transA && directTransA {
+			overread = (pc+kb-1)*g.lda+last+mr <= len(g.a)
+		} else if !g.transA && directOverread {
+			overread = (last+mr-1)*g.lda+pc+kb <= len(g.a)
+		}
 	}
 	if direct {
 		if mb%mr != 0 && !overread {
@@ -354,6 +373,9 @@ func (g *gemmArgs) block(s *gemmScratch, i0, mb, pc, kb, jc, nb, p0, p1 int, bp 
 				rs, cs = 4, uintptr(g.lda)*4
 				aptr, pf, pfs = unsafe.Pointer(&g.a[pc*g.lda+i]), 32*cs, cs
 				astep = uintptr(mr) * 4
+			case direct && overread && !g.transA:
+				rs, cs = uintptr(g.lda)*4, 4
+				aptr, pf, pfs = unsafe.Pointer(&g.a[i*g.lda+pc]), uintptr(mr)*rs, rs
 			case direct && overread:
 				rs, cs = 4, uintptr(g.lda)*4
 				aptr, pf, pfs = unsafe.Pointer(&g.a[pc*g.lda+i]), 32*cs, cs

@@ -521,3 +521,58 @@ func TestMicroKernelTiles(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmOverreadMatchesPacking holds the in-place read of a row-major A's
+// partial last panel (directOverread: the rows after it lie inside a) to
+// packing that panel, bit for bit, with NaN in the rows past m, on every
+// kernel set, 1 and 2 threads, through Sgemm's driver and SgemmPacked.
+func TestSgemmOverreadMatchesPacking(t *testing.T) {
+	defer func(o bool) { directOverread = o }(directOverread)
+	r := rand.New(rand.NewPCG(12, 5))
+	for _, kp := range kernelPairs() {
+		for _, threads := range []int{1, 2} {
+			for _, sz := range [][3]int{{16, 16, 8}, {8, 8, 8}, {13, 16, 32}, {29, 8, 16}, {40, 32, 27}, {7, 24, 64}, {100, 9, 12}} {
+				m, n, k := sz[0], sz[1], sz[2]
+				lda := k + r.IntN(3)
+				a := randSlice(r, (m+24)*lda)
+				for i := m * lda; i < len(a); i++ {
+					a[i] = float32(math.NaN()) // the rows past m: read, never used
+				}
+				b := randSlice(r, k*n)
+				var got [2][]float32
+				for o, on := range []bool{false, true} {
+					directOverread = on
+					c := make([]float32, m*n)
+					sgemmBlocked(kp, threads, false, false, m, n, k, 1, a, lda, b, n, 0, c, n)
+					got[o] = c
+				}
+				for i := range got[0] {
+					if math.Float32bits(got[0][i]) != math.Float32bits(got[1][i]) {
+						t.Fatalf("%s threads=%d m=%d n=%d k=%d: C[%d] %v in place, %v packed", kp.name, threads, m, n, k, i, got[1][i], got[0][i])
+					}
+				}
+			}
+		}
+	}
+	// SgemmPacked, the Winograd blocks' entry point, on the selected set
+	for _, m := range []int{5, 12, 17, 30, 64} {
+		k, n := 16, 8
+		a := randSlice(r, (m+12)*k)
+		for i := m * k; i < len(a); i++ {
+			a[i] = float32(math.NaN())
+		}
+		pb := PackB(make([]float32, PackBSize(k, n)), randSlice(r, k*n), n, k, n)
+		var got [2][]float32
+		for o, on := range []bool{false, true} {
+			directOverread = on
+			c := make([]float32, m*n)
+			SgemmPacked(m, 1, a, k, pb, 0, c, n)
+			got[o] = c
+		}
+		for i := range got[0] {
+			if math.Float32bits(got[0][i]) != math.Float32bits(got[1][i]) {
+				t.Fatalf("SgemmPacked m=%d: C[%d] %v in place, %v packed", m, i, got[1][i], got[0][i])
+			}
+		}
+	}
+}

@@ -6,7 +6,8 @@
 # time), seeds 1-3, Dice and FESS losses; best validation checkpoint.
 # Usage, from the repository root:
 #   go build -o /tmp/fess ./cmd/fess && bash bench/results/session11/bf16_dice_check.sh
-# Output: bf16_dice_check.txt (one line per run).
+# SEEDS="4 5 6" runs other seeds (the twelfth session ran 1-3, then 4-6).
+# Output: one line per run.
 set -e
 B=${FESS:-/tmp/fess}
 W=${WORK:-/tmp/bf16check}
@@ -22,7 +23,7 @@ one() { # loss seed precision
   $B test --run $O --out $O/test --quiet >/dev/null
   python3 -c "import json;print('$1 seed $2 $3', json.load(open('$O/test/summary.json'))['metrics']['dice']['mean'])"
 }
-for s in 1 2 3; do
+for s in ${SEEDS:-1 2 3}; do
   for l in dice fess; do
     one $l $s fp32 & one $l $s bf16 & wait
   done

@@ -43,12 +43,16 @@ func b2i(b bool) int {
 // bnBlockRows returns the rows per block.
 func bnBlockRows(c int) int { return max(8, bnBlockFloats/c) }
 
-func bnSumAsm(acc []float64, x []float32, rows, c int) {
+func bnSumAsm(acc []float64, x []float32, rows, c int) { sumWindows(acc, x, rows, c, c) }
+
+// sumWindows adds the first c8 (a multiple of 8) of the c channels of each
+// row of x to acc, rows in order, window by window within row blocks.
+func sumWindows(acc []float64, x []float32, rows, c8, c int) {
 	br := bnBlockRows(c)
 	for r0 := 0; r0 < rows; r0 += br {
 		nr := min(br, rows-r0)
-		for j := 0; j < c; {
-			wide := c-j >= 16
+		for j := 0; j < c8; {
+			wide := c8-j >= 16
 			bnSumAVX2(unsafe.Pointer(&acc[j]), unsafe.Pointer(&x[r0*c+j]), nr, uintptr(c)*4, b2i(wide))
 			j += 8 + 8*b2i(wide)
 		}

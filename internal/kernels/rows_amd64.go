@@ -14,22 +14,12 @@ func addBiasAsm(rows []float32, n, c8, c int, bias []float32) {
 	addBiasAVX2(unsafe.Pointer(&rows[0]), n, c8, c*4, unsafe.Pointer(&bias[0]))
 }
 
-// colSumsAsm runs BatchNorm's sum loop (bnSumAVX2) on the first c8 of the c
+// colSumsAsm runs BatchNorm's sum loop (sumWindows) on the first c8 of the c
 // channels: windows of 16 (or 8) channels whose float64 accumulators stay
 // in registers over a block of rows, rows in order. (An earlier loop added
 // each row to the sums in memory; with 8 channels every row then waited on
 // the previous row's store.)
-func colSumsAsm(acc []float64, g []float32, n, c8, c int) {
-	br := bnBlockRows(c)
-	for r0 := 0; r0 < n; r0 += br {
-		nr := min(br, n-r0)
-		for j := 0; j < c8; {
-			wide := c8-j >= 16
-			bnSumAVX2(unsafe.Pointer(&acc[j]), unsafe.Pointer(&g[r0*c+j]), nr, uintptr(c)*4, b2i(wide))
-			j += 8 + 8*b2i(wide)
-		}
-	}
-}
+func colSumsAsm(acc []float64, g []float32, n, c8, c int) { sumWindows(acc, g, n, c8, c) }
 
 //go:noescape
 func addToAVX2(dst, src unsafe.Pointer, n int)

@@ -359,10 +359,6 @@ func (tp *Tape) Sigmoid(x *Var) *Var {
 	}, x)
 }
 
-// sigmoid is the engine's one sigmoid (kernels.Sigmoid1: float32, the same
-// bits as the vector loop the Sigmoid op runs).
-func sigmoid(v float32) float32 { return kernels.Sigmoid1(v) }
-
 // Tanh returns tanh x.
 func (tp *Tape) Tanh(x *Var) *Var {
 	return tp.unary(x, func(v float32) float32 { return float32(math.Tanh(float64(v))) },
@@ -374,5 +370,5 @@ func (tp *Tape) LogSigmoid(x *Var) *Var {
 	return tp.unary(x, func(v float32) float32 {
 		a := math.Abs(float64(v))
 		return float32(math.Min(float64(v), 0) - math.Log1p(math.Exp(-a)))
-	}, func(x, _ float32) float32 { return 1 - sigmoid(x) })
+	}, func(x, _ float32) float32 { return 1 - kernels.Sigmoid1(x) })
 }

@@ -19,6 +19,8 @@ var Toggles = map[string]func(on bool){
 	"overread": func(on bool) { kernels.SetOverread(on) },
 	// off: the AVX2 6×16 GEMM kernel for 9–16 columns on AVX-512 CPUs
 	"mid512": func(on bool) { kernels.SetAVX512Mid(on) },
+	// off: the AVX2 kernels only (FESS_AVX512=0) on AVX-512 CPUs
+	"avx512": func(on bool) { kernels.SetAVX512(on) },
 	// off: the whole schedule by size alone
 	"wholetiles": func(on bool) {
 		winoWholeMaxTiles = 1 << 40

@@ -110,6 +110,29 @@ func SetAVX512Mid(on bool) {
 	}
 }
 
+// SetAVX512 switches, on AVX-512 CPUs, every float32 AVX-512 kernel
+// (Sgemm's 6×32 and 12×16, the Winograd transforms, max pooling, the
+// dropout mask) on or off at run time, as FESS_AVX512=0 does at start-up,
+// for the A/B benchmarks; the kernel set's name changes with it, so caches
+// keyed by it keep the two apart. On (the default) it cannot enable what
+// FESS_AVX512=0 or the CPU left off. The results are the same bits either
+// way (TestAVX512SgemmMatchesAVX2 and the transforms' tests).
+func SetAVX512(on bool) {
+	if !hasAVX512 || os.Getenv("FESS_AVX512") == "0" {
+		return
+	}
+	useAVX512 = on
+	poolAVX512 = on
+	winoIn512 = on && cpu.X86.HasAVX512VL
+	dropAsm = on && cpu.X86.HasAVX512DQ
+	if on {
+		kernelSet.wider = avx512Wide
+		SetAVX512Mid(true)
+	} else {
+		kernelSet.wider, kernelSet.wide, kernelSet.name = nil, avx2Wide, "avx2+fma"
+	}
+}
+
 // asmKernels lists the assembly kernels runnable here, for the tests.
 func asmKernels() []*microKernel {
 	var ks []*microKernel

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/cpu"
 )
 
 // fmaEmulation is a pure-Go micro-kernel with the assembly kernels' exact
@@ -136,5 +138,25 @@ func TestAVX512SgemmMatchesAVX2(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestSetAVX512Switches holds SetAVX512 to what FESS_AVX512=0 selects at
+// start-up: off, the AVX2 set and none of the AVX-512 loops; on again, the
+// set chosen at start-up (here, the default one).
+func TestSetAVX512Switches(t *testing.T) {
+	if !useAVX512 {
+		t.Skip("the AVX-512 kernels are not in use here (no AVX-512F, or FESS_AVX512=0)")
+	}
+	saved := kernelSet
+	defer func() { kernelSet = saved; SetAVX512(true) }()
+	SetAVX512(false)
+	if kernelSet.wider != nil || kernelSet.wide != avx2Wide || kernelSet.name != "avx2+fma" || useAVX512 || poolAVX512 || winoIn512 || dropAsm {
+		t.Fatalf("SetAVX512(false) left %q (wider %v), avx512 %v, pool %v, wino %v, drop %v",
+			kernelSet.name, kernelSet.wider != nil, useAVX512, poolAVX512, winoIn512, dropAsm)
+	}
+	SetAVX512(true)
+	if kernelSet.name != saved.name || kernelSet.wide != saved.wide || kernelSet.wider != saved.wider || !useAVX512 || !poolAVX512 || winoIn512 != cpu.X86.HasAVX512VL || dropAsm != cpu.X86.HasAVX512DQ {
+		t.Fatalf("SetAVX512(true) gave %q, not the start-up set %q", kernelSet.name, saved.name)
 	}
 }

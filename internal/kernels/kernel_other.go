@@ -16,3 +16,6 @@ var hasAVX2 = false
 
 // SetAVX512Mid has nothing to switch without the AVX-512 kernels.
 func SetAVX512Mid(on bool) {}
+
+// SetAVX512 has nothing to switch without the AVX-512 kernels.
+func SetAVX512(on bool) {}

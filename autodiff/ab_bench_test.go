@@ -22,7 +22,8 @@ import (
 // one process: on a machine whose speed drifts by tens of percent within
 // minutes, this compares the two paths under the same conditions. It
 // reports each side's median step (ms) and their ratio (on / off).
-// FESS_WINOGRAD=4 selects F(4,3) as in `fess bench --winograd 4`.
+// FESS_WINOGRAD=4 selects F(4,3) as in `fess bench --winograd 4`, and
+// FESS_AB_PRECISION=bf16 BF16 precision as `--precision bf16` does.
 //
 //	FESS_AB=convcat FESS_AB_CONFIG=s go test -run XXX -bench StepAB -benchtime 12x ./autodiff
 func BenchmarkStepAB(b *testing.B) {
@@ -42,6 +43,12 @@ func BenchmarkStepAB(b *testing.B) {
 		b.Fatalf("FESS_AB_CONFIG=%q: no such configuration", cfgName)
 	}
 	defer tog(true)
+	if os.Getenv("FESS_AB_PRECISION") == "bf16" { // as `fess bench --precision bf16`
+		if err := kernels.SetPrecision(kernels.BF16); err != nil {
+			b.Skip(err)
+		}
+		defer kernels.SetPrecision(kernels.FP32)
+	}
 	th := 2
 	tensor.SetThreads(th)
 	kernels.SetThreads(th)

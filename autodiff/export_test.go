@@ -21,6 +21,14 @@ var Toggles = map[string]func(on bool){
 	"mid512": func(on bool) { kernels.SetAVX512Mid(on) },
 	// off: the AVX2 kernels only (FESS_AVX512=0) on AVX-512 CPUs
 	"avx512": func(on bool) { kernels.SetAVX512(on) },
+	// off: BF16 precision's Winograd blocks in multiples of 12 tiles, as
+	// the float32 kernels' (on: of the bfloat16 kernel's 16)
+	"block16": func(on bool) {
+		winoBlockQuantBF16 = 12
+		if on {
+			winoBlockQuantBF16 = 16
+		}
+	},
 	// off: the whole schedule by size alone
 	"wholetiles": func(on bool) {
 		winoWholeMaxTiles = 1 << 40

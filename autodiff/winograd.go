@@ -120,6 +120,12 @@ const winoMinBlock = 12
 // faster, GFLOP per CPU-second, alternated).
 const winoMinBlockGrad = 48
 
+// winoBlockQuantBF16 rounds the blocks down to a multiple of the bfloat16
+// GEMM kernel's 16 rows in BF16 precision (not the float32 kernels' 12):
+// at 12, a block of 36 tiles ran two full 16-row tiles and one of 4 rows
+// on a scratch copy of C, a third of the kernel's work on padding.
+var winoBlockQuantBF16 = 16
+
 // winoPad separates consecutive points' rows in V and M by one cache line
 // more than their length, so that with a power-of-two block length the 64
 // points of a tile, which the transforms touch together, do not all map to
@@ -174,6 +180,13 @@ func (g *convGeom) winoPlanFor(cin, cout int, grad bool) winoPlan {
 	if grad {
 		minBlock = winoMinBlockGrad
 	}
+	// blocks of whole micro-tiles: 6 and 12 rows for the float32 kernels,
+	// 16 for the bfloat16 one
+	quant := 12
+	if kernels.Precision() == kernels.BF16 {
+		quant = winoBlockQuantBF16
+		minBlock = (minBlock + quant - 1) / quant * quant
+	}
 	var t winoPlan
 	t.m = g.winoTile()
 	t.np = (t.m + 2) * (t.m + 2) * (t.m + 2)
@@ -187,8 +200,8 @@ func (g *convGeom) winoPlanFor(cin, cout int, grad bool) winoPlan {
 		// at least two blocks per worker where the volume allows, so that
 		// both cores get similar shares
 		b = min(b, (t.total+2*tensor.Threads()-1)/(2*tensor.Threads()))
-		if b > 12 {
-			b -= b % 12 // whole 6- and 12-row micro-tiles
+		if b > quant {
+			b -= b % quant
 		}
 		t.block = max(b, 1)
 		t.blocks = (t.total + t.block - 1) / t.block

@@ -29,16 +29,6 @@ env $TENV $P $PEER --configs s --variants keep --threads 2 --warmup 1 --iters 5 
 ./fess bench --config s --threads 2 --warmup 1 --iters 5 --no-gate --json > fess_s.json 2> fess_s.log
 ./fess bench --config s --winograd 4 --threads 2 --warmup 1 --iters 5 --no-gate --json > fess4_s.json 2> fess4_s.log
 uptime >> conditions.txt
-$P - <<'PY'
-import json, glob
-def cat(pat, out):
-    rows = []
-    for f in sorted(glob.glob(pat)):
-        rows += json.load(open(f))
-    json.dump(rows, open(out, "w"), indent=1)
-cat("torch_*.json", "torch.json")
-cat("fess_[abcds].json", "fess.json")
-cat("fess4_[abcds].json", "fess4.json")
-PY
+$P ../session14/combine.py torch.json='torch_*.json' fess.json='fess_[abcds].json' fess4.json='fess4_[abcds].json'
 for f in fess fess4; do ./fess bench --results $f.json --peer torch.json; done
 echo done >> conditions.txt

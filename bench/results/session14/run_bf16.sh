@@ -18,16 +18,6 @@ $P $PEER --configs s --variants keep+bf16 --threads 2 --warmup 1 --iters 5 --wai
 ./fess bench --config s --precision bf16 --threads 2 --warmup 1 --iters 5 --no-gate --json > fess_s_bf16.json 2> fess_s_bf16.log
 ./fess bench --config s --precision bf16 --winograd 4 --threads 2 --warmup 1 --iters 5 --no-gate --json > fess4_s_bf16.json 2> fess4_s_bf16.log
 uptime >> conditions.txt
-$P - <<'PY'
-import json, glob
-def cat(pat, out):
-    rows = []
-    for f in sorted(glob.glob(pat)):
-        rows += json.load(open(f))
-    json.dump(rows, open(out, "w"), indent=1)
-cat("torch_*.json", "torch.json")
-cat("fess_*_bf16.json", "fess_bf16.json")
-cat("fess4_*_bf16.json", "fess4_bf16.json")
-PY
+$P ../session14/combine.py torch.json='torch_*.json' fess_bf16.json='fess_*_bf16.json' fess4_bf16.json='fess4_*_bf16.json'
 for f in fess_bf16 fess4_bf16; do ./fess bench --results $f.json --peer torch.json; done
 echo done >> conditions.txt

@@ -277,6 +277,10 @@ def run_one(name, warmup, iters, threads, profile, gate=True):
     fwd_flops, first_flops = analytic_flops(N, S, Fb, L, enc_convs=1 if cfg.get("seed") else 2, cb=cfg.get("Cb"))
     hf = hook_flops(model, x)
     assert hf == fwd_flops, (hf, fwd_flops)
+    if CL3D:
+        model = model.to(memory_format=torch.channels_last_3d)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+        mask = mask.contiguous(memory_format=torch.channels_last_3d)
     res = dict(config=name, N=N, S=S, F=Fb, L=L, params=nparams, threads=torch.get_num_threads(),
                fwd_gflop=fwd_flops / 1e9)
 
@@ -375,6 +379,9 @@ def run_one(name, warmup, iters, threads, profile, gate=True):
 # variant keep+bf16: keep + bfloat16 autocast (oneDNN uses AVX512-BF16/AMX where the CPU has them):
 # mixed precision, the CPU counterpart of GPU AMP; compare only with fess's own mixed precision.
 BF16 = os.environ.get("UNET3D_BENCH_VARIANT") == "keep+bf16"
+# variant keep+cl3d: keep + channels-last-3d (NDHWC) memory format for the weights and the input,
+# PyTorch's layout for oneDNN convolutions on CPU (fp32).
+CL3D = os.environ.get("UNET3D_BENCH_VARIANT") == "keep+cl3d"
 
 MALLOC_KEEP_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 32), "MALLOC_TRIM_THRESHOLD_": str(1 << 36)}
 
@@ -414,7 +421,8 @@ def main():
                          "keep (+ glibc malloc keeps freed memory -> no page faults); "
                          "keep+blas512 (keep + OPENBLAS_CORETYPE unset so OpenBLAS autodetects its "
                          "AVX-512 kernels instead of the Haswell/AVX2 ones forced by this environment); "
-                         "keep+bf16 (keep + bfloat16 autocast: mixed precision, not part of the default set)")
+                         "keep+bf16 (keep + bfloat16 autocast: mixed precision, not part of the default set); "
+                         "keep+cl3d (keep + channels-last-3d weights and input, fp32)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
@@ -441,7 +449,7 @@ def main():
         for variant in args.variants.split(","):
             env = {k: v for k, v in os.environ.items() if k not in MALLOC_KEEP_ENV}
             env["UNET3D_BENCH_VARIANT"] = variant
-            if variant in ("keep", "keep+blas512", "keep+bf16"):
+            if variant in ("keep", "keep+blas512", "keep+bf16", "keep+cl3d"):
                 env.update(MALLOC_KEEP_ENV)
             elif variant != "default":
                 sys.exit(f"unknown variant {variant}")

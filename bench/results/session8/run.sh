@@ -11,7 +11,9 @@
 # for the second run, bench/results/session8b) holds the binaries and
 # receives torch*.json, fess*.json, the logs and conditions.txt; the script
 # then prints the side-by-side tables. PEAK (a -test.bench pattern) chooses
-# the peak loops recorded in peak.txt (default: the AVX2 ones).
+# the peak loops recorded in peak.txt (default: the AVX2 ones). VARIANTS and
+# SVARIANTS choose the peer's variants for a-d and for s (defaults
+# keep,keep+blas512 and keep,keep+bf16; the fourteenth session added keep+cl3d).
 set -e
 cd "${1:-$(dirname "$0")}"
 P=/usr/bin/python3
@@ -20,7 +22,7 @@ PEER=../../peer/torch_unet3d.py
 # the FP32 peak of this machine now (register-only FMAs, one and two goroutines)
 ./kernels.test -test.run XXX -test.bench "${PEAK:-PeakFMA2?$}" -test.benchtime 2s > peak.txt 2>&1
 for c in a b c d; do
-  $P $PEER --configs $c --variants keep,keep+blas512 --threads 2 --warmup 2 --iters 5 --wait-quiet 0 --json torch_$c.json > torch_$c.log 2>&1
+  $P $PEER --configs $c --variants ${VARIANTS:-keep,keep+blas512} --threads 2 --warmup 2 --iters 5 --wait-quiet 0 --json torch_$c.json > torch_$c.log 2>&1
   ./fess bench --config $c --threads 2 --warmup 2 --iters 5 --no-gate --json > fess_$c.json 2> fess_$c.log
   ./fess bench --config $c --winograd 4 --threads 2 --warmup 2 --iters 5 --no-gate --json > fess4_$c.json 2> fess4_$c.log
   uptime >> conditions.txt
@@ -30,7 +32,7 @@ $P $PEER --configs b --variants keep+bf16 --threads 2 --warmup 2 --iters 5 --wai
 ./fess bench --config b --precision bf16 --threads 2 --warmup 2 --iters 5 --no-gate --json > fess_b_bf16.json 2> fess_b_bf16.log
 ./fess bench --config b --precision bf16 --winograd 4 --threads 2 --warmup 2 --iters 5 --no-gate --json > fess4_b_bf16.json 2> fess4_b_bf16.log
 uptime >> conditions.txt
-$P $PEER --configs s --variants keep,keep+bf16 --threads 2 --warmup 1 --iters 5 --wait-quiet 0 --json torch_s.json > torch_s.log 2>&1
+$P $PEER --configs s --variants ${SVARIANTS:-keep,keep+bf16} --threads 2 --warmup 1 --iters 5 --wait-quiet 0 --json torch_s.json > torch_s.log 2>&1
 ./fess bench --config s --threads 2 --warmup 1 --iters 5 --no-gate --json > fess_s.json 2> fess_s.log
 ./fess bench --config s --winograd 4 --threads 2 --warmup 1 --iters 5 --no-gate --json > fess4_s.json 2> fess4_s.log
 ./fess bench --config s --precision bf16 --threads 2 --warmup 1 --iters 5 --no-gate --json > fess_s_bf16.json 2> fess_s_bf16.log

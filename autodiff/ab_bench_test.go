@@ -23,7 +23,8 @@ import (
 // minutes, this compares the two paths under the same conditions. It
 // reports each side's median step (ms) and their ratio (on / off).
 // FESS_WINOGRAD=4 selects F(4,3) as in `fess bench --winograd 4`, and
-// FESS_AB_PRECISION=bf16 BF16 precision as `--precision bf16` does.
+// FESS_AB_PRECISION=bf16 (or fp32, the default) the precision as
+// `--precision` does.
 //
 //	FESS_AB=convcat FESS_AB_CONFIG=s go test -run XXX -bench StepAB -benchtime 12x ./autodiff
 func BenchmarkStepAB(b *testing.B) {
@@ -43,8 +44,12 @@ func BenchmarkStepAB(b *testing.B) {
 		b.Fatalf("FESS_AB_CONFIG=%q: no such configuration", cfgName)
 	}
 	defer tog(true)
-	if os.Getenv("FESS_AB_PRECISION") == "bf16" { // as `fess bench --precision bf16`
-		if err := kernels.SetPrecision(kernels.BF16); err != nil {
+	if v := os.Getenv("FESS_AB_PRECISION"); v != "" { // as `fess bench --precision`
+		p, err := kernels.ParsePrecision(v)
+		if err != nil {
+			b.Fatalf("FESS_AB_PRECISION: %v", err)
+		}
+		if err := kernels.SetPrecision(p); err != nil {
 			b.Skip(err)
 		}
 		defer kernels.SetPrecision(kernels.FP32)

@@ -89,8 +89,7 @@ func init() {
 		kernelSet = kernelPair{wide: avx2Wide, narrow: avx2Narrow, dot: avx2Dot, pack6: pack6AVX2, packT: packTransAVX2, name: "avx2+fma"}
 	}
 	if useAVX512 {
-		kernelSet.wider = avx512Wide
-		SetAVX512Mid(true)
+		setAVX512(true)
 	}
 }
 
@@ -118,9 +117,14 @@ func SetAVX512Mid(on bool) {
 // FESS_AVX512=0 or the CPU left off. The results are the same bits either
 // way (TestAVX512SgemmMatchesAVX2 and the transforms' tests).
 func SetAVX512(on bool) {
-	if !hasAVX512 || os.Getenv("FESS_AVX512") == "0" {
-		return
+	if hasAVX512 && os.Getenv("FESS_AVX512") != "0" {
+		setAVX512(on)
 	}
+}
+
+// setAVX512 puts the AVX-512 kernels in or out of use: the start-up
+// selection (init) and SetAVX512 share it.
+func setAVX512(on bool) {
 	useAVX512 = on
 	poolAVX512 = on
 	winoIn512 = on && cpu.X86.HasAVX512VL

@@ -296,13 +296,27 @@ e('')
 class Line:
     """Emits one line program on vector registers: every input the program
     reads is loaded first by load(j, reg); each output goes to store(i, reg)
-    as soon as it is computed."""
+    as soon as it is computed.
 
-    def __init__(self, name, rn, nregs, reserved=()):
+    With ones (the number of a register holding 1.0 in every lane), some
+    additions and subtractions run as fused multiply-adds by that 1.0:
+    x*1 + y is exact before its one rounding, so VFMADD231PS 1, x, y gives
+    the bits of VADDPS x, y (and VFMSUB / VFNMADD those of a subtraction,
+    signed zeros included). The transforms are almost all additions; on
+    AMD Zen 4 and 5 additions issue on two pipes and multiplies and FMAs on
+    two others, so routing additions to the idle pair whenever it has
+    fewer operations in flight (a running count over the whole kernel)
+    balances the four. Only an addition with an operand that dies there
+    can become an FMA (the FMA overwrites its addend)."""
+
+    def __init__(self, name, rn, nregs, reserved=(), ones=None):
         self.nin, self.nout, src = PROGS[name]
         self.ops = parse(src)
         self.rn = rn
-        self.regs = [r for r in range(nregs) if r not in reserved]
+        self.ones = ones
+        self.regs = [r for r in range(nregs) if r not in reserved and r != ones]
+        self.nadd = 0  # VADDPS / VSUBPS emitted
+        self.nmul = 0  # VMULPS and FMAs emitted
 
     def emit(self, load, store):
         ops = self.ops
@@ -323,19 +337,55 @@ class Line:
                 store(int(d[1:]), self.rn % reg[a])
             ra = self.rn % reg[a]
             rb = self.rn % reg[b] if op in '+-' else None
+            reg_of = {a: reg[a]}
+            if op in '+-':
+                reg_of[b] = reg[b]
+            dying = set()
             for s in {a, b}:
                 if s in reg and last[s] == idx:
                     free.append(reg.pop(s))
+                    dying.add(s)
             free.sort()
             if op == '=':
+                continue
+            fused = None
+            if op in '+-' and self.ones is not None and self.nmul < self.nadd:
+                # the addend register: b's if it dies here, else a's
+                for s in (b, a):
+                    if s in dying:
+                        fused = s
+                        break
+            if fused is not None:
+                one = self.rn % self.ones
+                rr = reg_of[fused]
+                free.remove(rr)
+                r = self.rn % rr
+                other = ra if fused == b else rb
+                if op == '+':
+                    e('\tVFMADD231PS %s, %s, %s' % (one, other, r))
+                elif fused == b:
+                    e('\tVFMSUB231PS %s, %s, %s' % (one, ra, r))
+                else:
+                    e('\tVFNMADD231PS %s, %s, %s' % (one, rb, r))
+                self.nmul += 1
+                if d.startswith('o'):
+                    store(int(d[1:]), r)
+                if d in last:
+                    reg[d] = rr
+                else:
+                    free.append(rr)
+                    free.sort()
                 continue
             r = self.rn % free[0]
             if op == '*':
                 e('\tVMULPS w4c%s<>(SB), %s, %s' % (b, ra, r))
+                self.nmul += 1
             elif op == '+':
                 e('\tVADDPS %s, %s, %s' % (rb, ra, r))
+                self.nadd += 1
             else:
                 e('\tVSUBPS %s, %s, %s' % (rb, ra, r))
+                self.nadd += 1
             if d.startswith('o'):
                 store(int(d[1:]), r)
             if d in last:
@@ -372,9 +422,10 @@ def expand(fname, prog, nin, zmm, bf16=False, rows=False):
         e('\tVPBROADCASTD w4BF16One<>(SB), %s' % (rn % 8))
         e('\tVPBROADCASTD w4BF16Bias<>(SB), %s' % (rn % 9))
         e('\tVPBROADCASTD w4BF16NaN<>(SB), %s' % (rn % 10))
-        line = Line(prog, rn, 16, reserved=(8, 9, 10, 11))
+        line = Line(prog, rn, 16, reserved=(8, 9, 10, 11), ones=7)
     else:
-        line = Line(prog, rn, 16)
+        line = Line(prog, rn, 16, ones=15)
+    e('\tVBROADCASTSS w4cOne<>(SB), %s' % (rn % line.ones))
     e('%s_chunk:' % lbl)
 
     def ld_x(j, r):
@@ -492,7 +543,8 @@ def reduce(fname, prog, nout, zmm):
     e('\tMOVQ chunks+48(FP), CX')
     e('\tMOVQ tmp+56(FP), R12')
     e('\tMOVQ bias+64(FP), R13')
-    line = Line(prog, rn, 16, reserved=(15,))
+    line = Line(prog, rn, 16, reserved=(15,), ones=14)
+    e('\tVBROADCASTSS w4cOne<>(SB), %s' % (rn % line.ones))
     bias = rn % 15
     e('%s_chunk:' % lbl)
     # pass x: 36 lines l = z*6 + y from src (elements ss apart), into
@@ -574,6 +626,8 @@ def reduce(fname, prog, nout, zmm):
     e('')
 
 
+e('DATA w4cOne<>+0(SB)/4, $0x3f800000')
+e('GLOBL w4cOne<>(SB), RODATA|NOPTR, $4')
 e('DATA w4BF16One<>+0(SB)/4, $1')
 e('GLOBL w4BF16One<>(SB), RODATA|NOPTR, $4')
 e('DATA w4BF16Bias<>+0(SB)/4, $0x7fff')

@@ -29,6 +29,8 @@ var Toggles = map[string]func(on bool){
 			winoBlockQuantBF16 = 16
 		}
 	},
+	// off: tiles at an x face gathered (on: read in place, masked)
+	"xrows": func(on bool) { useRowsWindow = on },
 	// off: the whole schedule by size alone
 	"wholetiles": func(on bool) {
 		winoWholeMaxTiles = 1 << 40

@@ -278,24 +278,26 @@ func (g *convGeom) winoInputTile(s *winoScratch, src []float32, c, n, z, y, x in
 	z0, y0, x0 := z-1, y-1, x-1
 	e := s.tile + 2 // the input window's edge
 	inside := z0 >= 0 && y0 >= 0 && x0 >= 0 && z0+e <= g.d && y0+e <= g.h && x0+e <= g.w
-	if !inside && s.tile == 4 && x0 >= 0 && x0+e <= g.w {
-		// a tile at a z or y face only: its lines are whole rows of src or
-		// padding, read in place (kernels.Wino4InRows) instead of gathered
+	lo, hi := max(0, -x0), min(e, g.w-x0) // the window's voxels inside the volume along x
+	if !inside && s.tile == 4 && lo < hi && (lo == 0 && hi == e || useRowsWindow && kernels.Wino4RowsWindowed()) {
+		// a tile at a face: its lines are rows of src (from voxel lo to
+		// hi, the rest padding) or padding, read in place
+		// (kernels.Wino4InRowsX) instead of gathered
 		var off [36]int
 		for a := 0; a < 6; a++ {
 			for b := 0; b < 6; b++ {
 				iz, iy := z0+a, y0+b
 				off[a*6+b] = -1
 				if iz >= 0 && iz < g.d && iy >= 0 && iy < g.h {
-					off[a*6+b] = (((n*g.d+iz)*g.h+iy)*g.w + x0) * c
+					off[a*6+b] = (((n*g.d+iz)*g.h+iy)*g.w + x0 + lo) * c
 				}
 			}
 		}
 		zeros := s.zeroLine(6 * c)
 		if vp != nil {
-			kernels.Wino4InRowsBF16(vp, ds, src, &off, zeros, c, c, s.tmp)
+			kernels.Wino4InRowsXBF16(vp, ds, src, &off, zeros, c, lo, hi, c, s.tmp)
 		} else {
-			kernels.Wino4InRows(v, ds, src, &off, zeros, c, c, s.tmp)
+			kernels.Wino4InRowsX(v, ds, src, &off, zeros, c, lo, hi, c, s.tmp)
 		}
 		return
 	}
@@ -326,6 +328,11 @@ func asPairs(b []float32) []uint32 {
 	}
 	return unsafe.Slice((*uint32)(unsafe.Pointer(&b[0])), len(b))
 }
+
+// useRowsWindow lets tiles at an x face read their lines in place through
+// the masked kernels (kernels.Wino4InRowsX) where the CPU has them, instead
+// of gathering the tile (a variable for the A/B benchmarks).
+var useRowsWindow = true
 
 // gatherTile copies the size³ window with first voxel (z0,y0,x0) of batch
 // item n of src ([N,d,h,w,c]) into st (size³·c floats, x fastest), with

@@ -107,7 +107,7 @@ func colSumsAsm(acc []float64, g []float32, n, c8, c int) {
 	panic("kernels: no assembly row loops on this build")
 }
 
-func w4InRowsAsm(dst []float32, pairs []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, n8 int, tmp []float32) {
+func w4InRowsAsm(dst []float32, pairs []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, lo, hi, n8 int, tmp []float32) {
 	panic("kernels: no assembly Winograd transforms on this build")
 }
 

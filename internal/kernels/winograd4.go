@@ -81,38 +81,60 @@ func w4InBF16Go(dst []uint32, ds int, src []float32, sx, sy, sz, c0, nc int, tmp
 // floats, all zero). The same bits as gathering the tile and calling
 // Wino4In, without the copy. tmp needs Wino4Tmp floats.
 func Wino4InRows(dst []float32, ds int, src []float32, off *[36]int, zeros []float32, sx, nc int, tmp []float32) {
-	checkRows("Wino4InRows", len(dst), 215*ds+nc, src, off, zeros, sx, nc, len(tmp))
+	Wino4InRowsX(dst, ds, src, off, zeros, sx, 0, 6, nc, tmp)
+}
+
+// Wino4InRowsX is Wino4InRows for tiles at an x face as well: only the
+// voxels x ∈ [lo, hi) of each line are read, voxel x at src[off[l] +
+// (x−lo)·sx]; the others are zeros (0 ≤ lo < hi ≤ 6). With AVX-512 (see
+// Wino4RowsWindowed) the window costs nothing: the assembly's loads of
+// the padding voxels are masked off. Elsewhere a window other than [0, 6)
+// is staged in Go, slower than gathering the tile; callers check
+// Wino4RowsWindowed first.
+func Wino4InRowsX(dst []float32, ds int, src []float32, off *[36]int, zeros []float32, sx, lo, hi, nc int, tmp []float32) {
+	checkRows("Wino4InRowsX", len(dst), 215*ds+nc, src, off, zeros, sx, lo, hi, nc, len(tmp))
 	n8 := 0
-	if wino4Asm {
+	if wino4Asm && (lo == 0 && hi == 6 || winoIn512) {
 		n8 = nc &^ 7
 		if n8 > 0 {
-			w4InRowsAsm(dst, nil, ds, src, off, zeros, sx, n8, tmp)
+			w4InRowsAsm(dst, nil, ds, src, off, zeros, sx, lo, hi, n8, tmp)
 		}
 	}
 	for c := n8; c < nc; c += 16 {
 		w := min(16, nc-c)
-		stageRows(tmp[:216*16], 16, src, off, sx, c, w)
+		stageRows(tmp[:216*16], 16, src, off, sx, lo, hi, c, w)
 		w4ExpandGo(w4LineBT, 6, dst[c:], ds, tmp, 16, 96, 576, w)
 	}
 }
 
+// Wino4RowsWindowed reports whether Wino4InRowsX and Wino4InRowsXBF16 run
+// windows other than [0, 6) in assembly (CPUs with AVX-512F and VL, the
+// AVX-512 kernels switched on).
+func Wino4RowsWindowed() bool { return wino4Asm && winoIn512 }
+
 // Wino4InRowsBF16 is Wino4InRows writing bfloat16 pairs as Wino4InBF16
 // does (nc even, ds in pairs).
 func Wino4InRowsBF16(dst []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, nc int, tmp []float32) {
+	Wino4InRowsXBF16(dst, ds, src, off, zeros, sx, 0, 6, nc, tmp)
+}
+
+// Wino4InRowsXBF16 is Wino4InRowsX writing bfloat16 pairs as Wino4InBF16
+// does (nc even, ds in pairs).
+func Wino4InRowsXBF16(dst []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, lo, hi, nc int, tmp []float32) {
 	if nc&1 != 0 {
-		panic(fmt.Sprintf("kernels.Wino4InRowsBF16: %d channels (want an even count)", nc))
+		panic(fmt.Sprintf("kernels.Wino4InRowsXBF16: %d channels (want an even count)", nc))
 	}
-	checkRows("Wino4InRowsBF16", len(dst), 215*ds+nc/2, src, off, zeros, sx, nc, len(tmp))
+	checkRows("Wino4InRowsXBF16", len(dst), 215*ds+nc/2, src, off, zeros, sx, lo, hi, nc, len(tmp))
 	n8 := 0
-	if wino4Asm && winoInBF16Asm {
+	if wino4Asm && winoInBF16Asm && (lo == 0 && hi == 6 || winoIn512) {
 		n8 = nc &^ 7
 		if n8 > 0 {
-			w4InRowsAsm(nil, dst, ds, src, off, zeros, sx, n8, tmp)
+			w4InRowsAsm(nil, dst, ds, src, off, zeros, sx, lo, hi, n8, tmp)
 		}
 	}
 	for c := n8; c < nc; c += 8 {
 		w := min(8, nc-c)
-		stageRows(tmp[:216*8], 8, src, off, sx, c, w)
+		stageRows(tmp[:216*8], 8, src, off, sx, lo, hi, c, w)
 		f := tmp[216*8 : 2*216*8]
 		w4ExpandGo(w4LineBT, 6, f, 8, tmp, 8, 48, 288, w)
 		pairsFrom8(dst[c/2:], ds, f, 216, w)
@@ -120,26 +142,31 @@ func Wino4InRowsBF16(dst []uint32, ds int, src []float32, off *[36]int, zeros []
 }
 
 // stageRows copies channels [c, c+w) of the lines off describes into st
-// (voxel (z,y,x) at ((z·6+y)·6+x)·cs), zeros for the padding lines.
-func stageRows(st []float32, cs int, src []float32, off *[36]int, sx, c, w int) {
+// (voxel (z,y,x) at ((z·6+y)·6+x)·cs), voxels x ∈ [lo, hi) from the line
+// (voxel x at off[l] + (x−lo)·sx), zeros for the rest and the padding
+// lines.
+func stageRows(st []float32, cs int, src []float32, off *[36]int, sx, lo, hi, c, w int) {
 	for l, o := range off {
 		for x := 0; x < 6; x++ {
 			d := st[(l*6+x)*cs : (l*6+x)*cs+w]
-			if o < 0 {
+			if o < 0 || x < lo || x >= hi {
 				clear(d)
 			} else {
-				copy(d, src[o+x*sx+c:])
+				copy(d, src[o+(x-lo)*sx+c:])
 			}
 		}
 	}
 }
 
-// checkRows panics (a programmer error) when the line table reaches past
-// src, zeros is too short or a slice is.
-func checkRows(op string, ld, needD int, src []float32, off *[36]int, zeros []float32, sx, nc, lt int) {
+// checkRows panics (a programmer error) when the window is not within a
+// line, the line table reaches past src, zeros is too short or a slice is.
+func checkRows(op string, ld, needD int, src []float32, off *[36]int, zeros []float32, sx, lo, hi, nc, lt int) {
+	if lo < 0 || hi > 6 || lo >= hi {
+		panic(fmt.Sprintf("kernels.%s: window [%d, %d) not within a 6-voxel line", op, lo, hi))
+	}
 	checkWino(op, ld, needD, len(zeros), 5*sx+nc, lt, Wino4Tmp, nc)
 	for l, o := range off {
-		if o >= 0 && o+5*sx+nc > len(src) {
+		if o >= 0 && o+(hi-lo-1)*sx+nc > len(src) {
 			panic(fmt.Sprintf("kernels.%s: line %d at %d reaches past the %d source floats", op, l, o, len(src)))
 		}
 	}

@@ -46,6 +46,18 @@ func wino4InRowsBF16VL(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, s
 func wino4InRowsBF16AVX512(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
 
 //go:noescape
+func wino4InRowsXVL(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
+func wino4InRowsXAVX512(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
+func wino4InRowsXBF16VL(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
+func wino4InRowsXBF16AVX512(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
+
+//go:noescape
 func wino4InAVX512(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)
 
 //go:noescape
@@ -129,25 +141,29 @@ func w4InBF16Asm(dst []uint32, ds int, src []float32, sx, sy, sz, n8 int, tmp []
 
 // w4InRowsAsm runs the line-table input transform on n8 channels (a
 // multiple of 8), into dst (float32) or, when dst is nil, into pairs
-// (bfloat16, ds in pairs).
-func w4InRowsAsm(dst []float32, pairs []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, n8 int, tmp []float32) {
+// (bfloat16, ds in pairs), voxels [lo, hi) of each line read (a window
+// other than [0, 6) only with winoIn512).
+func w4InRowsAsm(dst []float32, pairs []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, lo, hi, n8 int, tmp []float32) {
 	n16 := 0
 	if winoIn512 {
 		n16 = n8 &^ 15
 	}
 	if n16 > 0 {
-		w4InRowsChunks(dst, pairs, ds, src, off, zeros, sx, 0, n16/16, true, tmp)
+		w4InRowsChunks(dst, pairs, ds, src, off, zeros, sx, lo, hi, 0, n16/16, true, tmp)
 	}
 	if n16 < n8 {
-		w4InRowsChunks(dst, pairs, ds, src, off, zeros, sx, n16, (n8-n16)/8, false, tmp)
+		w4InRowsChunks(dst, pairs, ds, src, off, zeros, sx, lo, hi, n16, (n8-n16)/8, false, tmp)
 	}
 }
 
 // w4InRowsChunks runs chunks of 16 (wide) or 8 channels from channel c. The
 // line table stays on the stack because every call below is direct (through
 // a function value, or from a closure over the table, it escaped: one heap
-// allocation per tile).
-func w4InRowsChunks(dst []float32, pairs []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, c, chunks int, wide bool, tmp []float32) {
+// allocation per tile). A window other than [0, 6) runs the masked
+// kernels (the window's bounds in the unused sy and sz arguments; their
+// line pointers stay at voxel lo, inside src, and the kernel steps back lo
+// voxels itself, the padding voxels' loads masked off).
+func w4InRowsChunks(dst []float32, pairs []uint32, ds int, src []float32, off *[36]int, zeros []float32, sx, lo, hi, c, chunks int, wide bool, tmp []float32) {
 	var tab [36]unsafe.Pointer
 	for l, o := range off {
 		if o < 0 {
@@ -157,6 +173,20 @@ func w4InRowsChunks(dst []float32, pairs []uint32, ds int, src []float32, off *[
 		}
 	}
 	dsB, sxB, t, rows := uintptr(ds)*4, uintptr(sx)*4, unsafe.Pointer(&tmp[0]), unsafe.Pointer(&tab[0])
+	if lo != 0 || hi != 6 {
+		l, h := uintptr(lo), uintptr(hi)
+		switch {
+		case dst != nil && wide:
+			wino4InRowsXAVX512(unsafe.Pointer(&dst[c]), dsB, rows, sxB, l, h, chunks, t)
+		case dst != nil:
+			wino4InRowsXVL(unsafe.Pointer(&dst[c]), dsB, rows, sxB, l, h, chunks, t)
+		case wide:
+			wino4InRowsXBF16AVX512(unsafe.Pointer(&pairs[c/2]), dsB, rows, sxB, l, h, chunks, t)
+		default:
+			wino4InRowsXBF16VL(unsafe.Pointer(&pairs[c/2]), dsB, rows, sxB, l, h, chunks, t)
+		}
+		return
+	}
 	switch {
 	case dst != nil && wide:
 		wino4InRowsAVX512(unsafe.Pointer(&dst[c]), dsB, rows, sxB, 0, 0, chunks, t)

@@ -1,8 +1,10 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -299,47 +301,79 @@ func w4GensAny(t *testing.T, f func(t *testing.T, gen string)) {
 // bfloat16 pairs; assembly on whole 8-channel groups, Go on the rest) to
 // gathering the tile with zeros for the padding lines and calling Wino4In
 // and Wino4InBF16, bit for bit, on random tables with padding lines,
-// channel counts with and without a remainder, both generations.
+// channel counts with and without a remainder, both generations, the
+// whole line and x windows (the masked kernels where AVX-512 runs) as
+// tiles at a face and in a volume narrower than the tile have them.
 func TestWino4InRows(t *testing.T) {
 	w4GensAny(t, func(t *testing.T, gen string) {
 		r := rand.New(rand.NewPCG(6, 1))
 		tmp := make([]float32, Wino4Tmp)
-		for _, nc := range []int{2, 8, 10, 16, 24, 38, 64} {
-			sx := nc + 3
-			lineLen := 5*sx + nc
-			src := randSlice(r, 40*lineLen)
-			zeros := make([]float32, lineLen)
-			var off [36]int
-			stage := make([]float32, 216*nc)
-			for l := range off {
-				off[l] = -1
-				if r.IntN(3) > 0 {
-					off[l] = r.IntN(39) * lineLen
-				}
-				for x := 0; x < 6; x++ {
-					if off[l] >= 0 {
-						copy(stage[(l*6+x)*nc:(l*6+x+1)*nc], src[off[l]+x*sx:])
+		for _, win := range [][2]int{{0, 6}, {1, 6}, {0, 5}, {0, 4}, {1, 5}, {2, 6}, {0, 1}} {
+			lo, hi := win[0], win[1]
+			for _, nc := range []int{2, 8, 10, 16, 24, 38, 64} {
+				sx := nc + 3
+				lineLen := 5*sx + nc
+				src := randSlice(r, 40*lineLen)
+				zeros := make([]float32, lineLen)
+				var off [36]int
+				stage := make([]float32, 216*nc)
+				for l := range off {
+					off[l] = -1
+					if r.IntN(3) > 0 {
+						off[l] = r.IntN(39) * lineLen
+					}
+					for x := lo; x < hi; x++ {
+						if off[l] >= 0 {
+							copy(stage[(l*6+x)*nc:(l*6+x+1)*nc], src[off[l]+(x-lo)*sx:])
+						}
 					}
 				}
-			}
-			ds := nc + 5
-			want := make([]float32, 216*ds)
-			Wino4In(want, ds, stage, nc, 6*nc, 36*nc, nc, tmp)
-			got := make([]float32, 216*ds)
-			Wino4InRows(got, ds, src, &off, zeros, sx, nc, tmp)
-			same(t, gen+" Wino4InRows", nc, got, want)
-			if nc%2 == 0 {
-				pd := nc/2 + 3
-				wp := make([]uint32, 216*pd)
-				gp := make([]uint32, 216*pd)
-				Wino4InBF16(wp, pd, stage, nc, 6*nc, 36*nc, nc, tmp)
-				Wino4InRowsBF16(gp, pd, src, &off, zeros, sx, nc, tmp)
-				for i := range wp {
-					if wp[i] != gp[i] {
-						t.Fatalf("%s Wino4InRowsBF16 nc=%d: pair %d = %#08x, want %#08x", gen, nc, i, gp[i], wp[i])
+				name := fmt.Sprintf("%s [%d,%d) nc=%d", gen, lo, hi, nc)
+				ds := nc + 5
+				want := make([]float32, 216*ds)
+				Wino4In(want, ds, stage, nc, 6*nc, 36*nc, nc, tmp)
+				got := make([]float32, 216*ds)
+				Wino4InRowsX(got, ds, src, &off, zeros, sx, lo, hi, nc, tmp)
+				same(t, name+" Wino4InRowsX", nc, got, want)
+				if lo == 0 && hi == 6 {
+					clear(got)
+					Wino4InRows(got, ds, src, &off, zeros, sx, nc, tmp)
+					same(t, name+" Wino4InRows", nc, got, want)
+				}
+				if nc%2 == 0 {
+					pd := nc/2 + 3
+					wp := make([]uint32, 216*pd)
+					gp := make([]uint32, 216*pd)
+					Wino4InBF16(wp, pd, stage, nc, 6*nc, 36*nc, nc, tmp)
+					Wino4InRowsXBF16(gp, pd, src, &off, zeros, sx, lo, hi, nc, tmp)
+					for i := range wp {
+						if wp[i] != gp[i] {
+							t.Fatalf("%s Wino4InRowsXBF16: pair %d = %#08x, want %#08x", name, i, gp[i], wp[i])
+						}
 					}
 				}
 			}
 		}
 	})
+}
+
+// TestWino4InRowsWindowChecked: a window outside the line is a
+// programmer error, reported by name.
+func TestWino4InRowsWindowChecked(t *testing.T) {
+	tmp := make([]float32, Wino4Tmp)
+	src := make([]float32, 64)
+	var off [36]int
+	for l := range off {
+		off[l] = -1
+	}
+	for _, win := range [][2]int{{-1, 6}, {0, 7}, {3, 3}, {4, 2}} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "window") {
+					t.Errorf("window %v: recovered %v, want a window error", win, r)
+				}
+			}()
+			Wino4InRowsX(make([]float32, 216*8), 8, src, &off, make([]float32, 64), 8, win[0], win[1], 8, tmp)
+		}()
+	}
 }

@@ -393,7 +393,7 @@ class Line:
         assert not reg, reg
 
 
-def expand(fname, prog, nin, zmm, bf16=False, rows=False):
+def expand(fname, prog, nin, zmm, bf16=False, rows=False, window=False):
     """dst[xi*ds + c] = (P (x) P (x) P src)[xi] for an nin^3 source tile at
     strides sx, sy, sz (bytes): the input (BT, nin 6), output-gradient (A,
     nin 4) and kernel (G, nin 3) transforms. With bf16, each point is
@@ -403,7 +403,11 @@ def expand(fname, prog, nin, zmm, bf16=False, rows=False):
     rows (nin 6 only), the source is given line by line: rows points to 36
     line bases (z*6 + y; a line's voxels sx bytes apart), sy and sz are
     unused; the tile's lines may come from anywhere (a zero line for the
-    padding)."""
+    padding). With window (rows only), sy and sz carry lo and hi: only the
+    voxels x in [lo, hi) of each line are loaded, through the masks K2..K7
+    (zeroing, so the others read as 0 and are never touched); the line
+    pointers point at voxel lo, the kernel steps back lo*sx bytes. EVEX
+    forms, AVX-512F and VL also on Y registers."""
     rn, vb = ('Z%d', 64) if zmm else ('Y%d', 32)
     lbl = fname
     e('// func %s(dst unsafe.Pointer, ds uintptr, src unsafe.Pointer, sx, sy, sz uintptr, chunks int, tmp unsafe.Pointer)' % fname)
@@ -416,6 +420,17 @@ def expand(fname, prog, nin, zmm, bf16=False, rows=False):
     e('\tMOVQ sz+40(FP), R11')
     e('\tMOVQ chunks+48(FP), CX')
     e('\tMOVQ tmp+56(FP), R12')
+    if window:
+        for j in range(6):
+            e('\tXORL AX, AX')
+            e('\tCMPQ R10, $%d' % j)
+            e('\tJGT %s_m%d' % (fname, j))
+            e('\tCMPQ R11, $%d' % j)
+            e('\tJLE %s_m%d' % (fname, j))
+            e('\tMOVL $0xffff, AX')
+            e('%s_m%d:' % (fname, j))
+            e('\tKMOVW AX, K%d' % (j + 2))
+        e('\tIMULQ R9, R10')  # lo*sx: from voxel lo back to voxel 0
     if rows:
         e('\tXORQ R11, R11')  # the chunk's byte offset into every line
     if bf16:
@@ -429,7 +444,10 @@ def expand(fname, prog, nin, zmm, bf16=False, rows=False):
     e('%s_chunk:' % lbl)
 
     def ld_x(j, r):
-        e('\tVMOVUPS (R13), %s' % r)
+        if window:
+            e('\tVMOVUPS.Z (R13), K%d, %s' % (j + 2, r))
+        else:
+            e('\tVMOVUPS (R13), %s' % r)
         if j < nin - 1:
             e('\tADDQ R9, R13')
     if rows:
@@ -441,6 +459,8 @@ def expand(fname, prog, nin, zmm, bf16=False, rows=False):
         e('%s_xl:' % lbl)
         e('\tMOVQ (R15), R13')
         e('\tADDQ R11, R13')
+        if window:
+            e('\tSUBQ R10, R13')
         line.emit(ld_x, lambda i, r: e('\tVMOVUPS %s, %d(BX)' % (r, i * vb)))
         e('\tADDQ $8, R15')
         e('\tADDQ $%d, BX' % (6 * vb))
@@ -640,6 +660,8 @@ for zmm, suf in ((False, 'AVX2'), (True, 'AVX512')):
     expand('wino4InBF16' + ('VL' if not zmm else 'AVX512'), 'BT', 6, zmm, bf16=True)
     expand('wino4InRows' + suf, 'BT', 6, zmm, rows=True)
     expand('wino4InRowsBF16' + ('VL' if not zmm else 'AVX512'), 'BT', 6, zmm, bf16=True, rows=True)
+    expand('wino4InRowsX' + ('VL' if not zmm else 'AVX512'), 'BT', 6, zmm, rows=True, window=True)
+    expand('wino4InRowsXBF16' + ('VL' if not zmm else 'AVX512'), 'BT', 6, zmm, bf16=True, rows=True, window=True)
     expand('wino4Grad' + suf, 'A', 4, zmm)
     expand('wino4Kern' + suf, 'G', 3, zmm)
     reduce('wino4Out' + suf, 'AT', 4, zmm)
